@@ -1,0 +1,232 @@
+"""Converters for property values: MATLAB-style input in, canonical Python out.
+
+Each converter takes the user's value and ``where`` (e.g. ``"lstmLayer
+'lstm1': OutputMode"``) and returns the canonical value or raises
+:class:`LayerError` saying what was expected and what was given. Numeric
+arrays become read-only float32 (the model's precision); vectors are
+accepted 1-D or as MATLAB column (n x 1) / row (1 x n) vectors.
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any, Callable
+
+import numpy as np
+
+from .errors import LayerError
+
+Converter = Callable[[Any, str], Any]
+
+
+def describe(value: Any) -> str:
+    """A short description of a user value for error messages."""
+    if isinstance(value, np.ndarray):
+        return f"a {'x'.join(map(str, value.shape)) or 'scalar'} {value.dtype} array"
+    if isinstance(value, str):
+        return repr(value)
+    if isinstance(value, (list, tuple)) and len(value) > 6:
+        return f"a {type(value).__name__} of {len(value)} items"
+    return repr(value)
+
+
+def _fail(where: str, expected: str, value: Any) -> LayerError:
+    return LayerError(f"{where} must be {expected}, got {describe(value)}")
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def _scalar(value: Any) -> Any:
+    """Unwrap 1-element arrays/lists (MATLAB scalars are 1x1 matrices)."""
+    if isinstance(value, (list, tuple, np.ndarray)):
+        arr = np.asarray(value)
+        if arr.size == 1 and arr.dtype.kind in "iuf":
+            return arr.reshape(()).item()
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def text(value: Any, where: str) -> str:
+    if isinstance(value, np.str_):
+        value = str(value)
+    if not isinstance(value, str):
+        raise _fail(where, "a character vector or string", value)
+    return value
+
+
+def choice(*allowed: str) -> Converter:
+    """Case-insensitive choice among MATLAB option values; returns the canonical spelling."""
+    listing = ", ".join(repr(a) for a in allowed)
+
+    def convert(value: Any, where: str) -> str:
+        if isinstance(value, (str, np.str_)):
+            for option in allowed:
+                if option.lower() == str(value).lower():
+                    return option
+        raise _fail(where, f"one of {listing}", value)
+
+    return convert
+
+
+def positive_int(value: Any, where: str) -> int:
+    value = _scalar(value)
+    if _is_number(value) and float(value).is_integer() and value > 0:
+        return int(value)
+    raise _fail(where, "a positive integer", value)
+
+
+def auto_or_positive_int(value: Any, where: str) -> str | int:
+    if isinstance(value, (str, np.str_)):
+        if str(value).lower() == "auto":
+            return "auto"
+        raise _fail(where, "'auto' or a positive integer", value)
+    return positive_int(value, where)
+
+
+def probability(value: Any, where: str) -> float:
+    value = _scalar(value)
+    if _is_number(value) and 0 <= value < 1:
+        return float(value)
+    raise _fail(where, "a number in the range [0, 1)", value)
+
+
+def factor(value: Any, where: str) -> float | tuple[float, float, float, float]:
+    """A nonnegative learn-rate/L2 factor: scalar, or 1-by-4 over the gates i, f, g, o."""
+    expected = "a nonnegative scalar or a 1-by-4 vector of nonnegative numbers (gates i, f, g, o)"
+    scalar = _scalar(value)
+    if _is_number(scalar):
+        if np.isfinite(scalar) and scalar >= 0:
+            return float(scalar)
+        raise _fail(where, expected, value)
+    try:
+        arr = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise _fail(where, expected, value) from None
+    if arr.size == 4 and arr.ndim <= 2 and 4 in arr.shape and np.all(np.isfinite(arr)) and np.all(arr >= 0):
+        return tuple(float(v) for v in arr.ravel())
+    raise _fail(where, expected, value)
+
+
+def scalar_factor(value: Any, where: str) -> float:
+    """A nonnegative learn-rate/L2 factor that applies to one whole matrix."""
+    scalar = _scalar(value)
+    if _is_number(scalar) and np.isfinite(scalar) and scalar >= 0:
+        return float(scalar)
+    raise _fail(where, "a nonnegative scalar", value)
+
+
+def _numeric_array(value: Any, where: str, expected: str) -> np.ndarray:
+    if isinstance(value, (str, bytes, np.str_)) or value is None:
+        raise _fail(where, expected, value)
+    try:
+        arr = np.array(value)
+    except (TypeError, ValueError):
+        raise _fail(where, expected, value) from None
+    if arr.dtype.kind not in "iuf" or arr.dtype == np.bool_:
+        raise _fail(where, expected, value)
+    arr = arr.astype(np.float32)
+    if not np.all(np.isfinite(arr)):
+        raise LayerError(f"{where} must be finite, got NaN or Inf")
+    arr.flags.writeable = False
+    return arr
+
+
+def _is_empty(value: Any) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, (list, tuple)) and len(value) == 0:
+        return True
+    return isinstance(value, np.ndarray) and value.size == 0
+
+
+def vector(length: int | None = None, *, scalar_ok: bool = False) -> Converter:
+    """An optional numeric vector (``[]``/None means unset), returned 1-D float32.
+
+    ``length`` fixes the number of elements; ``scalar_ok`` also accepts one
+    number (kept as a 0-d array), as MATLAB does for per-feature statistics.
+    """
+    size = f"{length}" if length is not None else "n"
+    expected = f"a {size}-by-1 or 1-by-{size} numeric vector"
+    if scalar_ok:
+        expected = f"a numeric scalar or {expected}"
+
+    def convert(value: Any, where: str) -> np.ndarray | None:
+        if _is_empty(value):
+            return None
+        arr = _numeric_array(value, where, expected)
+        if scalar_ok and arr.size == 1 and (length is None or length != 1):
+            return arr.reshape(())
+        if arr.ndim > 2 or (arr.ndim == 2 and 1 not in arr.shape) or arr.ndim == 0:
+            raise _fail(where, expected, value)
+        flat = arr.reshape(-1)
+        if length is not None and flat.size != length:
+            raise _fail(where, expected, value)
+        return flat
+
+    return convert
+
+
+def matrix(rows: int | None = None, cols: int | None = None) -> Converter:
+    """An optional 2-D numeric matrix (``[]``/None means unset), returned float32."""
+    expected = f"a {rows if rows is not None else 'm'}-by-{cols if cols is not None else 'n'} numeric matrix"
+
+    def convert(value: Any, where: str) -> np.ndarray | None:
+        if _is_empty(value):
+            return None
+        arr = _numeric_array(value, where, expected)
+        if arr.ndim != 2 or (rows is not None and arr.shape[0] != rows) or (cols is not None and arr.shape[1] != cols):
+            raise _fail(where, expected, value)
+        return arr
+
+    return convert
+
+
+def initializer(*names: str) -> Converter:
+    """A MATLAB initializer name, or a Python callable ``f(shape) -> array`` (MATLAB's function handle)."""
+    by_name = choice(*names)
+    listing = ", ".join(repr(n) for n in names)
+
+    def convert(value: Any, where: str) -> str | Callable:
+        if callable(value):
+            return value
+        if isinstance(value, (str, np.str_)):
+            return by_name(value, where)
+        raise _fail(where, f"one of {listing} or a callable f(shape) -> array", value)
+
+    return convert
+
+
+def classes(value: Any, where: str) -> str | tuple[str, ...]:
+    """'auto' or the class names (strings or integers, unique, at least two)."""
+    if isinstance(value, (str, np.str_)):
+        if str(value).lower() == "auto":
+            return "auto"
+        raise _fail(where, "'auto' or a list of at least two unique class names", value)
+    try:
+        items = list(np.asarray(value, dtype=object).reshape(-1))
+    except (TypeError, ValueError):
+        raise _fail(where, "'auto' or a list of class names", value) from None
+    names = []
+    for item in items:
+        if isinstance(item, (np.generic,)):
+            item = item.item()
+        if isinstance(item, bool) or not isinstance(item, (str, numbers.Integral)):
+            raise _fail(where, "a list of class names (strings or integers)", value)
+        names.append(str(item))
+    if len(names) < 2 or len(set(names)) != len(names):
+        raise _fail(where, "'auto' or a list of at least two unique class names", value)
+    return tuple(names)
+
+
+def class_weights(value: Any, where: str) -> str | np.ndarray:
+    if isinstance(value, (str, np.str_)):
+        if str(value).lower() == "none":
+            return "none"
+        raise _fail(where, "'none' or a vector of positive weights, one per class", value)
+    arr = vector()(value, where)
+    if arr is None or np.any(arr <= 0):
+        raise _fail(where, "'none' or a vector of positive weights, one per class", value)
+    return arr
