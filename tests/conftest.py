@@ -1,0 +1,72 @@
+"""Shared test helpers: random ragged batches, running a model in onnxruntime, one comparison helper.
+
+Every numerical test compares against :mod:`lstm2onnx.reference` (float64)
+with the tolerance it states.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+
+ATOL_FLOAT32 = 1e-5  # max abs error of a float32 model against the float64 reference
+
+
+@dataclass
+class Batch:
+    """Ragged sequences, padded ``[N, T, F]`` float32, and their int32 lengths."""
+
+    sequences: list[np.ndarray]
+    padded: np.ndarray
+    lengths: np.ndarray
+
+
+def random_batch(rng: np.random.Generator, n: int, t_max: int, features: int, *, ragged: bool, pad_value: float = 0.0) -> Batch:
+    lengths = rng.integers(1, t_max + 1, size=n) if ragged else np.full(n, t_max)
+    if ragged:
+        lengths[rng.integers(n)] = t_max  # the padded size is always reached by one sequence
+    sequences = [rng.standard_normal((L, features)).astype(np.float32) for L in lengths]
+    padded = np.full((n, t_max, features), pad_value, np.float32)
+    for k, s in enumerate(sequences):
+        padded[k, : len(s)] = s
+    return Batch(sequences, padded, lengths.astype(np.int32))
+
+
+def session(model: onnx.ModelProto) -> ort.InferenceSession:
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    return ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+
+
+def run(model: onnx.ModelProto, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    sess = session(model)
+    names = [o.name for o in sess.get_outputs()]
+    return dict(zip(names, sess.run(None, feeds)))
+
+
+def assert_matches_reference(actual, expected, lengths=None, atol: float = ATOL_FLOAT32) -> float:
+    """Compare an ORT output (``[N, K]`` or padded ``[N, T, K]``) with the reference; return the max error.
+
+    For sequence outputs only each sequence's valid steps are compared.
+    """
+    if isinstance(expected, list):
+        errors = [np.abs(actual[n, : len(e)] - e).max() for n, e in enumerate(expected)]
+        if lengths is not None:
+            assert [len(e) for e in expected] == list(lengths)
+        err = max(errors)
+    else:
+        assert actual.shape == expected.shape, (actual.shape, expected.shape)
+        err = float(np.abs(actual - expected).max())
+    assert err <= atol, f"max abs error {err:.3g} > {atol:g}"
+    return err
+
+
+@pytest.fixture
+def rng(request) -> np.random.Generator:
+    """A generator seeded from the test's name, so every test is repeatable and independent."""
+    return np.random.default_rng(zlib.crc32(request.node.nodeid.encode()))
