@@ -73,8 +73,7 @@ class Layer:
         value = getattr(self, prop_name)
         if value is not None and value.size != length:
             raise LayerError(
-                f"{self.where(prop_name)} must be a {what}-by-1 vector ({length} elements), "
-                f"got {value.size} elements"
+                f"{self.where(prop_name)} must be a {length}-by-1 vector ({what}), got {value.size} elements"
             )
 
     def _expect_shape(self, prop_name: str, shape: tuple[int | None, int | None], what: str) -> None:
@@ -359,10 +358,10 @@ class LSTMLayer(Layer):
         cols = self.InputSize if isinstance(self.InputSize, int) else None
         self._expect_shape("InputWeights", (rows, cols), f"{rows}-by-{cols or 'InputSize'} ({unit}-by-InputSize)")
         self._expect_shape("RecurrentWeights", (rows, H), f"{rows}-by-{H} ({unit}-by-NumHiddenUnits)")
-        self._expect_length("Bias", rows, f"{rows} ({unit})")
+        self._expect_length("Bias", rows, unit)
         states = "NumHiddenUnits" if self.DIRECTIONS == 1 else "2*NumHiddenUnits"
-        self._expect_length("HiddenState", S, f"{S} ({states})")
-        self._expect_length("CellState", S, f"{S} ({states})")
+        self._expect_length("HiddenState", S, states)
+        self._expect_length("CellState", S, states)
 
     def infer(self, input_size: int, sequence: bool, where: str) -> tuple[int, bool]:
         if not sequence:
@@ -446,7 +445,7 @@ class FullyConnectedLayer(Layer):
         K = self.OutputSize
         cols = self.InputSize if isinstance(self.InputSize, int) else None
         self._expect_shape("Weights", (K, cols), f"{K}-by-{cols or 'InputSize'} (OutputSize-by-InputSize)")
-        self._expect_length("Bias", K, f"{K} (OutputSize)")
+        self._expect_length("Bias", K, "OutputSize")
 
     def infer(self, input_size: int, sequence: bool, where: str) -> tuple[int, bool]:
         expected = self.InputSize if isinstance(self.InputSize, int) else None
@@ -509,7 +508,7 @@ class ClassificationOutputLayer(Layer):
 
     def _check(self) -> None:
         if isinstance(self.ClassWeights, np.ndarray) and isinstance(self.Classes, tuple):
-            self._expect_length("ClassWeights", len(self.Classes), f"{len(self.Classes)} (number of Classes)")
+            self._expect_length("ClassWeights", len(self.Classes), "one per class")
 
     def infer(self, input_size: int, sequence: bool, where: str) -> tuple[int, bool]:
         if isinstance(self.Classes, tuple) and len(self.Classes) != input_size:

@@ -186,14 +186,14 @@ def matrix(rows: int | None = None, cols: int | None = None) -> Converter:
 
 def initializer(*names: str) -> Converter:
     """A MATLAB initializer name, or a Python callable ``f(shape) -> array`` (MATLAB's function handle)."""
-    by_name = choice(*names)
     listing = ", ".join(repr(n) for n in names)
 
     def convert(value: Any, where: str) -> str | Callable:
         if callable(value):
             return value
-        if isinstance(value, (str, np.str_)):
-            return by_name(value, where)
+        for name in names:
+            if isinstance(value, (str, np.str_)) and name.lower() == str(value).lower():
+                return name
         raise _fail(where, f"one of {listing} or a callable f(shape) -> array", value)
 
     return convert
