@@ -183,8 +183,11 @@ class Layer:
         if not isinstance(spec, dict) or not isinstance(spec.get("type"), str):
             raise SpecError(f"a layer spec must be a mapping with a 'type' key such as 'lstmLayer', got {values.describe(spec)}")
         cls = layer_class(spec["type"])
-        props = {k: v for k, v in spec.items() if k != "type"}
-        return cls(**canonical_options(cls, props))
+        options = canonical_options(cls, {k: v for k, v in spec.items() if k != "type"})
+        missing = [f.name for f in fields(cls) if f.default is dataclasses.MISSING and f.name not in options]
+        if missing:
+            raise LayerError(f"{cls.FUNCTION}: {' and '.join(missing)} must be given")
+        return cls(**options)
 
 
 def layer_class(function_name: str) -> type[Layer]:
