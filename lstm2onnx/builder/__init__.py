@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
+import uuid
 from typing import Any, Sequence
 
 import numpy as np
@@ -116,9 +116,9 @@ def exportONNXNetwork(net: Sequence[Layer] | Any, filename: str | os.PathLike, *
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):
         raise Lstm2OnnxError(f"exportONNXNetwork: folder {directory!r} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=".lstm2onnx-", suffix=".onnx.part", dir=directory)
+    tmp = os.path.join(directory, f".{os.path.basename(path)}.{uuid.uuid4().hex}.part")
     try:
-        with os.fdopen(fd, "wb") as handle:
+        with open(tmp, "xb") as handle:  # a plain open keeps the user's umask (mkstemp would force 0600)
             handle.write(model.SerializeToString())
         os.replace(tmp, path)
     except BaseException:

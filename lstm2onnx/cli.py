@@ -1,0 +1,115 @@
+"""The ``lstm2onnx`` command line.
+
+    lstm2onnx build SPEC -o OUT.onnx [--opset N] [--ragged] [--stateful] [--seed S] [--name NAME]
+    lstm2onnx inspect MODEL.onnx
+
+Errors print one line to stderr and exit with status 1; ``build`` never
+leaves a partial output file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Sequence
+
+from .builder import DEFAULT_OPSET, META_CLASSES, META_IO, META_SPEC, exportONNXNetwork
+from .errors import Lstm2OnnxError
+from .network import LayerArray
+from .spec import load_spec
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="lstm2onnx", description="MATLAB-style LSTM layer arrays to standard ONNX graphs.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    build = commands.add_parser("build", help="build an .onnx file from a JSON/YAML layer spec")
+    build.add_argument("spec", help="JSON or YAML layer array (see the README for the format)")
+    build.add_argument("-o", "--output", required=True, help="the .onnx file to write")
+    build.add_argument("--opset", type=int, default=DEFAULT_OPSET, help=f"ONNX opset (default {DEFAULT_OPSET})")
+    build.add_argument("--ragged", action="store_true", help="add the sequence_lengths input")
+    build.add_argument("--stateful", action="store_true", help="add hidden/cell state inputs and outputs")
+    build.add_argument("--seed", type=int, default=0, help="seed for unset learnables (default 0)")
+    build.add_argument("--name", help="graph name (default: the spec's name, else 'lstm2onnx')")
+    build.add_argument("--bilstm-last", choices=["matlab", "final-state"], default="matlab",
+                       help="what a bilstm with OutputMode 'last' returns (default: MATLAB's reading)")
+
+    inspect = commands.add_parser("inspect", help="print a model's layers, inputs/outputs, opset and metadata")
+    inspect.add_argument("model", help="an .onnx file")
+
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "build":
+            return _build(args)
+        return _inspect(args.model)
+    except Lstm2OnnxError as error:
+        print(f"lstm2onnx {args.command}: error: {error}", file=sys.stderr)
+        return 1
+
+
+def _build(args: argparse.Namespace) -> int:
+    layers, spec_name = load_spec(args.spec)
+    name = args.name or spec_name or "lstm2onnx"
+    exportONNXNetwork(layers, args.output, OpsetVersion=args.opset, NetworkName=name, seed=args.seed,
+                      ragged=args.ragged, stateful=args.stateful, bilstm_last=args.bilstm_last)
+    print(f"wrote {args.output}")
+    return 0
+
+
+def _inspect(path: str) -> int:
+    import onnx
+
+    try:
+        model = onnx.load(path)
+    except Exception as error:  # onnx raises several types for unreadable files; report any as one line
+        raise Lstm2OnnxError(f"cannot read {path!r} as an ONNX model: {error}") from None
+    print(describe_model(model, path))
+    return 0
+
+
+def describe_model(model, path: str = "<model>") -> str:
+    """The text ``lstm2onnx inspect`` prints."""
+    from onnx import TensorProto, helper
+
+    meta = {p.key: p.value for p in model.metadata_props}
+    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
+    lines = [f"{path}: graph '{model.graph.name}', opset {opset}, IR version {model.ir_version}, "
+             f"producer {model.producer_name or '?'} {model.producer_version}".rstrip(), ""]
+    if META_SPEC in meta:
+        lines.append(str(LayerArray.from_dict(json.loads(meta[META_SPEC]))).rstrip())
+        lines.append("")
+
+    def shape(value) -> str:
+        dims = [d.dim_param or str(d.dim_value) for d in value.type.tensor_type.shape.dim]
+        return f"{TensorProto.DataType.Name(value.type.tensor_type.elem_type).lower():<8}[{', '.join(dims)}]"
+
+    initializers = {t.name for t in model.graph.initializer}
+    width = max(len(v.name) for v in [*model.graph.input, *model.graph.output])
+    lines.append("  inputs:")
+    lines += [f"    {v.name:<{width}}  {shape(v)}" for v in model.graph.input if v.name not in initializers]
+    lines.append("  outputs:")
+    lines += [f"    {v.name:<{width}}  {shape(v)}" for v in model.graph.output]
+    if meta.get(META_CLASSES, "null") != "null":
+        lines += ["", f"  classes: {', '.join(json.loads(meta[META_CLASSES]))}"]
+    lstm_nodes = [n for n in model.graph.node if n.op_type == "LSTM"]
+    if lstm_nodes:
+        lines += ["", "  LSTM nodes (onnxruntime CUDA provider):"]
+        for node in lstm_nodes:
+            attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+            acts = [a.decode() for a in attrs.get("activations", [])] or ["Sigmoid", "Tanh", "Tanh"]
+            fallback = sorted({"activations"} & set(attrs) | {"activation_alpha", "activation_beta", "clip"} & set(attrs))
+            where = f"falls back to CPU (carries {', '.join(fallback)})" if fallback else "runs on CUDA"
+            lines.append(f"    {node.name}: hidden {attrs['hidden_size']}, {attrs.get('direction', b'forward').decode()}, "
+                         f"{'/'.join(acts[:3])} -> {where}")
+    if META_IO in meta:
+        io = json.loads(meta[META_IO])
+        lines += ["", f"  task: {io['task']}, output '{io['output']}' ({'sequence' if io['sequence_output'] else 'one step'} per sequence)"]
+    others = {k: v for k, v in meta.items() if k not in (META_SPEC, META_CLASSES, META_IO)}
+    if others:
+        lines += ["", "  metadata:"] + [f"    {k}: {v if len(v) < 80 else v[:77] + '...'}" for k, v in others.items()]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
