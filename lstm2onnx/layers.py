@@ -91,6 +91,15 @@ class Layer:
         """Output (size, is-sequence) for an input of ``input_size`` features; raise NetworkError if incompatible."""
         return input_size, sequence
 
+    def _check_input_size(self, input_size: int, weights_prop: str, where: str) -> None:
+        """InputSize, or else the columns of the input weight matrix, must match the inferred input size."""
+        expected, source = getattr(self, "InputSize"), "InputSize"
+        weights = getattr(self, weights_prop)
+        if expected == "auto" and weights is not None:
+            expected, source = weights.shape[1], weights_prop
+        if expected != "auto" and expected != input_size:
+            raise NetworkError(f"{where}: {source} says {expected} input features, but the previous layer outputs {input_size}")
+
     def resolved(self, input_size: int) -> "Layer":
         """This layer with 'auto' sizes set from the inferred input size."""
         return self
@@ -131,7 +140,7 @@ class Layer:
         return "\n".join(lines).rstrip() + "\n"
 
     def __repr__(self) -> str:
-        args = [f"{k}={_show(v)}" for k, v in self._non_default().items()]
+        args = [f"{k}={_python(v)}" for k, v in self._non_default().items()]
         return f"{self.FUNCTION}({', '.join(args)})"
 
     # -- equality and serialization --------------------------------------------------------------
@@ -372,12 +381,7 @@ class LSTMLayer(Layer):
                 f"{where} needs sequence input, but an earlier layer has OutputMode 'last' and outputs one "
                 "time step; give every recurrent layer before it OutputMode 'sequence'"
             )
-        expected = self.InputSize if isinstance(self.InputSize, int) else None
-        if self.InputWeights is not None and expected is None:
-            expected = self.InputWeights.shape[1]
-        if expected is not None and expected != input_size:
-            source = "InputSize" if isinstance(self.InputSize, int) else "InputWeights"
-            raise NetworkError(f"{where}: {source} says {expected} input features, but the previous layer outputs {input_size}")
+        self._check_input_size(input_size, "InputWeights", where)
         return self.state_size, self.OutputMode == "sequence"
 
     def resolved(self, input_size: int) -> "LSTMLayer":
@@ -451,12 +455,7 @@ class FullyConnectedLayer(Layer):
         self._expect_length("Bias", K, "OutputSize")
 
     def infer(self, input_size: int, sequence: bool, where: str) -> tuple[int, bool]:
-        expected = self.InputSize if isinstance(self.InputSize, int) else None
-        if self.Weights is not None and expected is None:
-            expected = self.Weights.shape[1]
-        if expected is not None and expected != input_size:
-            source = "InputSize" if isinstance(self.InputSize, int) else "Weights"
-            raise NetworkError(f"{where}: {source} says {expected} input features, but the previous layer outputs {input_size}")
+        self._check_input_size(input_size, "Weights", where)
         return self.OutputSize, sequence
 
     def resolved(self, input_size: int) -> "FullyConnectedLayer":
@@ -617,6 +616,17 @@ def _show(value: Any) -> str:
     if callable(value):
         return f"@{getattr(value, '__name__', 'function')}"
     return str(value)
+
+
+def _python(value: Any) -> str:
+    """A value as Python source where that is short; arrays as ``<4x12 float32>``."""
+    if isinstance(value, np.ndarray):
+        return repr(value.item()) if value.ndim == 0 else f"<{'x'.join(map(str, value.shape))} {value.dtype}>"
+    if isinstance(value, tuple):
+        return repr(list(value))
+    if callable(value):
+        return getattr(value, "__name__", "<function>")
+    return repr(value)
 
 
 def _jsonable(value: Any) -> Any:
