@@ -3,13 +3,13 @@
 #   make test   runs the test suite
 PYTHON ?= python3
 VENV := .venv
-STAMP := $(VENV)/.installed-dev
+STAMP := $(VENV)/.installed
 
 .PHONY: run test clean
 
-$(STAMP): pyproject.toml constraints.txt
+$(STAMP): pyproject.toml runtime/pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[dev]"
+	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[dev]" -e "./runtime[cpu]"
 	touch $(STAMP)
 
 run: $(STAMP)

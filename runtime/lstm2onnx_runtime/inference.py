@@ -1,0 +1,149 @@
+"""MATLAB's prediction functions: predict, classify, predictAndUpdateState, classifyAndUpdateState, resetState.
+
+Every result equals what MATLAB gives for that sequence run alone
+(MiniBatchSize 1): padding and the composition of mini-batches never change
+a number, because padded steps are skipped, not computed. So
+SequencePaddingValue and SequencePaddingDirection, accepted for
+compatibility, cannot change a result either; SequenceLength 'shortest'
+truncates each mini-batch to its shortest sequence as MATLAB does, and an
+integer SequenceLength runs long sequences in chunks of that many steps,
+carrying the state (stateful unidirectional graphs only).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ._ort import fast_run
+from .batching import PredictOptions, as_sequences, pad, parse_options, plan_batches
+from .errors import RuntimeInputError, StreamError
+from .network import Network
+
+State = tuple[tuple[np.ndarray, np.ndarray], ...]
+
+
+def predict(net: Network, X: Any, *args: Any, **kwargs: Any):
+    """Network outputs for sequences X (see :mod:`lstm2onnx_runtime.batching` for the accepted forms).
+
+    Returns ``[N, K]`` for networks that end in one time step, else a list of
+    ``[T_n, K]`` arrays (``[N, T, K]`` for a 3-D input, ``[T, K]`` / ``[K]`` for
+    one 2-D sequence). Starts from the network's current state.
+    """
+    outputs, _ = _predict(net, X, "predict", args, kwargs)
+    return outputs
+
+
+def classify(net: Network, X: Any, *args: Any, **kwargs: Any):
+    """``(labels, scores)``: the class names stored in the model and the probabilities predict returns."""
+    scores = predict(net, X, *args, **kwargs)
+    return _labels(net, scores), scores
+
+
+def predictAndUpdateState(net: Network, X: Any, *args: Any, **kwargs: Any):
+    """``(updated_net, Y)``: predict, and return a network whose state is where these sequences ended.
+
+    Calling it again with the next chunk continues the sequences:
+    ``Y1 ++ Y2 == predict(net, X1 ++ X2)``. The input network is not changed.
+    """
+    _require_streaming(net, "predictAndUpdateState")
+    outputs, state = _predict(net, X, "predictAndUpdateState", args, kwargs)
+    return net.with_state(state), outputs
+
+
+def classifyAndUpdateState(net: Network, X: Any, *args: Any, **kwargs: Any):
+    """``(updated_net, labels, scores)``, as :func:`predictAndUpdateState` with labels."""
+    updated, scores = predictAndUpdateState(net, X, *args, **kwargs)
+    return updated, _labels(net, scores), scores
+
+
+def resetState(net: Network) -> Network:
+    """The network with every layer's state back to its HiddenState/CellState."""
+    return net.with_state(net.initial_state())
+
+
+def _require_streaming(net: Network, function: str) -> None:
+    if net.info.bidirectional:
+        raise StreamError(
+            f"{function}: {net.path!r} has a bilstmLayer, whose backward direction needs the whole sequence, "
+            "so its state cannot be carried from one call to the next"
+        )
+    if not net.info.stateful:
+        raise StreamError(
+            f"{function}: {net.path!r} has no state inputs; rebuild it stateful: "
+            "lstm2onnx.build(layers, stateful=True) or `lstm2onnx build SPEC --stateful -o OUT.onnx`"
+        )
+
+
+def _labels(net: Network, scores: Any):
+    classes = np.asarray(net.classes)
+    if isinstance(scores, list):
+        return [classes[s.argmax(axis=-1)] for s in scores]
+    return classes[np.asarray(scores).argmax(axis=-1)]
+
+
+def _predict(net: Network, X: Any, function: str, args: tuple, kwargs: dict) -> tuple[Any, State]:
+    options = parse_options(function, args, kwargs)
+    info = net.info
+    sequences, form = as_sequences(function, X, info.features, net.nan_policy)
+    lengths = np.array([len(x) for x in sequences])
+    if isinstance(options.SequenceLength, int) and lengths.max() > options.SequenceLength:
+        try:
+            _require_streaming(net, function)
+        except StreamError as error:
+            raise RuntimeInputError(f"{error} (needed for SequenceLength={options.SequenceLength})") from None
+    state = _batch_state(net, len(sequences), function)
+    outputs, final = _run_batches(net, sequences, lengths, options, state)
+    return _shape_like_input(outputs, form, info.sequence_output), final
+
+
+def _batch_state(net: Network, n: int, function: str) -> State:
+    for h, _ in net.state:
+        if len(h) not in (1, n):
+            raise RuntimeInputError(
+                f"{function}: the network's state holds {len(h)} sequences (from an earlier predictAndUpdateState), "
+                f"but {n} were given; pass {len(h)} sequences or call resetState first"
+            )
+    return tuple((np.broadcast_to(h, (n, h.shape[1])), np.broadcast_to(c, (n, c.shape[1]))) for h, c in net.state)
+
+
+def _run_batches(net: Network, sequences: list[np.ndarray], lengths: np.ndarray, options: PredictOptions, state: State):
+    info = net.info
+    run = fast_run(net.session)
+    names = info.output_names
+    n = len(sequences)
+    final = tuple((h.copy(), c.copy()) for h, c in state)
+    outputs: list[Any] = [None] * n
+    pieces: list[list[np.ndarray]] = [[] for _ in range(n)]
+    for idx in plan_batches(lengths, options, ragged=info.sequence_lengths is not None):
+        wanted = lengths[idx] if options.SequenceLength != "shortest" else np.full(len(idx), lengths[idx].min())
+        chunk = options.SequenceLength if isinstance(options.SequenceLength, int) else int(wanted.max())
+        for start in range(0, int(wanted.max()), chunk):
+            steps = np.minimum(wanted - start, chunk)
+            active = steps > 0  # a finished sequence must not be fed: a zero length would zero its state
+            rows, steps = idx[active], steps[active].astype(np.int32)
+            feeds = {info.sequences: pad([sequences[r][start : start + s] for r, s in zip(rows, steps)], int(steps.max()), info.features, options.SequencePaddingValue)}
+            if info.sequence_lengths:
+                feeds[info.sequence_lengths] = steps
+            for spec, (h, c) in zip(info.states, final):
+                feeds[spec.hidden_in], feeds[spec.cell_in] = h[rows], c[rows]
+            result = run(names, feeds)
+            for k, (h, c) in enumerate(final):
+                h[rows], c[rows] = result[1 + 2 * k], result[2 + 2 * k]
+            for j, (r, s) in enumerate(zip(rows, steps)):
+                if info.sequence_output:
+                    pieces[r].append(result[0][j, :s])
+                else:
+                    outputs[r] = result[0][j]
+    if info.sequence_output:
+        outputs = [p[0] if len(p) == 1 else np.concatenate(p) for p in pieces]
+    return outputs, tuple((h[:1].copy(), c[:1].copy()) if n == 1 else (h, c) for h, c in final)
+
+
+def _shape_like_input(outputs: list[np.ndarray], form: str, sequence_output: bool):
+    if form == "single":
+        return outputs[0]
+    if not sequence_output or form == "array" and len({len(o) for o in outputs}) == 1:
+        return np.stack(outputs)
+    return outputs

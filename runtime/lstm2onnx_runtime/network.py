@@ -1,0 +1,190 @@
+"""Loading an lstm2onnx model: the session, its I/O contract from ``metadata_props``, and the state it carries.
+
+A :class:`Network` has MATLAB's value semantics: ``predictAndUpdateState``
+returns a new Network with the new state and leaves the old one as it was;
+all Networks made from one :func:`load` share the onnxruntime session.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+from ._ort import CUDA, ort, providers_for
+from .errors import ModelError, ProviderError
+
+META_SPEC = "lstm2onnx.spec"
+META_CLASSES = "lstm2onnx.classes"
+META_IO = "lstm2onnx.io"
+NAN_POLICIES = ("error", "allow")
+
+
+@dataclass(frozen=True)
+class StateSpec:
+    """One unidirectional LSTM layer's state I/O in a stateful graph; initial values are ``[H]`` float32."""
+
+    layer: str
+    hidden_size: int
+    hidden_in: str
+    cell_in: str
+    hidden_out: str
+    cell_out: str
+    initial_hidden: np.ndarray
+    initial_cell: np.ndarray
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What the runtime needs to know about a model, read from its metadata and session."""
+
+    sequences: str
+    sequence_lengths: str | None
+    output: str
+    output_size: int
+    features: int
+    sequence_output: bool
+    task: str
+    classes: tuple[str, ...] | None
+    states: tuple[StateSpec, ...]
+    layer_types: tuple[str, ...]
+
+    @property
+    def stateful(self) -> bool:
+        return bool(self.states)
+
+    @property
+    def bidirectional(self) -> bool:
+        return "bilstmLayer" in self.layer_types
+
+    @property
+    def output_names(self) -> list[str]:
+        names = [self.output]
+        for s in self.states:
+            names += [s.hidden_out, s.cell_out]
+        return names
+
+
+@dataclass(frozen=True, eq=False)
+class Network:
+    """A loaded model plus the recurrent state a MATLAB network carries.
+
+    ``state`` holds, per stateful layer, ``(h, c)`` arrays ``[S, H]`` where S
+    is 1 (one state for every sequence) or the batch size of the last
+    ``predictAndUpdateState`` call.
+    """
+
+    session: Any = field(repr=False)
+    info: ModelInfo
+    path: str
+    providers: tuple[str, ...]
+    nan_policy: str = "error"
+    state: tuple[tuple[np.ndarray, np.ndarray], ...] = field(default=(), repr=False)
+
+    @property
+    def on_cuda(self) -> bool:
+        return self.providers[0] == CUDA
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        """Class names stored in the model, or "1".."K" when the network was built with Classes 'auto'."""
+        return self.info.classes or tuple(str(k) for k in range(1, self.info.output_size + 1))
+
+    def initial_state(self) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
+        return tuple((s.initial_hidden[None, :], s.initial_cell[None, :]) for s in self.info.states)
+
+    def with_state(self, state: tuple[tuple[np.ndarray, np.ndarray], ...]) -> "Network":
+        return replace(self, state=state)
+
+    def node_placement(self) -> dict[str, str]:
+        """Which execution provider runs each node, read from an onnxruntime profile of one small run.
+
+        Under the CUDA provider, LSTM nodes with non-default activations (hard-sigmoid,
+        softsign) show up on CPUExecutionProvider.
+        """
+        return node_placement(self.path, list(self.providers), self.info)
+
+    def __repr__(self) -> str:
+        return f"Network({self.path!r}, providers={list(self.providers)}, task={self.info.task!r}, stateful={self.info.stateful})"
+
+
+def load(path: str | os.PathLike, provider: str = "auto", *, intra_op_threads: int | None = None, nan_policy: str = "error") -> Network:
+    """Load an lstm2onnx ``.onnx`` file for inference.
+
+    ``provider``: 'cpu', 'cuda', or 'auto' (CUDA when onnxruntime offers it, else CPU).
+    ``nan_policy``: 'error' (default) rejects NaN/Inf in inputs; 'allow' passes them on.
+    """
+    path = os.fspath(path)
+    if nan_policy not in NAN_POLICIES:
+        raise ValueError(f"nan_policy must be one of 'error', 'allow', got {nan_policy!r}")
+    if not os.path.isfile(path):
+        raise ModelError(f"no model file at {path!r}")
+    providers = providers_for(provider)
+    options = ort.SessionOptions()
+    if intra_op_threads is not None:
+        options.intra_op_num_threads = int(intra_op_threads)
+    try:
+        session = ort.InferenceSession(path, options, providers=providers)
+    except Exception as error:  # onnxruntime raises its own exception types for unreadable models
+        raise ModelError(f"onnxruntime cannot load {path!r}: {error}") from None
+    if providers[0] == CUDA and CUDA not in session.get_providers():
+        if provider.lower() == "cuda":
+            raise ProviderError(f"provider 'cuda' was asked for, but onnxruntime could not start CUDA for {path!r} (check the CUDA/cuDNN libraries)")
+        providers = [p for p in providers if p != CUDA]
+    info = model_info(session, path)
+    net = Network(session, info, path, tuple(providers), nan_policy)
+    return net.with_state(net.initial_state())
+
+
+def model_info(session: Any, path: str) -> ModelInfo:
+    meta = session.get_modelmeta().custom_metadata_map
+    if META_IO not in meta:
+        raise ModelError(f"{path!r} has no lstm2onnx metadata ({META_IO}); build it with lstm2onnx (build/exportONNXNetwork)")
+    io = json.loads(meta[META_IO])
+    inputs = {i.name: i for i in session.get_inputs()}
+    features = inputs[io["sequences"]].shape[2]
+    states = tuple(
+        StateSpec(
+            s["layer"], int(s["hidden_size"]), s["hidden_in"], s["cell_in"], s["hidden_out"], s["cell_out"],
+            _frozen(s["initial_hidden"]), _frozen(s["initial_cell"]),
+        )
+        for s in io["states"]
+    )
+    classes = json.loads(meta.get(META_CLASSES, "null"))
+    layer_types = tuple(layer["type"] for layer in json.loads(meta.get(META_SPEC, "[]")))
+    return ModelInfo(
+        io["sequences"], io["sequence_lengths"], io["output"], int(io["output_size"]), int(features),
+        bool(io["sequence_output"]), io["task"], tuple(classes) if classes else None, states, layer_types,
+    )
+
+
+def node_placement(path: str, providers: list[str], info: ModelInfo) -> dict[str, str]:
+    options = ort.SessionOptions()
+    options.enable_profiling = True
+    with tempfile.TemporaryDirectory() as folder:
+        options.profile_file_prefix = os.path.join(folder, "placement")
+        session = ort.InferenceSession(path, options, providers=providers)
+        feeds = {info.sequences: np.zeros((1, 1, info.features), np.float32)}
+        if info.sequence_lengths:
+            feeds[info.sequence_lengths] = np.ones(1, np.int32)
+        for s in info.states:
+            feeds[s.hidden_in] = feeds[s.cell_in] = np.zeros((1, s.hidden_size), np.float32)
+        session.run(None, feeds)
+        with open(session.end_profiling()) as handle:
+            events = json.load(handle)
+    placement: dict[str, str] = {}
+    for event in events:
+        args = event.get("args", {})
+        if event.get("cat") == "Node" and "provider" in args:
+            placement[event["name"].removesuffix("_kernel_time").removesuffix("_fence_before").removesuffix("_fence_after")] = args["provider"]
+    return placement
+
+
+def _frozen(values: list[float]) -> np.ndarray:
+    array = np.asarray(values, dtype=np.float32)
+    array.flags.writeable = False
+    return array
