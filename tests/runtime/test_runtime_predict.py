@@ -1,0 +1,255 @@
+"""lstm2onnx_runtime: load, predict, classify, MATLAB options, predictAndUpdateState / resetState.
+
+Numerical tolerance: max abs error <= 1e-5 against the float64 reference.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+from conftest import ATOL_FLOAT32
+
+import lstm2onnx_runtime as rt
+from lstm2onnx import (
+    bilstmLayer,
+    classificationLayer,
+    exportONNXNetwork,
+    fullyConnectedLayer,
+    initialize,
+    lstmLayer,
+    reference,
+    regressionLayer,
+    sequenceInputLayer,
+    softmaxLayer,
+)
+from lstm2onnx_runtime import RuntimeInputError, StreamError
+
+VARIANTS = [(False, False), (True, False), (False, True), (True, True)]
+VARIANT_IDS = ["plain", "ragged", "stateful", "ragged+stateful"]
+
+
+def classifier(mode="last"):
+    return [sequenceInputLayer(4), lstmLayer(6, HiddenState=np.linspace(-0.3, 0.3, 6)), lstmLayer(5, OutputMode=mode),
+            fullyConnectedLayer(3), softmaxLayer(), classificationLayer(Classes=["low", "mid", "high"])]
+
+
+def export(tmp_path, layers, name="net", **options):
+    net = initialize(layers, seed=0)
+    path = tmp_path / f"{name}.onnx"
+    exportONNXNetwork(net, path, **options)
+    return net, rt.load(path, "cpu")
+
+
+def ragged_data(rng, n=11, features=4, t_max=13):
+    return [rng.normal(size=(int(rng.integers(1, t_max + 1)), features)).astype(np.float32) for _ in range(n)]
+
+
+def max_error(actual, expected):
+    if isinstance(expected, list):
+        return max(float(np.abs(a - e).max()) for a, e in zip(actual, expected))
+    return float(np.abs(np.asarray(actual) - expected).max())
+
+
+@pytest.mark.parametrize("ragged,stateful", VARIANTS, ids=VARIANT_IDS)
+@pytest.mark.parametrize("mode", ["last", "sequence"])
+def test_predict_every_graph_variant(tmp_path, rng, ragged, stateful, mode):
+    net, model = export(tmp_path, classifier(mode), ragged=ragged, stateful=stateful)
+    X = ragged_data(rng)
+    for size in (1, 3, 128):
+        Y = rt.predict(model, X, MiniBatchSize=size)
+        assert max_error(Y, reference.predict(net, X)) <= ATOL_FLOAT32
+    if mode == "last":
+        assert isinstance(Y, np.ndarray) and Y.shape == (11, 3)
+    else:
+        assert [y.shape for y in Y] == [(len(x), 3) for x in X]
+
+
+def test_ragged_batch_equals_each_sequence_alone(tmp_path, rng):
+    _, model = export(tmp_path, classifier("sequence"), ragged=True)
+    X = ragged_data(rng, n=9)
+    together = rt.predict(model, X, MiniBatchSize=4)
+    for x, y in zip(X, together):
+        np.testing.assert_allclose(rt.predict(model, x), y, rtol=0, atol=1e-6)
+
+
+def test_input_forms(tmp_path, rng):
+    net, model = export(tmp_path, classifier("last"), ragged=True)
+    x = rng.normal(size=(6, 4)).astype(np.float32)
+    assert rt.predict(model, x).shape == (3,)  # one [T, F] sequence -> one [K] result
+    batch = rng.normal(size=(5, 6, 4))  # float64 is cast
+    assert max_error(rt.predict(model, batch), reference.predict(net, batch)) <= ATOL_FLOAT32
+    assert rt.predict(model, list(batch.tolist())).shape == (5, 3)  # nested lists work too
+    _, seq_model = export(tmp_path, classifier("sequence"), name="seq")
+    assert rt.predict(seq_model, batch).shape == (5, 6, 3)
+
+
+def test_classify_returns_stored_class_names(tmp_path, rng):
+    net, model = export(tmp_path, classifier("last"))
+    X = ragged_data(rng)
+    labels, scores = rt.classify(model, X, "MiniBatchSize", 4)
+    expected = np.array(["low", "mid", "high"])[reference.predict(net, X).argmax(axis=1)]
+    assert list(labels) == list(expected) and scores.shape == (11, 3)
+    _, seq_model = export(tmp_path, classifier("sequence"), name="seq")
+    labels, scores = rt.classify(seq_model, X)
+    assert [len(lab) for lab in labels] == [len(x) for x in X] and set(np.concatenate(labels)) <= {"low", "mid", "high"}
+
+
+def test_classes_auto_are_numbered(tmp_path, rng):
+    _, model = export(tmp_path, [sequenceInputLayer(2), lstmLayer(3, OutputMode="last"), fullyConnectedLayer(4), softmaxLayer(), classificationLayer()])
+    assert model.classes == ("1", "2", "3", "4")
+    labels, _ = rt.classify(model, [rng.normal(size=(3, 2))])
+    assert labels[0] in model.classes
+
+
+def test_sequence_length_shortest_truncates_like_matlab(tmp_path, rng):
+    net, model = export(tmp_path, classifier("sequence"), ragged=True)
+    X = ragged_data(rng, n=6)
+    Y = rt.predict(model, X, SequenceLength="shortest", MiniBatchSize=3)
+    for start in (0, 3):
+        shortest = min(len(x) for x in X[start : start + 3])
+        for k in range(start, start + 3):
+            assert Y[k].shape == (shortest, 3)
+            np.testing.assert_allclose(Y[k], reference.predict(net, [X[k][:shortest]])[0], rtol=0, atol=ATOL_FLOAT32)
+
+
+@pytest.mark.parametrize("mode", ["last", "sequence"])
+def test_integer_sequence_length_runs_in_chunks_with_the_state_carried(tmp_path, rng, mode):
+    net, model = export(tmp_path, classifier(mode), ragged=True, stateful=True)
+    X = ragged_data(rng, n=7, t_max=20)
+    for chunk in (1, 4, 7):
+        assert max_error(rt.predict(model, X, SequenceLength=chunk, MiniBatchSize=3), reference.predict(net, X)) <= ATOL_FLOAT32
+
+
+def test_integer_sequence_length_needs_a_stateful_graph(tmp_path, rng):
+    _, model = export(tmp_path, classifier(), ragged=True)
+    with pytest.raises(RuntimeInputError, match=r"rebuild it stateful.*needed for SequenceLength=2"):
+        rt.predict(model, [np.zeros((5, 4))], SequenceLength=2)
+    assert rt.predict(model, [np.zeros((2, 4))], SequenceLength=2).shape == (1, 3)  # short enough: one chunk
+
+
+def test_padding_options_never_change_a_result(tmp_path, rng):
+    _, model = export(tmp_path, classifier("sequence"), ragged=True)
+    X = ragged_data(rng)
+    base = rt.predict(model, X)
+    for options in ({"SequencePaddingValue": 7.5}, {"SequencePaddingDirection": "left"}, {"MiniBatchSize": 2}):
+        for a, b in zip(base, rt.predict(model, X, **options)):
+            np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("ragged", [False, True], ids=["plain", "ragged"])
+def test_predict_and_update_state_continues_the_sequence(tmp_path, rng, ragged):
+    net, model = export(tmp_path, classifier("sequence"), stateful=True, ragged=ragged)
+    x = rng.normal(size=(12, 4)).astype(np.float32)
+    net1, y1 = rt.predictAndUpdateState(model, x[:5])
+    net2, y2 = rt.predictAndUpdateState(net1, x[5:])
+    whole = rt.predict(model, x)
+    np.testing.assert_allclose(np.concatenate([y1, y2]), whole, rtol=0, atol=1e-6)
+    assert max_error([whole], reference.predict(net, [x])) <= ATOL_FLOAT32
+    # value semantics: the first network still starts from the beginning; resetState goes back
+    np.testing.assert_array_equal(rt.predict(model, x[5:]), rt.predict(rt.resetState(net2), x[5:]))
+    assert np.abs(rt.predict(net2, x[5:]) - rt.predict(model, x[5:])).max() > 1e-4
+
+
+def test_update_state_with_a_batch_keeps_one_state_per_sequence(tmp_path, rng):
+    net, model = export(tmp_path, classifier("last"), stateful=True, ragged=True)
+    X = ragged_data(rng, n=5)
+    rest = ragged_data(rng, n=5)
+    updated, labels, _ = rt.classifyAndUpdateState(model, X, MiniBatchSize=2)
+    assert len(labels) == 5
+    second = rt.predict(updated, rest)
+    whole = [np.concatenate([a, b]) for a, b in zip(X, rest)]
+    assert max_error(second, reference.predict(net, whole)) <= ATOL_FLOAT32
+    with pytest.raises(RuntimeInputError, match="the network's state holds 5 sequences .* but 2 were given; pass 5 sequences or call resetState"):
+        rt.predict(updated, rest[:2])
+
+
+def test_streaming_functions_refuse_graphs_that_cannot_stream(tmp_path):
+    _, plain = export(tmp_path, classifier(), name="plain")
+    with pytest.raises(StreamError, match=re.escape("has no state inputs; rebuild it stateful: lstm2onnx.build(layers, stateful=True)")):
+        rt.predictAndUpdateState(plain, np.zeros((3, 4)))
+    _, bi = export(tmp_path, [sequenceInputLayer(4), bilstmLayer(3), fullyConnectedLayer(1), regressionLayer()], name="bi", stateful=True)
+    with pytest.raises(StreamError, match="has a bilstmLayer, whose backward direction needs the whole sequence"):
+        rt.predictAndUpdateState(bi, np.zeros((3, 4)))
+    assert rt.predict(bi, np.zeros((3, 4))).shape == (3, 1)  # but it predicts
+
+
+BAD_INPUT = [
+    (lambda: [np.zeros((5, 3))], "predict: sequence 1 has 3 features per time step, expected 4"),
+    (lambda: [np.zeros((4, 9))], "sequence 1 has 9 features per time step, expected 4; it looks like MATLAB's features-by-time layout: pass its transpose (x.T)"),
+    (lambda: [np.zeros((2, 4)), np.zeros((0, 4))], "predict: sequence 2 is empty (0 time steps)"),
+    (lambda: [np.array([["a"] * 4])], "predict: sequence 1 has dtype <U1; expected numbers"),
+    (lambda: [np.zeros(4)], "predict: sequence 1 must be a [time, 4] array, got shape (4,)"),
+    (lambda: [np.array([[0, 0, np.nan, 0]])], "predict: sequence 1 contains NaN or Inf (time step 1, feature 3)"),
+    (lambda: [np.array([[0, 0, 0, 0], [np.inf, 0, 0, 0]])], "contains NaN or Inf (time step 2, feature 1)"),
+    (lambda: [], "predict: no sequences given"),
+    (lambda: "x", "predict: expected a list of [time, 4] arrays"),
+]
+
+
+@pytest.mark.parametrize("make,message", BAD_INPUT, ids=[m for _, m in BAD_INPUT])
+def test_bad_input_is_named(tmp_path, make, message):
+    _, model = export(tmp_path, classifier())
+    with pytest.raises(RuntimeInputError, match=re.escape(message)):
+        rt.predict(model, make())
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    ({"MiniBatchSize": 0}, "MiniBatchSize must be a positive integer, got 0"),
+    ({"SequenceLength": "long"}, "SequenceLength must be 'longest', 'shortest' or a positive integer"),
+    ({"SequencePaddingValue": float("nan")}, "SequencePaddingValue must be a finite number"),
+    ({"SequencePaddingDirection": "up"}, "SequencePaddingDirection must be 'right' or 'left'"),
+    ({"BatchSize": 3}, "unknown option 'BatchSize'; supported options: MiniBatchSize, SequenceLength"),
+])
+def test_bad_options(tmp_path, kwargs, message):
+    _, model = export(tmp_path, classifier())
+    with pytest.raises(RuntimeInputError, match=re.escape(message)):
+        rt.predict(model, [np.zeros((2, 4))], **kwargs)
+
+
+def test_nan_policy_allow_lets_nan_through(tmp_path):
+    """With 'allow' the data reaches onnxruntime, whose LSTM kernel turns NaN into finite numbers without a word,
+    which is why 'error' is the default."""
+    export(tmp_path, classifier())
+    nan = [np.full((2, 4), np.nan)]
+    with pytest.raises(RuntimeInputError, match="contains NaN"):
+        rt.predict(rt.load(tmp_path / "net.onnx", "cpu"), nan)
+    out = rt.predict(rt.load(tmp_path / "net.onnx", "cpu", nan_policy="allow"), nan)
+    assert out.shape == (1, 3)
+    with pytest.raises(ValueError, match="nan_policy must be one of 'error', 'allow'"):
+        rt.load(tmp_path / "net.onnx", nan_policy="ignore")
+
+
+def test_load_errors(tmp_path):
+    with pytest.raises(rt.ModelError, match="no model file"):
+        rt.load(tmp_path / "missing.onnx")
+    (tmp_path / "junk.onnx").write_bytes(b"junk")
+    with pytest.raises(rt.ModelError, match="onnxruntime cannot load"):
+        rt.load(tmp_path / "junk.onnx")
+    with pytest.raises(rt.ProviderError, match="provider must be one of 'auto', 'cpu', 'cuda', got 'tpu'"):
+        rt.load(tmp_path / "junk.onnx", "tpu")
+
+
+@pytest.mark.skipif(rt._ort.cuda_available(), reason="this onnxruntime has CUDA; the message is for machines without it")
+def test_cuda_requested_without_cuda(tmp_path):
+    export(tmp_path, classifier())
+    with pytest.raises(rt.ProviderError, match="provider 'cuda' was asked for, but this onnxruntime has no CUDAExecutionProvider"):
+        rt.load(tmp_path / "net.onnx", "cuda")
+    assert rt.load(tmp_path / "net.onnx", "auto").providers == ("CPUExecutionProvider",)
+
+
+def test_node_placement_lists_every_node(tmp_path):
+    _, model = export(tmp_path, classifier(), stateful=True)
+    placement = model.node_placement()  # nodes as onnxruntime runs them, after its fusions
+    assert placement["lstm_1/LSTM_node"] == placement["lstm_2/LSTM_node"] == "CPUExecutionProvider"
+    assert any(name.startswith("fc/MatMul") for name in placement) and set(placement.values()) == {"CPUExecutionProvider"}
+
+
+def test_fast_run_equals_the_public_run(tmp_path, rng):
+    _, model = export(tmp_path, classifier("sequence"), ragged=True)
+    x = rng.normal(size=(2, 5, 4)).astype(np.float32)
+    feeds = {"sequences": x, "sequence_lengths": np.array([5, 3], np.int32)}
+    fast = rt._ort.fast_run(model.session)(["probabilities"], feeds)[0]
+    public = model.session.run(["probabilities"], feeds)[0]
+    np.testing.assert_array_equal(fast, public)
