@@ -2,6 +2,7 @@
 
     lstm2onnx build SPEC -o OUT.onnx [--opset N] [--ragged] [--stateful] [--seed S] [--name NAME]
     lstm2onnx inspect MODEL.onnx
+    lstm2onnx predict|stream ...   (the runtime's lstm2onnx-run commands)
 
 Errors print one line to stderr and exit with status 1; ``build`` never
 leaves a partial output file.
@@ -21,6 +22,9 @@ from .spec import load_spec
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] in (["predict"], ["stream"]):
+        return _runtime_command(argv)
     parser = argparse.ArgumentParser(prog="lstm2onnx", description="MATLAB-style LSTM layer arrays to standard ONNX graphs.")
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -35,6 +39,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     build.add_argument("--bilstm-last", choices=["matlab", "final-state"], default="matlab",
                        help="what a bilstm with OutputMode 'last' returns (default: MATLAB's reading)")
 
+    commands.add_parser("predict", help="run a model on a data file (lstm2onnx-run predict; see its --help)")
+    commands.add_parser("stream", help="stream time steps from stdin through a model (lstm2onnx-run stream)")
     inspect = commands.add_parser("inspect", help="print a model's layers, inputs/outputs, opset and metadata")
     inspect.add_argument("model", help="an .onnx file")
 
@@ -46,6 +52,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Lstm2OnnxError as error:
         print(f"lstm2onnx {args.command}: error: {error}", file=sys.stderr)
         return 1
+
+
+def _runtime_command(argv: list[str]) -> int:
+    try:
+        from lstm2onnx_runtime.cli import main as run_main
+    except ImportError:
+        print(f"lstm2onnx {argv[0]}: error: needs the runtime: pip install 'lstm2onnx-runtime[cpu]'", file=sys.stderr)
+        return 1
+    return run_main(argv, prog="lstm2onnx")
 
 
 def _build(args: argparse.Namespace) -> int:
