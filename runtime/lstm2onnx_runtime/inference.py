@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from ._ort import fast_run
-from .batching import PredictOptions, as_sequences, pad, parse_options, plan_batches
+from .batching import PredictOptions, as_sequences, check_batch, pad, parse_options, plan_batches
 from .errors import RuntimeInputError, StreamError
 from .network import Network
 
@@ -86,6 +86,8 @@ def _labels(net: Network, scores: Any):
 def _predict(net: Network, X: Any, function: str, args: tuple, kwargs: dict) -> tuple[Any, State]:
     options = parse_options(function, args, kwargs)
     info = net.info
+    if isinstance(X, np.ndarray) and X.ndim == 3 and not isinstance(options.SequenceLength, int):
+        return _predict_batch(net, check_batch(function, X, info.features, net.nan_policy), options.MiniBatchSize, function)
     sequences, form = as_sequences(function, X, info.features, net.nan_policy)
     lengths = np.array([len(x) for x in sequences])
     if isinstance(options.SequenceLength, int) and lengths.max() > options.SequenceLength:
@@ -96,6 +98,29 @@ def _predict(net: Network, X: Any, function: str, args: tuple, kwargs: dict) -> 
     state = _batch_state(net, len(sequences), function)
     outputs, final = _run_batches(net, sequences, lengths, options, state)
     return _shape_like_input(outputs, form, info.sequence_output), final
+
+
+def _predict_batch(net: Network, X: np.ndarray, mini_batch: int, function: str) -> tuple[np.ndarray, State]:
+    """A ``[N, T, F]`` batch of equal-length sequences: fed in slices of MiniBatchSize, no copies, no padding."""
+    info = net.info
+    n, steps, _ = X.shape
+    state = _batch_state(net, n, function)
+    run = fast_run(net.session)
+    results = []
+    for start in range(0, n, mini_batch):
+        rows = slice(start, min(start + mini_batch, n))
+        feeds = {info.sequences: X[rows]}
+        if info.sequence_lengths:
+            feeds[info.sequence_lengths] = np.full(rows.stop - rows.start, steps, np.int32)
+        for spec, (h, c) in zip(info.states, state):
+            feeds[spec.hidden_in], feeds[spec.cell_in] = np.ascontiguousarray(h[rows]), np.ascontiguousarray(c[rows])
+        results.append(run(info.output_names, feeds))
+    if len(results) == 1:
+        out = results[0]
+    else:
+        out = [np.concatenate(parts) for parts in zip(*results)]
+    final = tuple((out[1 + 2 * k], out[2 + 2 * k]) for k in range(len(info.states)))
+    return out[0], final
 
 
 def _batch_state(net: Network, n: int, function: str) -> State:

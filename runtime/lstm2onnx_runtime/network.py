@@ -112,11 +112,21 @@ class Network:
         return f"Network({self.path!r}, providers={list(self.providers)}, task={self.info.task!r}, stateful={self.info.stateful})"
 
 
-def load(path: str | os.PathLike, provider: str = "auto", *, intra_op_threads: int | None = None, nan_policy: str = "error") -> Network:
+def load(
+    path: str | os.PathLike,
+    provider: str = "auto",
+    *,
+    intra_op_threads: int | None = None,
+    nan_policy: str = "error",
+    session_options: Any = None,
+) -> Network:
     """Load an lstm2onnx ``.onnx`` file for inference.
 
     ``provider``: 'cpu', 'cuda', or 'auto' (CUDA when onnxruntime offers it, else CPU).
-    ``nan_policy``: 'error' (default) rejects NaN/Inf in inputs; 'allow' passes them on.
+    ``nan_policy``: 'error' (default) rejects NaN/Inf in inputs; 'allow' passes them on
+    (onnxruntime's LSTM kernel then returns finite numbers for NaN input, silently).
+    ``session_options``: an ``onnxruntime.SessionOptions`` to start from (thread pools,
+    spinning, optimization level); ``intra_op_threads`` overrides its thread count.
     """
     path = os.fspath(path)
     if nan_policy not in NAN_POLICIES:
@@ -124,7 +134,7 @@ def load(path: str | os.PathLike, provider: str = "auto", *, intra_op_threads: i
     if not os.path.isfile(path):
         raise ModelError(f"no model file at {path!r}")
     providers = providers_for(provider)
-    options = ort.SessionOptions()
+    options = session_options if session_options is not None else ort.SessionOptions()
     if intra_op_threads is not None:
         options.intra_op_num_threads = int(intra_op_threads)
     try:

@@ -1,63 +1,74 @@
 """Many concurrent streams on one network: stateful carry-over for serving.
 
 A :class:`StreamPool` holds the hidden/cell state of many independent
-sequences (streams). Advance one stream with :meth:`Stream.step`, or any
-subset together, each with its own chunk length, in one batched onnxruntime
-call with :meth:`StreamPool.step`. Reset, close, read or write a stream's
-state (bit-exact, to persist a conversation and resume it later).
+sequences (streams):
 
-Where the state lives:
+- ``stream.step(x)`` advances one stream by a ``[T, F]`` chunk;
+- ``pool.step({stream: chunk, ...})`` advances any subset together in one
+  batched onnxruntime call, each stream with its own chunk length;
+- ``pool.step_many(streams, X)`` does the same for a ``[N, T, F]`` array, and
+  ``pool.open_group(n)`` opens n streams that step together with no per-stream
+  Python work at all (the serving loop's fast path);
+- ``stream.reset()``, ``stream.close()``, ``stream.get_state()`` /
+  ``stream.set_state(...)`` (bit-exact, to persist a conversation and resume it).
 
-- CPU: in pages of ``[2, page_size, H]`` float32 arrays, one per state
-  tensor; each stream owns a row and a parity bit. A single-stream step runs
-  through two IOBindings pre-bound to that row (input state from one half,
-  output state into the other, then the parity flips), so no state is copied
-  at all; a batched step gathers and scatters the rows with one numpy
-  operation per tensor and page.
-- CUDA: per stream, two device OrtValues per state tensor, ping-ponged by
-  pre-bound IOBindings, so the state never visits the host between steps.
-  A batched step on CUDA copies the states of the streams it advances
-  through the host.
+Where the state lives. Each state tensor (h and c of every LSTM layer) is
+stored in pages ``[2, rows, H]``; a stream owns one row of a page and a
+parity bit saying which half holds its current state. A step reads half p
+and writes half 1 - p through IOBindings pre-bound to those rows, then flips
+the parity: no state is copied, ever, on the fast paths (one stream, or a
+group whose rows are contiguous). Other batched steps gather the rows with
+one numpy operation per tensor and page. Pages live in host memory for the
+CPU provider and in device memory (OrtValues) for CUDA, so on CUDA the state
+of stepped streams and groups stays on the GPU; the generic batched path on
+CUDA copies the pages it touches through the host.
 
-Thread safety: one loaded network can serve many threads. A pool's
-bookkeeping is guarded by a lock; a stream may be advanced by one call at a
-time (a second concurrent call on the same stream gets a StreamError), and
-streams never share state.
+Thread safety: one loaded network serves many threads. Bookkeeping (which
+slot belongs to which open stream, which are busy) is guarded by the pool's
+lock; a stream is advanced by one call at a time (a concurrent call on the
+same stream gets a StreamError) and streams never share state.
 """
 
 from __future__ import annotations
 
+import functools
 import itertools
+import math
 import threading
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
 from ._ort import fast_run, ort
-from .batching import check_sequence, pad
+from .batching import check_batch, check_finite, check_sequence, pad
 from .errors import StreamError
 from .inference import _require_streaming
 from .network import Network
 
 _ids = itertools.count(1)
+_FLOAT32 = np.dtype(np.float32)
+FLOAT = _FLOAT32.itemsize
 
 
 class Stream:
-    """One sequence being served: a handle into its pool's state storage."""
+    """One sequence being served: a handle to a row of its pool's state pages."""
 
-    __slots__ = ("pool", "id", "slot", "closed", "busy", "_bound")
+    __slots__ = ("pool", "id", "slot", "_bound")
 
-    def __init__(self, pool: "StreamPool", slot: int) -> None:
-        self.pool, self.id, self.slot = pool, next(_ids), slot
-        self.closed, self.busy = False, False
+    def __init__(self, pool: "StreamPool", slot: int, stream_id: int) -> None:
+        self.pool, self.slot, self.id = pool, slot, stream_id
         self._bound: _Bound | None = None
+
+    @property
+    def closed(self) -> bool:
+        return self.pool._owner_of(self.slot) != self.id
 
     def step(self, x: Any) -> np.ndarray:
         """Advance by a ``[T, F]`` chunk; return ``[T, K]`` (sequence output) or ``[K]`` (the chunk's last step)."""
         return self.pool._step_one(self, x)
 
     def reset(self) -> None:
-        """Back to every layer's HiddenState/CellState (MATLAB's resetState for this stream)."""
+        """Back to every layer's HiddenState/CellState (MATLAB's resetState, for this stream)."""
         self.pool.set_state(self, None)
 
     def close(self) -> None:
@@ -73,76 +84,227 @@ class Stream:
         return f"Stream({self.id}{', closed' if self.closed else ''})"
 
 
+class StreamGroup:
+    """Streams on contiguous rows of one page, stepped together by ``group.step(X)`` with ``X`` ``[n, T, F]``.
+
+    Its members are ordinary streams (step, reset, close them alone too);
+    while all members are open and share a parity, a group step runs through
+    pre-bound IOBindings with no per-stream work.
+    """
+
+    def __init__(self, pool: "StreamPool", streams: list[Stream], persistent: bool = False) -> None:
+        self.pool, self.streams, self.persistent = pool, streams, persistent
+        self.slots = np.array([s.slot for s in streams], np.intp)
+        self.ids = np.array([s.id for s in streams], np.int64)
+        self.ones, self.zeros = b"\x01" * len(streams), bytes(len(streams))  # busy bytes while stepping, after
+        self.verified = -1  # the pool's close count when the members were last seen open
+        self._bound: _Bound | None = None
+
+    def __len__(self) -> int:
+        return len(self.streams)
+
+    def step(self, X: Any, lengths: Any = None) -> np.ndarray:
+        """``[n, T, K]`` or ``[n, K]`` for a ``[n, T, F]`` chunk (``lengths``: each stream's valid steps)."""
+        return self.pool._step_group(self, X, lengths)
+
+
 class _Bound:
-    """A stream's two pre-bound IOBindings for chunks of ``steps`` time steps, and their host buffers."""
+    """Two IOBindings (parity 0 and 1) for a block of rows and chunks of ``steps`` steps, and their buffers.
 
-    __slots__ = ("steps", "bindings", "x", "y", "lengths")
+    Everything a step needs is precomputed here (views, bound run calls), since
+    on the single-stream path each attribute lookup is a visible share of the cost.
+    """
 
-    def __init__(self, steps: int, bindings: list, x: np.ndarray, y: np.ndarray, lengths: np.ndarray) -> None:
+    __slots__ = ("steps", "bindings", "runs", "x", "x0", "x_flat", "y", "y0", "lengths", "full", "page", "row", "n", "flipped")
+
+    def __init__(self, steps, bindings, runs, x, y, lengths, page, row, n) -> None:
         # the bindings hold raw pointers into x, y and lengths: this object keeps them alive together
-        self.steps, self.bindings, self.x, self.y, self.lengths = steps, bindings, x, y, lengths
+        self.steps, self.bindings, self.runs = steps, bindings, runs
+        self.x, self.x0, self.x_flat = x, x[0], x.reshape(-1)
+        self.y, self.y0, self.lengths, self.full = y, y[0], lengths, True  # full: every length is `steps`
+        self.page, self.row, self.n = page, row, n
+        self.flipped = (b"\x01" * n, bytes(n))  # the parity bytes after a run from parity 0, from parity 1
+
+    def in_step(self) -> bool:
+        """Whether every row of the block holds its state in the same half (bytearray search, no numpy)."""
+        parity, row = self.page.parity, self.row
+        return parity.find(1 - parity[row], row, row + self.n) == -1
+
+    def run(self) -> None:
+        """Run the binding for the block's current parity, then flip it: the outputs became the state."""
+        parity, row = self.page.parity, self.row
+        p = parity[row]
+        self.runs[p]()
+        if self.n == 1:
+            parity[row] = 1 - p
+        else:
+            parity[row : row + self.n] = self.flipped[p]
+
+    def finite(self) -> bool:
+        """Whether the chunk copied into ``x`` is free of NaN/Inf (one BLAS dot; see batching.check_finite)."""
+        return math.isfinite(self.x_flat.dot(self.x_flat))
+
+
+class _Page:
+    """``[2, rows, H]`` float32 per state tensor, on the host (numpy) or a device (OrtValue), and a parity per row."""
+
+    def __init__(self, rows: int, sizes: list[int], device: str) -> None:
+        self.rows, self.sizes, self.device = rows, sizes, device
+        self.parity = bytearray(rows)  # which half holds each row's current state
+        self.parity_array = np.frombuffer(self.parity, np.uint8)  # the same bytes, for vectorized use
+        host = [np.zeros((2, rows, size), np.float32) for size in sizes]
+        if device == "host":
+            self.host, self.values = host, None
+        else:
+            self.host = None
+            self.values = [ort.OrtValue.ortvalue_from_numpy(h, device, 0) for h in host]
+
+    def pointer(self, k: int, half: int, row: int) -> int:
+        base = self.host[k].ctypes.data if self.host is not None else self.values[k].data_ptr()
+        return base + (half * self.rows + row) * self.sizes[k] * FLOAT
+
+    @property
+    def bind_device(self) -> str:
+        return "cpu" if self.host is not None else self.device
+
+    def read(self, rows: np.ndarray) -> list[np.ndarray]:
+        """Each tensor's current state for ``rows``: ``[len(rows), H]`` copies."""
+        halves = self.parity_array[rows]
+        tensors = self.host if self.host is not None else [v.numpy() for v in self.values]
+        return [t[halves, rows] for t in tensors]
+
+    def write(self, rows: np.ndarray, values: list[np.ndarray]) -> None:
+        """Set the current state of ``rows`` (parities unchanged)."""
+        halves = self.parity_array[rows]
+        if self.host is not None:
+            for t, v in zip(self.host, values):
+                t[halves, rows] = v
+            return
+        for ortvalue, v in zip(self.values, values):
+            whole = ortvalue.numpy()
+            whole[halves, rows] = v
+            ortvalue.update_inplace(whole)
 
 
 class StreamPool:
     """Independent streams on one stateful, unidirectional network."""
 
-    def __init__(self, net: Network, page_size: int = 256, *, store: str | None = None) -> None:
+    def __init__(self, net: Network, page_size: int = 256, *, device: str | None = None) -> None:
+        """``device``: where the state pages live: 'host' (numpy; the default on CPU), 'cuda' (the default
+        on CUDA), or 'cpu' (OrtValues in host memory: the CUDA code path, runnable without a GPU)."""
         _require_streaming(net, "StreamPool")
         if isinstance(page_size, bool) or not isinstance(page_size, int) or page_size < 1:
             raise StreamError(f"StreamPool: page_size must be a positive integer, got {page_size!r}")
-        self.net = net
+        self.net, self.info, self.page_size = net, net.info, page_size
+        self.device = device or ("cuda" if net.on_cuda else "host")
+        self._sizes = [s.hidden_size for s in net.info.states for _ in (0, 1)]
+        self._initial = [v for s in net.info.states for v in (s.initial_hidden, s.initial_cell)]
         self._lock = threading.Lock()
-        self._streams: dict[int, Stream] = {}
+        self._closes = 0  # how many streams were ever closed: groups re-verify their members when it moves
+        self._pages: list[_Page] = []
+        self._free: list[int] = []
+        self._page_of = np.zeros(0, np.intp)  # slot -> page
+        self._row_of = np.zeros(0, np.intp)  # slot -> row in its page
+        self._owner = np.zeros(0, np.int64)  # slot -> id of the open stream using it, 0 when free
+        self._owners: list[int] = []  # the same, as a list: cheaper to read one element
+        self._busy_bytes = bytearray()  # slot -> 1 while a call advances it (replaced, never resized, on growth)
+        self._busy = np.frombuffer(self._busy_bytes, np.uint8)
         self._run = fast_run(net.session)
         self._inner = getattr(net.session, "_sess", None)
-        kind = store or ("device" if net.on_cuda else "host")
-        self._store = _DeviceStore(net, "cuda" if net.on_cuda else "cpu") if kind == "device" else _HostStore(net, page_size)
+        self._check_nan = net.nan_policy == "error"
 
     # -- lifecycle -------------------------------------------------------------------------------
 
     def open(self) -> Stream:
         """A new stream at the network's initial state."""
         with self._lock:
-            stream = Stream(self, self._store.allocate())
-            self._streams[stream.id] = stream
-        self._store.write(stream.slot, self._initial())
+            if not self._free:
+                self._free = list(reversed(self._add_page(self.page_size)))
+            slot = self._free.pop()
+            stream = self._claim_slot(slot)
+        self._write_initial(np.array([slot]))
         return stream
+
+    def open_group(self, n: int) -> StreamGroup:
+        """n new streams on contiguous rows of a page of their own, for :meth:`StreamGroup.step`."""
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise StreamError(f"open_group: n must be a positive integer, got {n!r}")
+        with self._lock:
+            streams = [self._claim_slot(slot) for slot in self._add_page(n)]
+        group = StreamGroup(self, streams, persistent=True)
+        self._write_initial(group.slots)
+        return group
 
     def close(self, stream: Stream) -> None:
         with self._lock:
-            self._check([stream], claim=False)
-            stream.closed = True
-            del self._streams[stream.id]
+            self._verify([stream], claim=False)
+            self._owner[stream.slot] = self._owners[stream.slot] = 0
+            self._closes += 1
             stream._bound = None
-            self._store.release(stream.slot)
+            self._free.append(stream.slot)
 
     def __len__(self) -> int:
-        return len(self._streams)
+        return int(np.count_nonzero(self._owner))
+
+    def _add_page(self, rows: int) -> list[int]:
+        """Under the lock: a new page; returns its slots."""
+        first = len(self._owner)
+        self._pages.append(_Page(rows, self._sizes, self.device))
+        self._page_of = np.concatenate([self._page_of, np.full(rows, len(self._pages) - 1, np.intp)])
+        self._row_of = np.concatenate([self._row_of, np.arange(rows)])
+        self._owner = np.concatenate([self._owner, np.zeros(rows, np.int64)])
+        self._owners += [0] * rows
+        self._busy_bytes = self._busy_bytes + bytearray(rows)
+        self._busy = np.frombuffer(self._busy_bytes, np.uint8)
+        return list(range(first, first + rows))
+
+    def _claim_slot(self, slot: int) -> Stream:
+        stream = Stream(self, slot, next(_ids))
+        self._owner[slot] = self._owners[slot] = stream.id
+        return stream
+
+    def _owner_of(self, slot: int) -> int:
+        return self._owners[slot]
 
     # -- state -----------------------------------------------------------------------------------
 
     def get_state(self, stream: Stream) -> dict[str, dict[str, np.ndarray]]:
         """``{layer: {"HiddenState": [H], "CellState": [H]}}``, float32 copies."""
         with self._lock:
-            self._check([stream], claim=False)
-            values = self._store.read(stream.slot)
-        return {spec.layer: {"HiddenState": values[2 * k], "CellState": values[2 * k + 1]} for k, spec in enumerate(self.net.info.states)}
+            self._verify([stream], claim=False)
+            values = self._read(np.array([stream.slot]))
+        return {s.layer: {"HiddenState": values[2 * k][0], "CellState": values[2 * k + 1][0]} for k, s in enumerate(self.info.states)}
 
     def set_state(self, stream: Stream, state: Mapping[str, Mapping[str, Any]] | None) -> None:
-        """Write a state from :meth:`get_state` (``None``: the initial state). Checked before anything changes."""
-        values = self._initial() if state is None else self._checked_state(stream, state)
-        with self._lock:
-            self._check([stream], claim=True)
+        """Write a state from :meth:`get_state` (``None``: the initial state); checked before anything changes."""
+        values = self._initial if state is None else self._checked_state(stream, state)
+        slots = np.array([stream.slot])
+        self._claim([stream], slots)
         try:
-            self._store.write(stream.slot, values)
+            self._write(slots, [v[None, :] for v in values])
         finally:
-            stream.busy = False
+            self._release(slots)
 
-    def _initial(self) -> list[np.ndarray]:
-        return [v for s in self.net.info.states for v in (s.initial_hidden, s.initial_cell)]
+    def _write_initial(self, slots: np.ndarray) -> None:
+        self._write(slots, [np.broadcast_to(v, (len(slots), v.size)) for v in self._initial])
+
+    def _read(self, slots: np.ndarray) -> list[np.ndarray]:
+        pages = self._page_of[slots]
+        out = [np.empty((len(slots), size), np.float32) for size in self._sizes]
+        for page in np.unique(pages):
+            mask = pages == page
+            for o, values in zip(out, self._pages[page].read(self._row_of[slots[mask]])):
+                o[mask] = values
+        return out
+
+    def _write(self, slots: np.ndarray, values: list[np.ndarray]) -> None:
+        pages = self._page_of[slots]
+        for page in np.unique(pages):
+            mask = pages == page
+            self._pages[page].write(self._row_of[slots[mask]], [v[mask] for v in values])
 
     def _checked_state(self, stream: Stream, state: Mapping[str, Mapping[str, Any]]) -> list[np.ndarray]:
-        specs = self.net.info.states
+        specs = self.info.states
         if not isinstance(state, Mapping) or set(state) != {s.layer for s in specs}:
             got = sorted(state) if isinstance(state, Mapping) else type(state).__name__
             raise StreamError(f"set_state for stream {stream.id}: expected layers {[s.layer for s in specs]}, got {got}")
@@ -163,210 +325,197 @@ class StreamPool:
     # -- stepping --------------------------------------------------------------------------------
 
     def _step_one(self, stream: Stream, x: Any) -> np.ndarray:
-        info = self.net.info
-        x = check_sequence("Stream.step", x, f"for stream {stream.id}", info.features, self.net.nan_policy)
+        """One stream: the block-of-one fast path (no copy of the state, a few µs over a bare IOBinding run)."""
+        info = self.info
+        if not (type(x) is np.ndarray and x.dtype == _FLOAT32 and x.ndim == 2 and x.shape[1] == info.features and x.shape[0] > 0):
+            x = check_sequence("Stream.step", x, f"for stream {stream.id}", info.features, "allow")
+        slot = stream.slot
         with self._lock:
-            self._check([stream], claim=True)
+            if self._owners[slot] != stream.id or self._busy_bytes[slot]:
+                self._verify([stream], claim=True)  # raises the precise error
+            self._busy_bytes[slot] = 1
         try:
             bound = stream._bound
             if bound is None or bound.steps != len(x):
-                bound = stream._bound = self._store.bind(self.net, stream.slot, len(x))
-            np.copyto(bound.x[0], x)
-            binding = bound.bindings[self._store.parity(stream.slot)]
-            if self._inner is not None:
-                self._inner.run_with_iobinding(binding._iobinding, None)
-            else:
-                self.net.session.run_with_iobinding(binding)
-            self._store.flip(stream.slot)
-            return bound.y[0].copy()
+                bound = stream._bound = self._bind(self._page_of[slot], self._row_of[slot], 1, len(x))
+            np.copyto(bound.x0, x)
+            if self._check_nan and not bound.finite():
+                check_finite(f"Stream.step: sequence for stream {stream.id}", x)
+            bound.run()
+            return bound.y0.copy()
         finally:
-            stream.busy = False
+            with self._lock:  # under the lock: a concurrent open() may be replacing the busy bytes
+                self._busy_bytes[slot] = 0
 
     def step(self, chunks: Mapping[Stream, Any]) -> dict[Stream, np.ndarray]:
-        """Advance several streams in one batched call; ``{stream: [T_i, F] chunk}`` -> ``{stream: output}``.
+        """Advance several streams in one batched call: ``{stream: [T_i, F] chunk}`` -> ``{stream: output}``.
 
-        Every chunk is checked before any state changes; on an error no
-        stream moves.
+        Every chunk is checked before any state changes; on an error no stream moves.
         """
-        info = self.net.info
         if not isinstance(chunks, Mapping) or not chunks:
             raise StreamError("StreamPool.step: expected a non-empty {stream: chunk} mapping")
         streams = list(chunks)
         for s in streams:
             if not isinstance(s, Stream):
                 raise StreamError(f"StreamPool.step: keys must be streams from StreamPool.open(), got {s!r}")
-        xs = [check_sequence("StreamPool.step", chunks[s], f"for stream {s.id}", info.features, self.net.nan_policy) for s in streams]
-        with self._lock:
-            self._check(streams, claim=True)
-        try:
-            lengths = np.array([len(x) for x in xs], np.int32)
-            groups = [np.arange(len(xs))] if info.sequence_lengths else [np.flatnonzero(lengths == t) for t in np.unique(lengths)]
-            results: dict[Stream, np.ndarray] = {}
-            for group in groups:
-                slots = np.array([streams[k].slot for k in group])
-                state = self._store.gather(slots)
-                feeds = {info.sequences: pad([xs[k] for k in group], int(lengths[group].max()), info.features, 0.0)}
-                if info.sequence_lengths:
-                    feeds[info.sequence_lengths] = lengths[group]
-                for k, spec in enumerate(info.states):
-                    feeds[spec.hidden_in], feeds[spec.cell_in] = state[2 * k], state[2 * k + 1]
-                out = self._run(info.output_names, feeds)
-                self._store.scatter(slots, out[1:])
-                for j, k in enumerate(group):
-                    results[streams[k]] = out[0][j, : lengths[k]] if info.sequence_output else out[0][j]
-            return results
-        finally:
-            for s in streams:
-                s.busy = False
+        xs = [check_sequence("StreamPool.step", chunks[s], f"for stream {s.id}", self.info.features, self.net.nan_policy) for s in streams]
+        lengths = np.array([len(x) for x in xs], np.int32)
+        X = pad(xs, int(lengths.max()), self.info.features, 0.0)
+        out = self.step_many(streams, X, lengths)
+        if self.info.sequence_output:
+            return {s: out[j, : lengths[j]] for j, s in enumerate(streams)}
+        return dict(zip(streams, out))
 
-    def _check(self, streams: list[Stream], *, claim: bool) -> None:
-        """Under the lock: every stream open, in this pool, and (claim) not busy; then mark them busy."""
+    def step_many(self, streams: Sequence[Stream], X: Any, lengths: Any = None) -> np.ndarray:
+        """Advance ``streams`` by the chunks ``X`` ``[N, T, F]`` (``lengths``: valid steps of each, default T).
+
+        Returns ``[N, T, K]`` (sequence output, zero beyond each length) or ``[N, K]``.
+        """
+        group = StreamGroup(self, list(streams))
+        return self._step_rows(group, X, lengths, "StreamPool.step_many")
+
+    def _step_rows(self, group: StreamGroup, X: Any, lengths: Any, function: str) -> np.ndarray:
+        X, lengths = self._checked_chunks(group, X, lengths, function)
+        slots = group.slots
+        self._claim(group.streams, slots, group.ids)
+        try:
+            if self.info.sequence_lengths is None and (lengths != X.shape[1]).any():
+                return self._step_by_length(group, X, lengths)
+            return self._step_gathered(slots, X, lengths)
+        finally:
+            self._release(slots)
+
+    def _step_group(self, group: StreamGroup, X: Any, lengths: Any) -> np.ndarray:
+        """A persistent group: contiguous rows of one page and a contiguous range of slots.
+
+        The fast path does no numpy work besides copying the chunk in and the
+        output out: ownership is re-verified only after some stream was closed,
+        busy flags and parities are bytearray operations.
+        """
+        info, n = self.info, len(group)
+        if (lengths is None and type(X) is np.ndarray and X.dtype == _FLOAT32 and X.ndim == 3
+                and X.shape[0] == n and X.shape[2] == info.features and X.shape[1] > 0):
+            full = True  # checked for NaN/Inf below, once copied into the bound buffer
+        else:
+            X, lengths = self._checked_chunks(group, X, lengths, "StreamGroup.step")
+            full = bool((lengths == X.shape[1]).all())
+        first = int(group.slots[0])
+        with self._lock:
+            if group.verified != self._closes:
+                if (self._owner[first : first + n] != group.ids).any():
+                    self._verify(group.streams, claim=False)
+                group.verified = self._closes
+            busy = self._busy_bytes
+            if busy.find(1, first, first + n) != -1:
+                self._verify(group.streams, claim=True)
+            busy[first : first + n] = group.ones
+        try:
+            bound = group._bound
+            if bound is None or bound.steps != X.shape[1]:
+                bound = group._bound = self._bind(self._page_of[first], self._row_of[first], n, X.shape[1])
+            np.copyto(bound.x, X)
+            if self._check_nan and not bound.finite():
+                check_finite("StreamGroup.step", bound.x)
+            if not full and info.sequence_lengths is None:
+                return self._step_by_length(group, X, lengths)
+            if not bound.in_step():  # a member stepped alone: the rows are not all in the same half
+                return self._step_gathered(group.slots, bound.x, lengths if not full else np.full(n, X.shape[1], np.int32))
+            if not full or not bound.full:
+                bound.lengths[:] = X.shape[1] if full else lengths
+                bound.full = full
+            bound.run()
+            return bound.y.copy()
+        finally:
+            with self._lock:
+                self._busy_bytes[first : first + n] = group.zeros
+
+    def _checked_chunks(self, group: StreamGroup, X: Any, lengths: Any, function: str) -> tuple[np.ndarray, np.ndarray]:
+        info, n = self.info, len(group)
+        if not isinstance(X, np.ndarray) or X.ndim != 3 or len(X) != n:
+            raise StreamError(f"{function}: expected a [{n}, time, {info.features}] array (one chunk per stream), got {getattr(X, 'shape', type(X).__name__)}")
+        X = check_batch(function, X, info.features, self.net.nan_policy)
+        steps = X.shape[1]
+        if lengths is None:
+            return X, np.full(n, steps, np.int32)
+        lengths = np.asarray(lengths)
+        if lengths.shape != (n,) or lengths.dtype.kind not in "iu" or lengths.min() < 1 or lengths.max() > steps:
+            raise StreamError(f"{function}: lengths must be {n} integers from 1 to {steps} (the chunk's time steps), got {lengths!r}")
+        return X, lengths.astype(np.int32)
+
+    def _step_gathered(self, slots: np.ndarray, X: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+        info = self.info
+        feeds = {info.sequences: X}
+        if info.sequence_lengths:
+            feeds[info.sequence_lengths] = lengths
+        state = self._read(slots)
+        for k, spec in enumerate(info.states):
+            feeds[spec.hidden_in], feeds[spec.cell_in] = state[2 * k], state[2 * k + 1]
+        out = self._run(info.output_names, feeds)
+        self._write(slots, out[1:])
+        return out[0]
+
+    def _step_by_length(self, group: StreamGroup, X: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+        """A graph without sequence_lengths: one call per distinct chunk length."""
+        shape = (len(group), X.shape[1], self.info.output_size) if self.info.sequence_output else (len(group), self.info.output_size)
+        out = np.zeros(shape, np.float32)
+        for length in np.unique(lengths):
+            rows = np.flatnonzero(lengths == length)
+            y = self._step_gathered(group.slots[rows], np.ascontiguousarray(X[rows, :length]), lengths[rows])
+            if self.info.sequence_output:
+                out[rows, :length] = y
+            else:
+                out[rows] = y
+        return out
+
+    # -- bookkeeping -----------------------------------------------------------------------------
+
+    def _claim(self, streams: Sequence[Stream], slots: np.ndarray, ids: np.ndarray | None = None) -> None:
+        """Under the lock: all streams open, in this pool, distinct and idle; then mark them busy."""
+        with self._lock:
+            if ids is None:
+                ids = np.array([s.id for s in streams])
+            if (self._owner[slots] != ids).any() or self._busy[slots].any() or len(np.unique(slots)) != len(slots):
+                self._verify(list(streams), claim=True)
+            self._busy[slots] = 1
+
+    def _release(self, slots: np.ndarray | slice) -> None:
+        with self._lock:  # under the lock: a concurrent open() may be replacing the busy bytes
+            self._busy[slots] = 0
+
+    def _verify(self, streams: list[Stream], *, claim: bool) -> None:
+        """Under the lock: raise the precise error for the first stream that cannot be used."""
         seen = set()
         for s in streams:
             if not isinstance(s, Stream) or s.pool is not self:
                 raise StreamError(f"{s!r} does not belong to this StreamPool")
-            if s.closed or s.id not in self._streams:
+            if self._owners[s.slot] != s.id:
                 raise StreamError(f"stream {s.id} is closed")
-            if claim and (s.busy or s.id in seen):
+            if claim and (self._busy[s.slot] or s.id in seen):
                 raise StreamError(f"stream {s.id} is already being advanced by another call")
             seen.add(s.id)
-        if claim:
-            for s in streams:
-                s.busy = True
 
-
-class _HostStore:
-    """State rows in host pages ``[2, page_size, H]`` per tensor, with a parity bit per row."""
-
-    def __init__(self, net: Network, page_size: int) -> None:
-        self.net, self.page_size = net, page_size
-        self.sizes = [s.hidden_size for s in net.info.states for _ in (0, 1)]
-        self.pages: list[list[np.ndarray]] = []
-        self.parities: list[np.ndarray] = []
-        self.free: list[int] = []
-
-    def allocate(self) -> int:
-        if not self.free:
-            base = len(self.pages) * self.page_size
-            self.pages.append([np.zeros((2, self.page_size, size), np.float32) for size in self.sizes])
-            self.parities.append(np.zeros(self.page_size, np.intp))
-            self.free = list(range(base + self.page_size - 1, base - 1, -1))
-        return self.free.pop()
-
-    def release(self, slot: int) -> None:
-        self.free.append(slot)
-
-    def parity(self, slot: int) -> int:
-        return int(self.parities[slot // self.page_size][slot % self.page_size])
-
-    def flip(self, slot: int) -> None:
-        self.parities[slot // self.page_size][slot % self.page_size] ^= 1
-
-    def read(self, slot: int) -> list[np.ndarray]:
-        page, row = divmod(slot, self.page_size)
-        p = self.parities[page][row]
-        return [t[p, row].copy() for t in self.pages[page]]
-
-    def write(self, slot: int, values: list[np.ndarray]) -> None:
-        page, row = divmod(slot, self.page_size)
-        p = self.parities[page][row]
-        for tensor, value in zip(self.pages[page], values):
-            tensor[p, row] = value
-
-    def gather(self, slots: np.ndarray) -> list[np.ndarray]:
-        pages, rows = np.divmod(slots, self.page_size)
-        if (pages == pages[0]).all():
-            page, par = pages[0], self.parities[pages[0]][rows]
-            return [t[par, rows] for t in self.pages[page]]
-        out = [np.empty((len(slots), size), np.float32) for size in self.sizes]
-        for page in np.unique(pages):
-            mask = pages == page
-            par = self.parities[page][rows[mask]]
-            for o, t in zip(out, self.pages[page]):
-                o[mask] = t[par, rows[mask]]
-        return out
-
-    def scatter(self, slots: np.ndarray, values: list[np.ndarray]) -> None:
-        pages, rows = np.divmod(slots, self.page_size)
-        for page in np.unique(pages):
-            mask = pages == page
-            par = self.parities[page][rows[mask]]
-            for t, v in zip(self.pages[page], values):
-                t[par, rows[mask]] = v[mask]
-
-    def bind(self, net: Network, slot: int, steps: int) -> _Bound:
-        page, row = divmod(slot, self.page_size)
-        tensors = self.pages[page]
-
-        def row_pointer(tensor: np.ndarray, half: int) -> int:
-            return tensor[half, row].ctypes.data
-
-        return _bind(net, steps, lambda b, name, k, half, is_input: (
-            b.bind_input if is_input else b.bind_output)(name, "cpu", 0, np.float32, [1, self.sizes[k]], row_pointer(tensors[k], half)))
-
-
-class _DeviceStore:
-    """Per-stream OrtValues on the session's device, two per state tensor (ping-pong)."""
-
-    def __init__(self, net: Network, device: str) -> None:
-        self.net, self.device = net, device
-        self.sizes = [s.hidden_size for s in net.info.states for _ in (0, 1)]
-        self.values: dict[int, list[list[Any]]] = {}
-        self.parities: dict[int, int] = {}
-        self.slots = itertools.count()
-
-    def allocate(self) -> int:
-        slot = next(self.slots)
-        self.values[slot] = [[ort.OrtValue.ortvalue_from_shape_and_type([1, size], np.float32, self.device, 0) for size in self.sizes] for _ in (0, 1)]
-        self.parities[slot] = 0
-        return slot
-
-    def release(self, slot: int) -> None:
-        del self.values[slot], self.parities[slot]
-
-    def parity(self, slot: int) -> int:
-        return self.parities[slot]
-
-    def flip(self, slot: int) -> None:
-        self.parities[slot] ^= 1
-
-    def read(self, slot: int) -> list[np.ndarray]:
-        return [v.numpy()[0].copy() for v in self.values[slot][self.parities[slot]]]
-
-    def write(self, slot: int, values: list[np.ndarray]) -> None:
-        for ortvalue, value in zip(self.values[slot][self.parities[slot]], values):
-            ortvalue.update_inplace(np.ascontiguousarray(np.asarray(value, np.float32).reshape(1, -1)))
-
-    def gather(self, slots: np.ndarray) -> list[np.ndarray]:
-        rows = [self.read(int(slot)) for slot in slots]
-        return [np.stack([r[k] for r in rows]) for k in range(len(self.sizes))]
-
-    def scatter(self, slots: np.ndarray, values: list[np.ndarray]) -> None:
-        for j, slot in enumerate(slots):
-            self.write(int(slot), [v[j] for v in values])
-
-    def bind(self, net: Network, slot: int, steps: int) -> _Bound:
-        halves = self.values[slot]
-        return _bind(net, steps, lambda b, name, k, half, is_input: (
-            b.bind_ortvalue_input if is_input else b.bind_ortvalue_output)(name, halves[half][k]))
-
-
-def _bind(net: Network, steps: int, bind_state) -> _Bound:
-    """Two IOBindings for one stream: parity p reads state half p and writes half 1 - p."""
-    info = net.info
-    x = np.zeros((1, steps, info.features), np.float32)
-    y = np.zeros((1, steps, info.output_size) if info.sequence_output else (1, info.output_size), np.float32)
-    length = np.full(1, steps, np.int32)
-    bindings = []
-    for p in (0, 1):
-        b = net.session.io_binding()
-        b.bind_input(info.sequences, "cpu", 0, np.float32, list(x.shape), x.ctypes.data)
-        if info.sequence_lengths:
-            b.bind_input(info.sequence_lengths, "cpu", 0, np.int32, [1], length.ctypes.data)
-        b.bind_output(info.output, "cpu", 0, np.float32, list(y.shape), y.ctypes.data)
-        for k, spec in enumerate(info.states):
-            for j, (name_in, name_out) in enumerate(((spec.hidden_in, spec.hidden_out), (spec.cell_in, spec.cell_out))):
-                bind_state(b, name_in, 2 * k + j, p, True)
-                bind_state(b, name_out, 2 * k + j, 1 - p, False)
-        bindings.append(b)
-    return _Bound(steps, bindings, x, y, length)
+    def _bind(self, page_index: int, row: int, n: int, steps: int) -> _Bound:
+        """Two IOBindings for rows ``row .. row+n-1`` of a page: parity p reads half p, writes half 1 - p."""
+        info, page = self.info, self._pages[page_index]
+        x = np.zeros((n, steps, info.features), np.float32)
+        y = np.zeros((n, steps, info.output_size) if info.sequence_output else (n, info.output_size), np.float32)
+        lengths = np.full(n, steps, np.int32)
+        device = page.bind_device
+        bindings = []
+        for p in (0, 1):
+            b = self.net.session.io_binding()
+            b.bind_input(info.sequences, "cpu", 0, np.float32, list(x.shape), x.ctypes.data)
+            if info.sequence_lengths:
+                b.bind_input(info.sequence_lengths, "cpu", 0, np.int32, [n], lengths.ctypes.data)
+            b.bind_output(info.output, "cpu", 0, np.float32, list(y.shape), y.ctypes.data)
+            for k, spec in enumerate(info.states):
+                for j, (name_in, name_out) in enumerate(((spec.hidden_in, spec.hidden_out), (spec.cell_in, spec.cell_out))):
+                    t = 2 * k + j
+                    b.bind_input(name_in, device, 0, np.float32, [n, spec.hidden_size], page.pointer(t, p, row))
+                    b.bind_output(name_out, device, 0, np.float32, [n, spec.hidden_size], page.pointer(t, 1 - p, row))
+            bindings.append(b)
+        if self._inner is not None:  # the bound C++ call, without the Python wrapper's per-call checks
+            runs = [functools.partial(self._inner.run_with_iobinding, b._iobinding, None) for b in bindings]
+        else:
+            runs = [functools.partial(self.net.session.run_with_iobinding, b) for b in bindings]
+        return _Bound(steps, bindings, runs, x, y, lengths, page, int(row), n)

@@ -49,11 +49,11 @@ def chunks_of(x, kind, rng):
 
 @pytest.mark.parametrize("gate,state", ACTIVATIONS)
 @pytest.mark.parametrize("chunking", [1, 3, "random", "whole"])
-@pytest.mark.parametrize("store", ["host", "device"])
-def test_chunked_streaming_equals_one_shot_and_reference(tmp_path, rng, gate, state, chunking, store):
+@pytest.mark.parametrize("device", ["host", "cpu"], ids=["numpy-pages", "ortvalue-pages"])
+def test_chunked_streaming_equals_one_shot_and_reference(tmp_path, rng, gate, state, chunking, device):
     net, model = export(tmp_path, stacked(gate, state))
     x = rng.normal(size=(17, 3)).astype(np.float32)
-    pool = StreamPool(model, store=store)
+    pool = StreamPool(model, device=device)
     stream = pool.open()
     streamed = np.concatenate([stream.step(c) for c in chunks_of(x, chunking, rng)])
     one_shot = rt.predict(model, x)
@@ -214,10 +214,12 @@ def test_a_stream_cannot_be_advanced_by_two_calls_at_once(tmp_path):
     _, model = export(tmp_path, stacked())
     pool = StreamPool(model)
     s = pool.open()
-    s.busy = True  # as if another thread were inside s.step
+    pool._busy[s.slot] = 1  # as if another thread were inside s.step
     with pytest.raises(StreamError, match=f"stream {s.id} is already being advanced by another call"):
         s.step(np.zeros((1, 3)))
-    s.busy = False
+    with pytest.raises(StreamError, match=f"stream {s.id} is already being advanced by another call"):
+        pool.step({s: np.zeros((1, 3))})
+    pool._busy[s.slot] = 0
     assert s.step(np.zeros((1, 3))).shape == (1, 2)
 
 
@@ -248,3 +250,73 @@ def test_missing_onnxruntime_says_which_extra_to_install():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode != 0
     assert "pip install 'lstm2onnx-runtime[cpu]'" in proc.stderr and "lstm2onnx-runtime[gpu]" in proc.stderr
+
+
+@pytest.mark.parametrize("device", ["host", "cpu"], ids=["numpy-pages", "ortvalue-pages"])
+@pytest.mark.parametrize("mode", ["sequence", "last"])
+def test_groups_and_step_many(tmp_path, rng, device, mode):
+    """A group steps through pre-bound bindings; stepping a member alone, or a mixed list, stays exact."""
+    net, model = export(tmp_path, stacked(mode=mode))
+    pool = StreamPool(model, page_size=5, device=device)
+    group = pool.open_group(6)
+    loose = [pool.open() for _ in range(3)]
+    n = 6 + 3
+    xs = rng.normal(size=(n, 12, 3)).astype(np.float32)
+    outs: list[list[np.ndarray]] = [[] for _ in range(n)]
+
+    def keep(k, y):
+        outs[k].append(y if mode == "sequence" else y[None])
+
+    for t0, t1 in ((0, 2), (2, 3), (3, 7), (7, 9), (9, 12)):
+        if t0 == 3:  # member 2 steps alone: its parity leaves the group's; the group must still be exact
+            keep(2, group.streams[2].step(xs[2, t0:t1]))
+            others = [k for k in range(6) if k != 2]
+            for k, y in zip(others, pool.step_many([group.streams[k] for k in others], xs[others, t0:t1])):
+                keep(k, y)
+        else:
+            for k, y in enumerate(group.step(xs[:6, t0:t1])):
+                keep(k, y)
+        for j, y in enumerate(pool.step_many(loose, xs[6:, t0:t1])):
+            keep(6 + j, y)
+    expected = reference.predict(net, list(xs))
+    for k in range(n):
+        got = np.concatenate(outs[k]) if mode == "sequence" else outs[k][-1][0]
+        assert np.abs(got - expected[k]).max() <= ATOL_FLOAT32
+
+
+def test_group_with_ragged_chunk_lengths(tmp_path, rng):
+    net, model = export(tmp_path, stacked())
+    group = StreamPool(model).open_group(4)
+    xs = [rng.normal(size=(L, 3)).astype(np.float32) for L in (5, 2, 7, 3)]
+    X = np.zeros((4, 7, 3), np.float32)
+    for k, x in enumerate(xs):
+        X[k, : len(x)] = x
+    y = group.step(X, lengths=[5, 2, 7, 3])
+    for k, x in enumerate(xs):
+        assert np.abs(y[k, : len(x)] - reference.predict(net, [x])[0]).max() <= ATOL_FLOAT32
+    with pytest.raises(StreamError, match="lengths must be 4 integers from 1 to 7"):
+        group.step(X, lengths=[5, 2, 8, 3])
+    with pytest.raises(StreamError, match=r"expected a \[4, time, 3\] array"):
+        group.step(X[:3])
+    group.streams[1].close()
+    with pytest.raises(StreamError, match=f"stream {group.streams[1].id} is closed"):
+        group.step(X)
+
+
+def test_group_rejects_nan_without_moving(tmp_path, rng):
+    _, model = export(tmp_path, stacked())
+    group = StreamPool(model).open_group(3)
+    X = rng.normal(size=(3, 2, 3)).astype(np.float32)
+    group.step(X)
+    before = [s.get_state()["lstm_2"]["CellState"] for s in group.streams]
+    bad = X.copy()
+    bad[1, 1, 2] = np.nan
+    with pytest.raises(rt.RuntimeInputError, match=re.escape("StreamGroup.step contains NaN or Inf (sequence 2, time step 2, feature 3)")):
+        group.step(bad)
+    group.streams[0].step(X[0])  # desynchronize one member, then the slow path must check too
+    with pytest.raises(rt.RuntimeInputError, match="contains NaN or Inf"):
+        group.step(bad)
+    for s, b in zip(group.streams[1:], before[1:]):
+        np.testing.assert_array_equal(s.get_state()["lstm_2"]["CellState"], b)
+    with pytest.raises(rt.RuntimeInputError, match=re.escape("StreamGroup.step: the batch is empty (shape (3, 0, 3))")):
+        group.step(np.zeros((3, 0, 3), np.float32))
