@@ -1,7 +1,9 @@
 """The ``lstm2onnx`` command line.
 
-    lstm2onnx build SPEC -o OUT.onnx [--opset N] [--ragged] [--stateful] [--seed S] [--name NAME]
+    lstm2onnx build SPEC -o OUT.onnx [--weights W.mat] [--opset N] [--ragged] [--stateful] [--seed S] [--name NAME]
     lstm2onnx inspect MODEL.onnx
+    lstm2onnx to-matlab MODEL.onnx [--learnables]
+    lstm2onnx verify MODEL.onnx [--provider cpu|cuda|auto] [--tolerance 1e-5]
     lstm2onnx predict|stream ...   (the runtime's lstm2onnx-run commands)
 
 Errors print one line to stderr and exit with status 1; ``build`` never
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from typing import Sequence
 
@@ -29,8 +32,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
 
     build = commands.add_parser("build", help="build an .onnx file from a JSON/YAML layer spec")
-    build.add_argument("spec", help="JSON or YAML layer array (see the README for the format)")
+    build.add_argument("spec", help="MATLAB layer-array code (.m) or a JSON/YAML layer spec (see the README)")
     build.add_argument("-o", "--output", required=True, help="the .onnx file to write")
+    build.add_argument("--weights", help="trained learnables saved from MATLAB (.mat v5/v7 or v7.3), one struct per layer Name")
     build.add_argument("--opset", type=int, default=DEFAULT_OPSET, help=f"ONNX opset (default {DEFAULT_OPSET})")
     build.add_argument("--ragged", action="store_true", help="add the sequence_lengths input")
     build.add_argument("--stateful", action="store_true", help="add hidden/cell state inputs and outputs")
@@ -43,11 +47,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands.add_parser("stream", help="stream time steps from stdin through a model (lstm2onnx-run stream)")
     inspect = commands.add_parser("inspect", help="print a model's layers, inputs/outputs, opset and metadata")
     inspect.add_argument("model", help="an .onnx file")
+    to_matlab = commands.add_parser("to-matlab", help="print MATLAB code that rebuilds a model's layer array")
+    to_matlab.add_argument("model", help="an .onnx file built by lstm2onnx")
+    to_matlab.add_argument("--learnables", action="store_true", help="include the weight matrices")
+    verify = commands.add_parser("verify", help="compare onnxruntime with the numpy reference on random inputs")
+    verify.add_argument("model", help="an .onnx file built by lstm2onnx")
+    verify.add_argument("--provider", default="cpu", choices=["cpu", "cuda", "auto"])
+    verify.add_argument("--tolerance", type=float, default=1e-5, help="max abs error allowed (default 1e-5)")
+    verify.add_argument("--batch", type=int, default=8, help="random sequences to run (default 8)")
+    verify.add_argument("--time", type=int, default=20, help="longest random sequence (default 20 steps)")
+    verify.add_argument("--seed", type=int, default=0)
 
     args = parser.parse_args(argv)
     try:
         if args.command == "build":
             return _build(args)
+        if args.command == "to-matlab":
+            return _to_matlab(args)
+        if args.command == "verify":
+            return _verify(args)
         return _inspect(args.model)
     except Lstm2OnnxError as error:
         print(f"lstm2onnx {args.command}: error: {error}", file=sys.stderr)
@@ -64,12 +82,53 @@ def _runtime_command(argv: list[str]) -> int:
 
 
 def _build(args: argparse.Namespace) -> int:
-    layers, spec_name = load_spec(args.spec)
+    if args.spec.lower().endswith(".m"):
+        layers, spec_name = _read_matlab(args.spec), os.path.splitext(os.path.basename(args.spec))[0]
+    else:
+        layers, spec_name = load_spec(args.spec)
+    if args.weights:
+        from .matlab.weights import apply_weights, load_weights
+
+        layers = apply_weights(layers, load_weights(args.weights))
     name = args.name or spec_name or "lstm2onnx"
     exportONNXNetwork(layers, args.output, OpsetVersion=args.opset, NetworkName=name, seed=args.seed,
                       ragged=args.ragged, stateful=args.stateful, bilstm_last=args.bilstm_last)
     print(f"wrote {args.output}")
     return 0
+
+
+def _read_matlab(path: str):
+    from .matlab import from_matlab
+
+    try:
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read()
+    except UnicodeDecodeError:
+        raise Lstm2OnnxError(f"{path}: not UTF-8 text") from None
+    except OSError as error:
+        raise Lstm2OnnxError(f"cannot read {path!r}: {error.strerror}") from None
+    return from_matlab(text)
+
+
+def _to_matlab(args: argparse.Namespace) -> int:
+    from .importer import load_onnx
+    from .matlab.writer import to_matlab
+
+    print(to_matlab(load_onnx(args.model), learnables=args.learnables), end="")
+    return 0
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from .verify import verify_model
+
+    report = verify_model(args.model, provider=args.provider, batch=args.batch, time=args.time, seed=args.seed)
+    worst = 0.0
+    for name, error in report.items():
+        worst = max(worst, error)
+        status = "ok" if error <= args.tolerance else "ABOVE TOLERANCE"
+        print(f"{name}: max abs error {error:.3e}  {status}")
+    print(f"{'PASS' if worst <= args.tolerance else 'FAIL'}: worst {worst:.3e}, tolerance {args.tolerance:g}")
+    return 0 if worst <= args.tolerance else 1
 
 
 def _inspect(path: str) -> int:

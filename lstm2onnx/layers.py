@@ -400,9 +400,6 @@ class LSTMLayer(Layer):
             )
         if self.Bias is None:
             new["Bias"] = initializers.bias(self.BiasInitializer, H, dirs, rng(2), self.where("BiasInitializer"))
-        for state in ("HiddenState", "CellState"):
-            if getattr(self, state) is None:
-                new[state] = np.zeros(self.state_size, np.float32)
         return dataclasses.replace(self, **new) if new else self
 
     def description(self) -> str:

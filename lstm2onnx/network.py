@@ -152,7 +152,7 @@ def initialize(layers: Sequence[Layer], seed: int = 0) -> LayerArray:
 
     Each learnable comes from ``numpy.random.default_rng((seed, layer index,
     parameter index))`` by the layer's MATLAB initializer; learnables that
-    are set are kept as given. Unset HiddenState/CellState become zeros.
+    are set are kept as given. Unset HiddenState/CellState stay unset (zeros).
     """
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise NetworkError(f"seed must be a nonnegative integer, got {seed!r}")

@@ -111,7 +111,7 @@ class TestInitializers:
         np.testing.assert_allclose(R.T.astype(np.float64) @ R, np.eye(H), atol=1e-5)  # orthonormal columns
         np.testing.assert_array_equal(b[H : 2 * H], 1.0)
         np.testing.assert_array_equal(np.concatenate([b[:H], b[2 * H :]]), 0.0)
-        np.testing.assert_array_equal(net[1].HiddenState, 0.0)
+        assert net[1].HiddenState is None and net[1].CellState is None  # unset states mean zeros
 
     def test_orthogonal_columns_signed_by_diag_r(self):
         H = 6

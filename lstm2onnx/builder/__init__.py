@@ -168,6 +168,10 @@ def _output_name(network: Network) -> str:
     return "outputs"
 
 
+def _state_values(value: np.ndarray | None, size: int) -> list[float]:
+    return np.zeros(size).tolist() if value is None else np.asarray(value, np.float64).tolist()
+
+
 def _metadata(network: Network, ctx: EmitContext, output: str) -> dict[str, str]:
     """``metadata_props``: the spec, the class names, the I/O contract and the producer version."""
     states = []
@@ -181,8 +185,8 @@ def _metadata(network: Network, ctx: EmitContext, output: str) -> dict[str, str]
                 "cell_in": io.cell_in,
                 "hidden_out": io.hidden_out,
                 "cell_out": io.cell_out,
-                "initial_hidden": np.asarray(layer.HiddenState, np.float64).tolist(),
-                "initial_cell": np.asarray(layer.CellState, np.float64).tolist(),
+                "initial_hidden": _state_values(layer.HiddenState, io.hidden_size),
+                "initial_cell": _state_values(layer.CellState, io.hidden_size),
             }
         )
     io = {

@@ -1,0 +1,77 @@
+"""Layers -> MATLAB layer-array code that rebuilds them (``from_matlab(to_matlab(x)) == x``)."""
+
+from __future__ import annotations
+
+from dataclasses import fields
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..errors import SpecError
+from ..layers import Layer
+
+# The positional argument of each constructor (MATLAB's required input).
+POSITIONAL = {
+    "sequenceInputLayer": "InputSize",
+    "lstmLayer": "NumHiddenUnits",
+    "bilstmLayer": "NumHiddenUnits",
+    "fullyConnectedLayer": "OutputSize",
+    "dropoutLayer": "Probability",
+}
+
+
+def to_matlab(layers: Sequence[Layer], variable: str = "layers", learnables: bool = False) -> str:
+    """MATLAB code assigning the layer array to ``variable``; learnable matrices only if ``learnables``."""
+    calls = [layer_call(layer, learnables) for layer in layers]
+    body = "\n".join(f"    {call}" for call in calls)
+    return f"{variable} = [ ...\n{body}];\n"
+
+
+def layer_call(layer: Layer, learnables: bool = False) -> str:
+    spec = layer.to_dict(learnables=learnables)
+    function = spec.pop("type")
+    args = []
+    positional = POSITIONAL.get(function)
+    if positional is not None:
+        args.append(value_text(getattr(layer, positional)))
+        spec.pop(positional, None)
+    order = [f.name for f in fields(layer)]
+    for name in sorted(spec, key=order.index):
+        args.append(f'"{name}", {value_text(getattr(layer, name))}')
+    return f"{function}({', '.join(args)})" if args else function
+
+
+def value_text(value: Any) -> str:
+    """A property value as MATLAB source that parses back to the same float32/str value."""
+    if isinstance(value, str):
+        return '"' + value.replace('"', '""') + '"'
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    if isinstance(value, float):
+        return _number(value)
+    if isinstance(value, tuple):
+        if all(isinstance(v, str) for v in value):
+            return "[" + " ".join(value_text(v) for v in value) + "]"
+        return "[" + " ".join(_number(v) for v in value) + "]"
+    if isinstance(value, np.ndarray):
+        if value.ndim == 0:
+            return _float32(value.item())
+        if value.ndim == 1:
+            if value.size > 1 and not value.any():
+                return f"zeros({value.size}, 1)"
+            return "[" + " ".join(_float32(v) for v in value) + "]"
+        return "[" + "; ".join(" ".join(_float32(v) for v in row) for row in value) + "]"
+    raise SpecError(f"cannot write {type(value).__name__} as MATLAB text")
+
+
+def _number(value: float) -> str:
+    text = repr(float(value))
+    return text[:-2] if text.endswith(".0") else text
+
+
+def _float32(value: float) -> str:
+    """The shortest decimal that reads back as the same float32."""
+    text = str(np.float32(value))
+    return text[:-2] if text.endswith(".0") else text

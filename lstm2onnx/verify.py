@@ -1,0 +1,69 @@
+"""``lstm2onnx verify``: onnxruntime against the numpy reference, on the model file's own weights."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import onnx
+
+from . import reference
+from .importer import load_onnx
+
+PROVIDERS = {"cpu": ["CPUExecutionProvider"], "cuda": ["CUDAExecutionProvider", "CPUExecutionProvider"]}
+
+
+def verify_model(path: str | os.PathLike, *, provider: str = "cpu", batch: int = 8, time: int = 20, seed: int = 0) -> dict[str, float]:
+    """Max abs error per output between onnxruntime and the float64 reference on random ragged sequences.
+
+    A graph with ``sequence_lengths`` gets lengths from 1 to ``time``; one without gets
+    equal lengths. Stateful graphs start from random states (the reference is given the same).
+    """
+    import onnxruntime as ort
+
+    model = onnx.load(os.fspath(path))
+    layers = load_onnx(model)
+    rng = np.random.default_rng(seed)
+    names = {i.name for i in model.graph.input}
+    ragged = "sequence_lengths" in names
+    lengths = rng.integers(1, time + 1, size=batch) if ragged else np.full(batch, time)
+    lengths[0] = time
+    features = layers[0].InputSize
+    sequences = [rng.standard_normal((int(L), features)).astype(np.float32) for L in lengths]
+    padded = np.zeros((batch, time, features), np.float32)
+    for k, x in enumerate(sequences):
+        padded[k, : len(x)] = x
+    feeds = {"sequences": padded}
+    if ragged:
+        feeds["sequence_lengths"] = lengths.astype(np.int32)
+    initial = {}
+    for layer in layers:
+        hidden_in = f"{layer.Name}.HiddenState.in"
+        if hidden_in in names:
+            h = rng.uniform(-0.5, 0.5, (batch, layer.NumHiddenUnits)).astype(np.float32)
+            c = rng.uniform(-1, 1, (batch, layer.NumHiddenUnits)).astype(np.float32)
+            feeds[hidden_in], feeds[f"{layer.Name}.CellState.in"] = h, c
+            initial[layer.Name] = (h, c)
+    if provider == "auto":
+        provider = "cuda" if "CUDAExecutionProvider" in ort.get_available_providers() else "cpu"
+    session = ort.InferenceSession(model.SerializeToString(), providers=PROVIDERS[provider])
+    outputs = dict(zip([o.name for o in session.get_outputs()], session.run(None, feeds)))
+    bilstm_last = "matlab"
+    io = {p.key: p.value for p in model.metadata_props}.get("lstm2onnx.io")
+    if io:
+        import json
+
+        bilstm_last = json.loads(io).get("bilstm_last", "matlab")
+    expected, states = reference.predict(layers, sequences if ragged else padded, initial_states=initial,
+                                         bilstm_last=bilstm_last, return_states=True)
+    first = model.graph.output[0].name
+    report = {}
+    if isinstance(expected, list):
+        report[first] = max(float(np.abs(outputs[first][k, : len(e)] - e).max()) for k, e in enumerate(expected))
+    else:
+        report[first] = float(np.abs(outputs[first] - expected).max())
+    for name, (h, c) in states.items():
+        for key, value in ((f"{name}.HiddenState.out", h), (f"{name}.CellState.out", c)):
+            if key in outputs:
+                report[key] = float(np.abs(outputs[key] - value).max())
+    return report
