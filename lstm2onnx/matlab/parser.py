@@ -73,6 +73,7 @@ class Token:
 
 _NUMBER = re.compile(r"(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
 _IDENT = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
+_DIGITS = frozenset("0123456789")
 _OPS = [".^", ".*", "./", "==", "~=", "<=", ">=", "+", "-", "*", "/", "^", "(", ")", "[", "]", "{", "}", "=", ":", "'", ".'", "@", "!", "<", ">", "&", "|", "~", "."]
 
 
@@ -119,11 +120,11 @@ def tokenize(text: str) -> list[Token]:
             value, end = _string(text, i)
             tokens.append(Token("str", value, i, space))
             i = end
-        elif ch.isdigit() or (ch == "." and i + 1 < n and text[i + 1].isdigit()):
+        elif ch in _DIGITS or (ch == "." and i + 1 < n and text[i + 1] in _DIGITS):
             m = _NUMBER.match(text, i)
             tokens.append(Token("num", float(m.group()), i, space))
             i = m.end()
-        elif ch.isalpha():
+        elif ch.isascii() and ch.isalpha():
             m = _IDENT.match(text, i)
             tokens.append(Token("id", m.group(), i, space))
             i = m.end()
@@ -177,8 +178,8 @@ class _End:
 
 
 def _num(value: Any, what: str, text: str, pos: int) -> np.ndarray:
-    if isinstance(value, np.ndarray) and value.dtype.kind == "f":
-        return value
+    if isinstance(value, (np.ndarray, np.floating)) and value.dtype.kind == "f":
+        return np.asarray(value)
     if isinstance(value, bool):
         return np.array(float(value))
     raise MatlabError(f"{what} needs numbers, got {_describe(value)}", text, pos)
@@ -485,7 +486,7 @@ class Interpreter:
             finally:
                 self.depth -= 1
             number = _num(value, f"unary {tok.value}", self.text, tok.pos)
-            return -number if tok.value == "-" else number
+            return np.asarray(-number if tok.value == "-" else number)
         if tok.kind == "op" and tok.value in ("~", "!"):
             raise self.error(f"the operator {tok.value!r} is not supported", tok)
         return self.power()
@@ -502,7 +503,7 @@ class Interpreter:
         if tok.kind == "op" and tok.value in ("-", "+"):
             self.next()
             value = _num(self.postfix(), "a power", self.text, tok.pos)
-            return -value if tok.value == "-" else value
+            return np.asarray(-value if tok.value == "-" else value)
         return self.postfix()
 
     def postfix(self) -> Any:

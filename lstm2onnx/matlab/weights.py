@@ -49,11 +49,20 @@ def load_weights(path: str | os.PathLike) -> dict[str, dict[str, np.ndarray]]:
     return _load_v5(path)
 
 
-def _load_v5(path: str) -> dict[str, dict[str, np.ndarray]]:
-    import scipy.io
+def _requires(module: str):
+    import importlib
 
     try:
-        data = scipy.io.loadmat(path, squeeze_me=False, struct_as_record=False, mat_dtype=True)
+        return importlib.import_module(module)
+    except ImportError:
+        raise SpecError(f"reading .mat files needs {module.split('.')[0]}: pip install 'lstm2onnx[matlab]'") from None
+
+
+def _load_v5(path: str) -> dict[str, dict[str, np.ndarray]]:
+    scipy_io = _requires("scipy.io")
+
+    try:
+        data = scipy_io.loadmat(path, squeeze_me=False, struct_as_record=False, mat_dtype=True)
     except NotImplementedError:  # a v7.3 file that did not announce itself in its header
         return _load_hdf5(path)
     except Exception as error:  # scipy raises several types for files it cannot parse
@@ -62,15 +71,15 @@ def _load_v5(path: str) -> dict[str, dict[str, np.ndarray]]:
     for name, value in data.items():
         if name.startswith("__"):
             continue
-        if isinstance(value, scipy.io.matlab.MatlabOpaque) or type(value).__name__ == "MatlabFunction":
+        if isinstance(value, scipy_io.matlab.MatlabOpaque) or type(value).__name__ == "MatlabFunction":
             raise SpecError(f"{path}: variable {name!r} is a MATLAB object, which cannot be read outside MATLAB; {SNIPPET_HINT}")
         if isinstance(value, np.ndarray) and value.dtype == object and value.size == 1:
             value = value.item()
         if isinstance(value, np.ndarray) and value.dtype.names is None and value.dtype == object:
             raise SpecError(f"{path}: variable {name!r} is a cell array; expected a struct of arrays per layer Name; {SNIPPET_HINT}")
-        if isinstance(value, scipy.io.matlab.mat_struct):
+        if isinstance(value, scipy_io.matlab.mat_struct):
             out[name] = {f: np.asarray(getattr(value, f), dtype=np.float64) for f in value._fieldnames}
-        elif isinstance(value, np.ndarray) and value.size == 1 and isinstance(value.flat[0], scipy.io.matlab.mat_struct):
+        elif isinstance(value, np.ndarray) and value.size == 1 and isinstance(value.flat[0], scipy_io.matlab.mat_struct):
             s = value.flat[0]
             out[name] = {f: np.asarray(getattr(s, f), dtype=np.float64) for f in s._fieldnames}
         else:
@@ -79,7 +88,7 @@ def _load_v5(path: str) -> dict[str, dict[str, np.ndarray]]:
 
 
 def _load_hdf5(path: str) -> dict[str, dict[str, np.ndarray]]:
-    import h5py
+    h5py = _requires("h5py")
 
     out: dict[str, dict[str, np.ndarray]] = {}
     try:
