@@ -29,6 +29,8 @@ from .layers import (
     softmaxLayer,
 )
 from .network import LayerArray, analyze, initialize
+from .datasets import japaneseVowelsTestData, japaneseVowelsTrainData
+from .training import TrainingOptions, classify, predict, trainNetwork, trainingOptions
 
 __all__ = [
     "__version__",
@@ -58,4 +60,11 @@ __all__ = [
     "LayerError",
     "NetworkError",
     "SpecError",
+    "japaneseVowelsTrainData",
+    "japaneseVowelsTestData",
+    "trainingOptions",
+    "TrainingOptions",
+    "trainNetwork",
+    "classify",
+    "predict",
 ]

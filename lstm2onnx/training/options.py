@@ -1,0 +1,161 @@
+"""MATLAB's ``trainingOptions``: names, defaults and allowed values, validated up front (no torch here)."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import numbers
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import LayerError
+
+SOLVERS = ("sgdm", "adam", "rmsprop")
+
+
+def _positive_int(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not float(value).is_integer() or value < 1:
+        raise LayerError(f"trainingOptions: {name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def _number(name: str, value: Any, low: float, high: float, *, low_open: bool = False, high_open: bool = False, inf_ok: bool = False) -> float:
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and not math.isnan(value)
+    if ok and math.isinf(value):
+        ok = inf_ok and value > 0
+    elif ok:
+        ok = (value > low if low_open else value >= low) and (value < high if high_open else value <= high)
+    if not ok:
+        lo, hi = ("(" if low_open else "[") + f"{low:g}", f"{high:g}" + (")" if high_open else "]")
+        raise LayerError(f"trainingOptions: {name} must be a number in {lo}, {hi}{' or Inf' if inf_ok else ''}, got {value!r}")
+    return float(value)
+
+
+def _choice(name: str, value: Any, allowed: tuple[str, ...]) -> str:
+    if isinstance(value, str):
+        for option in allowed:
+            if option.lower() == value.lower():
+                return option
+    raise LayerError(f"trainingOptions: {name} must be one of {', '.join(map(repr, allowed))}, got {value!r}")
+
+
+def _flag(name: str, value: Any) -> bool:
+    if isinstance(value, bool) or value in (0, 1):
+        return bool(value)
+    raise LayerError(f"trainingOptions: {name} must be true or false, got {value!r}")
+
+
+@dataclass(frozen=True)
+class TrainingOptions:
+    """The options of one training run; build it with :func:`trainingOptions`."""
+
+    Solver: str
+    InitialLearnRate: float
+    MaxEpochs: int = 30
+    MiniBatchSize: int = 128
+    LearnRateSchedule: str = "none"
+    LearnRateDropFactor: float = 0.1
+    LearnRateDropPeriod: int = 10
+    L2Regularization: float = 1e-4
+    Momentum: float = 0.9
+    GradientDecayFactor: float = 0.9
+    SquaredGradientDecayFactor: float = 0.999
+    Epsilon: float = 1e-8
+    GradientThreshold: float = math.inf
+    GradientThresholdMethod: str = "l2norm"
+    Shuffle: str = "once"
+    ValidationData: Any = field(default=None, repr=False)
+    ValidationFrequency: int = 50
+    ValidationPatience: float = math.inf
+    SequenceLength: str | int = "longest"
+    SequencePaddingValue: float = 0.0
+    SequencePaddingDirection: str = "right"
+    Verbose: bool = True
+    VerboseFrequency: int = 50
+    Plots: str = "none"
+    ExecutionEnvironment: str = "auto"
+    CheckpointPath: str = ""
+
+    def learn_rate(self, epoch: int) -> float:
+        """The global learning rate during ``epoch`` (1-based): piecewise drops every LearnRateDropPeriod epochs."""
+        if self.LearnRateSchedule == "piecewise":
+            return self.InitialLearnRate * self.LearnRateDropFactor ** ((epoch - 1) // self.LearnRateDropPeriod)
+        return self.InitialLearnRate
+
+
+def trainingOptions(solverName: str, *args: Any, **kwargs: Any) -> TrainingOptions:
+    """``trainingOptions('adam', 'MaxEpochs', 100, ...)`` or with keywords; names case-insensitive.
+
+    Defaults are MATLAB's: InitialLearnRate 0.01 for 'sgdm' and 0.001 for 'adam'/'rmsprop';
+    SquaredGradientDecayFactor 0.999 for 'adam' and 0.9 for 'rmsprop'; L2Regularization 1e-4;
+    MiniBatchSize 128; MaxEpochs 30; Shuffle 'once'.
+    """
+    solver = _choice("solverName", solverName, SOLVERS)
+    if len(args) % 2:
+        raise LayerError("trainingOptions: name-value arguments must come in pairs")
+    names = {f.name.lower(): f.name for f in dataclasses.fields(TrainingOptions) if f.name != "Solver"}
+    given: dict[str, Any] = {}
+    for key, value in [*zip(args[::2], args[1::2]), *kwargs.items()]:
+        name = names.get(str(key).lower())
+        if name is None:
+            raise LayerError(f"trainingOptions: unknown option {key!r}; supported options: {', '.join(names.values())}")
+        if name in given:
+            raise LayerError(f"trainingOptions: option {name!r} is given more than once")
+        given[name] = value
+    defaults = {"InitialLearnRate": 0.01 if solver == "sgdm" else 0.001,
+                "SquaredGradientDecayFactor": 0.9 if solver == "rmsprop" else 0.999}
+    o = {**defaults, **given}
+    checked: dict[str, Any] = {"Solver": solver}
+    for name, value in o.items():
+        checked[name] = _check(name, value)
+    return TrainingOptions(**checked)
+
+
+def _check(name: str, value: Any) -> Any:
+    if name in ("MaxEpochs", "MiniBatchSize", "LearnRateDropPeriod", "ValidationFrequency", "VerboseFrequency"):
+        return _positive_int(name, value)
+    if name == "InitialLearnRate":
+        return _number(name, value, 0, math.inf, low_open=True, high_open=True)
+    if name in ("LearnRateDropFactor", "Momentum"):
+        return _number(name, value, 0, 1)
+    if name in ("GradientDecayFactor", "SquaredGradientDecayFactor"):
+        return _number(name, value, 0, 1, high_open=True)
+    if name == "L2Regularization":
+        return _number(name, value, 0, math.inf, high_open=True)
+    if name == "Epsilon":
+        return _number(name, value, 0, math.inf, low_open=True, high_open=True)
+    if name == "GradientThreshold":
+        return _number(name, value, 0, math.inf, low_open=True, high_open=True, inf_ok=True)
+    if name == "ValidationPatience":
+        if value == math.inf:
+            return math.inf
+        return float(_positive_int(name, value))
+    if name == "LearnRateSchedule":
+        return _choice(name, value, ("none", "piecewise"))
+    if name == "GradientThresholdMethod":
+        return _choice(name, value, ("l2norm", "global-l2norm", "absolute-value"))
+    if name == "Shuffle":
+        return _choice(name, value, ("once", "every-epoch", "never"))
+    if name == "SequenceLength":
+        if isinstance(value, str):
+            return _choice(name, value, ("longest", "shortest"))
+        return _positive_int(name, value)
+    if name == "SequencePaddingValue":
+        return _number(name, value, -math.inf, math.inf, low_open=True, high_open=True)
+    if name == "SequencePaddingDirection":
+        return _choice(name, value, ("right", "left"))
+    if name == "Verbose":
+        return _flag(name, value)
+    if name == "Plots":
+        return _choice(name, value, ("none", "training-progress"))
+    if name == "ExecutionEnvironment":
+        return _choice(name, value, ("auto", "cpu", "gpu"))
+    if name == "CheckpointPath":
+        if not isinstance(value, str):
+            raise LayerError(f"trainingOptions: CheckpointPath must be a folder name, got {value!r}")
+        return value
+    if name == "ValidationData":
+        if value is not None and not (isinstance(value, (tuple, list)) and len(value) == 2):
+            raise LayerError("trainingOptions: ValidationData must be a pair (XValidation, YValidation)")
+        return value
+    raise AssertionError(name)  # every field is handled above

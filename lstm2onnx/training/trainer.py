@@ -1,0 +1,421 @@
+"""MATLAB's ``trainNetwork`` on torch, and ``classify`` / ``predict`` for the trained network.
+
+Losses (as MATLAB's output layers define them, with padding excluded):
+classification, cross-entropy ``-1/N Σ_n Σ_t Σ_i w_i T_nti log Y_nti`` (t over
+each sequence's valid steps for sequence output; ``w`` the ClassWeights);
+regression, half mean squared error ``1/N Σ_n 1/(2 R S_n) Σ_t Σ_r (Y - T)²``
+(``S_n`` the valid steps, 1 after OutputMode 'last'). As in MATLAB, each epoch
+uses ``floor(N / MiniBatchSize)`` mini-batches and leaves the rest out.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import math
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from ..errors import Lstm2OnnxError, NetworkError
+from ..layers import ClassificationOutputLayer, Layer, SequenceInputLayer
+from ..network import LayerArray, analyze, initialize
+from .options import TrainingOptions
+from .solver import MatlabSolver
+from .torch_net import TorchNetwork
+
+
+@dataclass
+class TrainedNetwork:
+    """What trainNetwork returns: the layer array with learnables (``Layers``), the class names, the torch module."""
+
+    Layers: LayerArray
+    Classes: tuple[str, ...] | None
+    module: TorchNetwork = field(repr=False)
+
+    def __str__(self) -> str:
+        return f"TrainedNetwork with {len(self.Layers)} layers:\n{self.Layers}"
+
+
+@dataclass
+class TrainingInfo:
+    """MATLAB's ``info``: one entry per iteration (NaN where not measured) and the final validation figures."""
+
+    TrainingLoss: np.ndarray
+    TrainingAccuracy: np.ndarray
+    ValidationLoss: np.ndarray
+    ValidationAccuracy: np.ndarray
+    BaseLearnRate: np.ndarray
+    FinalValidationLoss: float
+    FinalValidationAccuracy: float
+    OutputNetworkIteration: int
+    StoppedEarly: bool
+    TrainingTime: float
+    PlotFile: str | None = None
+
+
+class _Data:
+    """Sequences and targets checked and converted once: float32 ``[T, F]`` arrays, class indices or responses."""
+
+    def __init__(self, X: Any, Y: Any, network, classes: tuple[str, ...] | None, what: str) -> None:
+        features = network.input_layer.InputSize
+        if isinstance(X, np.ndarray) and X.ndim == 3:
+            X = list(X)
+        if not isinstance(X, (list, tuple)) or not X:
+            raise Lstm2OnnxError(f"{what}: predictors must be a non-empty list of [time, {features}] arrays")
+        self.X = []
+        for k, x in enumerate(X, 1):
+            x = np.asarray(x, dtype=np.float32)
+            if x.ndim != 2 or x.shape[1] != features or x.shape[0] == 0 or not np.all(np.isfinite(x)):
+                hint = "; it looks like MATLAB's features-by-time layout: pass x.T" if x.ndim == 2 and x.shape[0] == features else ""
+                raise Lstm2OnnxError(f"{what}: sequence {k} must be a non-empty, finite [time, {features}] array, got shape {x.shape}{hint}")
+            self.X.append(x)
+        self.lengths = np.array([len(x) for x in self.X])
+        self.sequence = network.sequence_output
+        self.task = network.task
+        if len(Y) != len(self.X):
+            raise Lstm2OnnxError(f"{what}: {len(self.X)} sequences but {len(Y)} responses/labels")
+        if self.task == "classification":
+            index = {c: k for k, c in enumerate(classes)}
+            def to_index(labels, k):
+                labels = np.asarray(labels).astype(str).reshape(-1)
+                unknown = sorted(set(labels) - set(index))
+                if unknown:
+                    raise Lstm2OnnxError(f"{what}: label(s) {unknown[:5]} of observation {k} are not among the classes {list(classes)}")
+                return np.array([index[v] for v in labels])
+            if self.sequence:
+                self.Y = [to_index(y, k) for k, y in enumerate(Y, 1)]
+                for k, (y, L) in enumerate(zip(self.Y, self.lengths), 1):
+                    if len(y) != L:
+                        raise Lstm2OnnxError(f"{what}: observation {k} has {L} time steps but {len(y)} labels")
+            else:
+                self.Y = to_index(Y, 0)
+        elif self.task == "regression":
+            size = network.output_size
+            if self.sequence:
+                self.Y = [np.asarray(y, np.float32).reshape(len(x), size) for x, y in zip(self.X, Y)]
+            else:
+                self.Y = np.asarray(Y, np.float32).reshape(len(self.X), size)
+        else:
+            raise NetworkError(f"{what}: the layer array needs a classificationLayer or regressionLayer at the end to be trained")
+
+    def batch(self, idx: np.ndarray, options: TrainingOptions, device: torch.device):
+        lengths = self.lengths[idx]
+        if options.SequenceLength == "shortest":
+            lengths = np.full(len(idx), lengths.min())
+        T = int(lengths.max())
+        x = np.full((len(idx), T, self.X[0].shape[1]), options.SequencePaddingValue, np.float32)
+        for j, k in enumerate(idx):
+            x[j, : lengths[j]] = self.X[k][: lengths[j]]
+        if self.sequence:
+            if self.task == "classification":
+                y = np.full((len(idx), T), -1, np.int64)
+            else:
+                y = np.zeros((len(idx), T, self.Y[0].shape[1]), np.float32)
+            for j, k in enumerate(idx):
+                y[j, : lengths[j]] = self.Y[k][: lengths[j]]
+        else:
+            y = self.Y[idx]
+        return (torch.from_numpy(x).to(device), torch.from_numpy(lengths).to(device), torch.as_tensor(y).to(device))
+
+
+def _loss_and_accuracy(module: TorchNetwork, out: torch.Tensor, y: torch.Tensor, lengths: torch.Tensor, class_weights) -> tuple[torch.Tensor, float]:
+    n = out.shape[0]
+    if module.task == "classification":
+        log_p = torch.log_softmax(out, dim=-1) if module.ends_in_softmax else torch.log(out.clamp_min(1e-30))
+        if module.sequence_output:
+            valid = y >= 0
+            picked = log_p.gather(-1, y.clamp_min(0)[..., None])[..., 0]
+            weights = class_weights[y.clamp_min(0)] if class_weights is not None else 1.0
+            loss = -(picked * weights * valid).sum() / n
+            accuracy = float(((log_p.argmax(-1) == y) & valid).sum() / valid.sum())
+        else:
+            picked = log_p.gather(1, y[:, None])[:, 0]
+            weights = class_weights[y] if class_weights is not None else 1.0
+            loss = -(picked * weights).sum() / n
+            accuracy = float((log_p.argmax(1) == y).float().mean())
+        return loss, 100.0 * accuracy
+    if module.sequence_output:
+        T = out.shape[1]
+        valid = (torch.arange(T, device=out.device)[None, :] < lengths[:, None]).float()[..., None]
+        per_sequence = (((out - y) ** 2) * valid).sum(dim=(1, 2)) / (2 * out.shape[2] * lengths.float())
+        return per_sequence.mean(), math.nan
+    return (((out - y) ** 2).sum(dim=1) / (2 * out.shape[1])).mean(), math.nan
+
+
+def _device(options: TrainingOptions) -> torch.device:
+    if options.ExecutionEnvironment == "cpu":
+        return torch.device("cpu")
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if options.ExecutionEnvironment == "gpu":
+        raise Lstm2OnnxError("trainingOptions: ExecutionEnvironment 'gpu' was asked for, but torch sees no CUDA device; use 'auto' or 'cpu'")
+    return torch.device("cpu")
+
+
+def _with_statistics(layers: list[Layer], X: list[np.ndarray]) -> list[Layer]:
+    """sequenceInputLayer statistics computed from the training data where Normalization needs them and none are given."""
+    first = layers[0]
+    if not isinstance(first, SequenceInputLayer) or not first.missing_statistics():
+        return layers
+    frames = np.concatenate([np.asarray(x, np.float64) for x in X])
+    over_all = first.NormalizationDimension == "all"
+    axis = None if over_all else 0
+    stats = {"Mean": frames.mean(axis=axis), "StandardDeviation": frames.std(axis=axis), "Min": frames.min(axis=axis), "Max": frames.max(axis=axis)}
+    given = {k: stats[k] for k in first.missing_statistics()}
+    if "StandardDeviation" in given:
+        given["StandardDeviation"] = np.where(given["StandardDeviation"] > 0, given["StandardDeviation"], 1.0)  # constant features stay as they are
+    if "Max" in given and "Min" in given:
+        given["Max"] = np.where(given["Max"] > given["Min"], given["Max"], given["Min"] + 1.0)
+    return [dataclasses.replace(first, **given), *layers[1:]]
+
+
+def _with_classes(layers: list[Layer], Y: Any, sequence: bool) -> tuple[list[Layer], tuple[str, ...] | None]:
+    last = layers[-1]
+    if not isinstance(last, ClassificationOutputLayer):
+        return layers, None
+    if isinstance(last.Classes, tuple):
+        return layers, last.Classes
+    labels = np.concatenate([np.asarray(y).astype(str).reshape(-1) for y in Y]) if sequence else np.asarray(Y).astype(str).reshape(-1)
+    classes = tuple(np.unique(labels).tolist())
+    if len(classes) < 2:
+        raise Lstm2OnnxError(f"trainNetwork: the labels hold {len(classes)} class; classification needs at least two")
+    return [*layers[:-1], dataclasses.replace(last, Classes=classes)], classes
+
+
+HEADER = ("|  Epoch  |  Iteration  |  Time Elapsed  |  Mini-batch  |  Validation  |  Mini-batch  |  Validation  |  Base Learning  |\n"
+          "|         |             |   (hh:mm:ss)   |   Accuracy   |   Accuracy   |     Loss     |     Loss     |      Rate       |")
+
+
+def _row(epoch, iteration, elapsed, accuracy, val_accuracy, loss, val_loss, rate) -> str:
+    def pct(v):
+        return f"{v:11.2f}%" if not math.isnan(v) else " " * 12
+
+    def num(v):
+        return f"{v:12.4f}" if not math.isnan(v) else " " * 12
+
+    clock = str(datetime.timedelta(seconds=int(elapsed))).rjust(8, "0")
+    return (f"| {epoch:7d} | {iteration:11d} | {clock:>14} | {pct(accuracy)} | {pct(val_accuracy)} | {num(loss)} | {num(val_loss)} | {rate:15.4f} |")
+
+
+def trainNetwork(X: Any, Y: Any, layers: Sequence[Layer], options: TrainingOptions, *, seed: int = 0):
+    """Train a layer array the way MATLAB's trainNetwork does; return ``(net, info)``.
+
+    ``X``: a list of ``[time, features]`` arrays; ``Y``: labels (classification; per
+    time step for sequence output) or responses (regression). ``seed`` seeds the
+    initializers, the shuffling and dropout (MATLAB's ``rng``).
+    """
+    if not isinstance(options, TrainingOptions):
+        raise Lstm2OnnxError("trainNetwork: options must come from trainingOptions(...)")
+    structure = analyze(layers, need_statistics=False)
+    layers = _with_statistics(list(structure.layers), X)
+    layers, classes = _with_classes(layers, Y, structure.sequence_output)
+    net = initialize(layers, seed)
+    network = analyze(net)
+    data = _Data(X, Y, network, classes, "trainNetwork")
+    validation = _Data(*options.ValidationData, network, classes, "trainingOptions ValidationData") if options.ValidationData is not None else None
+    device = _device(options)
+    torch.manual_seed(seed)
+    module = TorchNetwork(net).to(device)
+    solver = MatlabSolver(module.learnables(), options, device)
+    last = network.infos[-1].layer
+    class_weights = None
+    if isinstance(last, ClassificationOutputLayer) and isinstance(last.ClassWeights, np.ndarray):
+        class_weights = torch.tensor(last.ClassWeights, dtype=torch.float32, device=device)
+
+    rng = np.random.default_rng(seed)
+    n, size = len(data.X), options.MiniBatchSize
+    if size > n:
+        raise Lstm2OnnxError(f"trainingOptions: MiniBatchSize {size} is larger than the {n} training sequences")
+    per_epoch = n // size
+    order = rng.permutation(n) if options.Shuffle == "once" else np.arange(n)
+    history: dict[str, list[float]] = {k: [] for k in ("loss", "accuracy", "val_loss", "val_accuracy", "rate")}
+    best_val, bad_checks, stopped = math.inf, 0, False
+    start = time.perf_counter()
+    progress = None
+    if options.Verbose:
+        print("|" + "=" * 118 + "|\n" + HEADER + "\n|" + "=" * 118 + "|", file=sys.stdout)
+    else:
+        try:
+            from tqdm import tqdm
+
+            progress = tqdm(total=options.MaxEpochs * per_epoch, desc="trainNetwork", unit="it", disable=None, leave=False)
+        except ImportError:
+            progress = None
+    iteration = 0
+    for epoch in range(1, options.MaxEpochs + 1):
+        if options.Shuffle == "every-epoch":
+            order = rng.permutation(n)
+        rate = options.learn_rate(epoch)
+        for b in range(per_epoch):
+            iteration += 1
+            module.train()
+            x, lengths, y = data.batch(order[b * size : (b + 1) * size], options, device)
+            module.zero_grad(set_to_none=True)
+            loss, accuracy = _loss_and_accuracy(module, module(x, lengths), y, lengths, class_weights)
+            loss.backward()
+            solver.step(rate)
+            val_loss = val_accuracy = math.nan
+            final_iteration = epoch == options.MaxEpochs and b == per_epoch - 1
+            if validation is not None and (iteration % options.ValidationFrequency == 0 or iteration == 1 or final_iteration):
+                val_loss, val_accuracy = _evaluate(module, validation, options, device, class_weights)
+                if val_loss < best_val:
+                    best_val, bad_checks = val_loss, 0
+                else:
+                    bad_checks += 1
+            for key, value in (("loss", float(loss.detach())), ("accuracy", accuracy), ("val_loss", val_loss), ("val_accuracy", val_accuracy), ("rate", rate)):
+                history[key].append(value)
+            if options.Verbose and (iteration == 1 or iteration % options.VerboseFrequency == 0 or final_iteration or bad_checks >= options.ValidationPatience):
+                print(_row(epoch, iteration, time.perf_counter() - start, accuracy, val_accuracy, float(loss.detach()), val_loss, rate))
+            if progress is not None:
+                progress.update(1)
+                progress.set_postfix(epoch=epoch, loss=f"{float(loss.detach()):.4f}")
+            if bad_checks >= options.ValidationPatience:
+                stopped = True
+                break
+        if options.CheckpointPath:
+            _checkpoint(module, options.CheckpointPath, iteration)
+        if stopped:
+            break
+    if progress is not None:
+        progress.close()
+    if options.Verbose:
+        print("|" + "=" * 118 + "|")
+    elapsed = time.perf_counter() - start
+    final_loss = final_accuracy = math.nan
+    if validation is not None:
+        final_loss, final_accuracy = _evaluate(module, validation, options, device, class_weights)
+    module.eval()
+    trained = TrainedNetwork(module.to_layers(), classes, module.cpu())
+    info = TrainingInfo(*(np.array(history[k]) for k in ("loss", "accuracy", "val_loss", "val_accuracy", "rate")),
+                        final_loss, final_accuracy, iteration, stopped, elapsed)
+    if options.Plots == "training-progress":
+        info.PlotFile = _plot(info, options)
+        print(f"trainNetwork: training progress plot written to {info.PlotFile}")
+    return trained, info
+
+
+@torch.no_grad()
+def _evaluate(module: TorchNetwork, data: _Data, options: TrainingOptions, device, class_weights) -> tuple[float, float]:
+    module.eval()
+    total_loss, total_correct, count = 0.0, 0.0, 0
+    order = np.argsort(data.lengths, kind="stable")
+    for k in range(0, len(order), options.MiniBatchSize):
+        idx = order[k : k + options.MiniBatchSize]
+        x, lengths, y = data.batch(idx, options, device)
+        loss, accuracy = _loss_and_accuracy(module, module(x, lengths), y, lengths, class_weights)
+        total_loss += float(loss) * len(idx)
+        total_correct += (accuracy if not math.isnan(accuracy) else 0.0) * len(idx)
+        count += len(idx)
+    module.train()
+    accuracy = total_correct / count if module.task == "classification" else math.nan
+    return total_loss / count, accuracy
+
+
+def _checkpoint(module: TorchNetwork, folder: str, iteration: int) -> str:
+    from ..spec import dump_spec
+
+    os.makedirs(folder, exist_ok=True)
+    stamp = datetime.datetime.now().strftime("%Y_%m_%d__%H_%M_%S")
+    path = os.path.join(folder, f"net_checkpoint__{iteration}__{stamp}.json")
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write(dump_spec(module.to_layers(), learnables=True))
+    return path
+
+
+def _plot(info: TrainingInfo, options: TrainingOptions) -> str:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    folder = options.CheckpointPath or os.getcwd()
+    os.makedirs(folder, exist_ok=True)
+    path = os.path.join(folder, "training-progress.png")
+    iterations = np.arange(1, len(info.TrainingLoss) + 1)
+    classification = not np.all(np.isnan(info.TrainingAccuracy))
+    figure, axes = plt.subplots(2 if classification else 1, 1, figsize=(9, 6 if classification else 3.5), sharex=True, squeeze=False)
+    axes = axes[:, 0]
+    panels = [("Loss", info.TrainingLoss, info.ValidationLoss)]
+    if classification:
+        panels.insert(0, ("Accuracy (%)", info.TrainingAccuracy, info.ValidationAccuracy))
+    for ax, (title, train, val) in zip(axes, panels):
+        ax.plot(iterations, train, color="#1f77b4", linewidth=0.8, alpha=0.5, label="mini-batch")
+        window = max(1, len(train) // 50)
+        smooth = np.convolve(train, np.ones(window) / window, mode="valid")
+        ax.plot(iterations[window - 1 :], smooth, color="#1f77b4", linewidth=1.8, label="smoothed")
+        measured = ~np.isnan(val)
+        if measured.any():
+            ax.plot(iterations[measured], val[measured], "k--o", markersize=3, linewidth=1, label="validation")
+        ax.set_ylabel(title)
+        ax.grid(alpha=0.3)
+        ax.legend(loc="best", fontsize=8)
+    axes[-1].set_xlabel("Iteration")
+    figure.suptitle(f"Training progress ({options.Solver}, {len(info.TrainingLoss)} iterations, {info.TrainingTime:.1f} s)")
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path
+
+
+def _as_module(net: Any) -> tuple[TorchNetwork, tuple[str, ...] | None]:
+    if isinstance(net, TrainedNetwork):
+        return net.module, net.Classes
+    layers = LayerArray(getattr(net, "Layers", net))
+    network = analyze(layers)
+    return TorchNetwork(layers).eval(), tuple(network.classes) if network.classes else None
+
+
+@torch.no_grad()
+def predict(net: Any, X: Any, *args: Any, **kwargs: Any):
+    """Outputs of a trained network (or an initialized layer array) in torch: ``[N, K]`` or a list of ``[T_n, K]``."""
+    mini_batch = _mini_batch_size(args, kwargs)
+    module, _ = _as_module(net)
+    module.eval()
+    single = isinstance(X, np.ndarray) and X.ndim == 2
+    sequences = [np.asarray(x, np.float32) for x in ([X] if single else X)]
+    features = module.specs[0].InputSize
+    for k, x in enumerate(sequences, 1):
+        if x.ndim != 2 or x.shape[1] != features or len(x) == 0:
+            raise Lstm2OnnxError(f"predict: sequence {k} must be a non-empty [time, {features}] array, got shape {x.shape}")
+    lengths = np.array([len(x) for x in sequences])
+    order = np.argsort(lengths, kind="stable")
+    outputs: list[Any] = [None] * len(sequences)
+    for k in range(0, len(order), mini_batch):
+        idx = order[k : k + mini_batch]
+        T = int(lengths[idx].max())
+        x = np.zeros((len(idx), T, features), np.float32)
+        for j, i in enumerate(idx):
+            x[j, : lengths[i]] = sequences[i]
+        y = module.outputs(torch.from_numpy(x), torch.from_numpy(lengths[idx])).numpy()
+        for j, i in enumerate(idx):
+            outputs[i] = y[j, : lengths[i]] if module.sequence_output else y[j]
+    if single:
+        return outputs[0]
+    return outputs if module.sequence_output else np.stack(outputs)
+
+
+def _mini_batch_size(args: tuple, kwargs: dict) -> int:
+    """MATLAB's ``'MiniBatchSize', 27`` (or the keyword); results never depend on it, only memory does."""
+    pairs = list(zip(args[::2], args[1::2])) + list(kwargs.items())
+    if len(args) % 2 or any(str(k).lower() != "minibatchsize" for k, _ in pairs):
+        raise Lstm2OnnxError("predict/classify: the only option is MiniBatchSize (a positive integer)")
+    size = pairs[-1][1] if pairs else 128
+    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
+        raise Lstm2OnnxError(f"predict/classify: MiniBatchSize must be a positive integer, got {size!r}")
+    return int(size)
+
+
+def classify(net: Any, X: Any, *args: Any, **kwargs: Any):
+    """``(labels, scores)`` like MATLAB's classify: labels are the class names (``'1'``..``'K'`` when 'auto')."""
+    _, classes = _as_module(net)
+    scores = predict(net, X, *args, **kwargs)
+    names = np.asarray(classes if classes else [str(k) for k in range(1, np.shape(scores[0] if isinstance(scores, list) else scores)[-1] + 1)])
+    if isinstance(scores, list):
+        return [names[s.argmax(-1)] for s in scores], scores
+    return names[np.asarray(scores).argmax(-1)], scores
