@@ -270,7 +270,8 @@ def trainNetwork(X: Any, Y: Any, layers: Sequence[Layer], options: TrainingOptio
                     bad_checks += 1
             for key, value in (("loss", float(loss.detach())), ("accuracy", accuracy), ("val_loss", val_loss), ("val_accuracy", val_accuracy), ("rate", rate)):
                 history[key].append(value)
-            if options.Verbose and (iteration == 1 or iteration % options.VerboseFrequency == 0 or final_iteration or bad_checks >= options.ValidationPatience):
+            shown = iteration == 1 or iteration % options.VerboseFrequency == 0 or final_iteration or not math.isnan(val_loss)
+            if options.Verbose and (shown or bad_checks >= options.ValidationPatience):
                 print(_row(epoch, iteration, time.perf_counter() - start, accuracy, val_accuracy, float(loss.detach()), val_loss, rate))
             if progress is not None:
                 progress.update(1)

@@ -1,0 +1,115 @@
+"""MATLAB's update rules: the solver against a hand-written float64 reference; per-gate factors freeze rows.
+
+Tolerance: 1e-6 on the parameters after each step (float32 torch vs float64 reference on the same gradients).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from lstm2onnx import classificationLayer, fullyConnectedLayer, initialize, lstmLayer, sequenceInputLayer, softmaxLayer, trainingOptions
+from lstm2onnx.training.solver import MatlabSolver
+from lstm2onnx.training.torch_net import TorchNetwork
+from lstm2onnx.training.trainer import _loss_and_accuracy
+
+H = 3
+FACTORS = dict(InputWeightsLearnRateFactor=[1, 0.5, 2, 1], InputWeightsL2Factor=[1, 0, 3, 1], RecurrentWeightsLearnRateFactor=0.5,
+               BiasLearnRateFactor=[2, 1, 1, 0.25], BiasL2Factor=[0, 1, 0, 2])
+
+
+def tiny():
+    layers = [sequenceInputLayer(2), lstmLayer(H, OutputMode="last", **FACTORS), fullyConnectedLayer(2, WeightL2Factor=2, BiasLearnRateFactor=3),
+              softmaxLayer(), classificationLayer(Classes=["a", "b"])]
+    return TorchNetwork(initialize(layers, seed=0))
+
+
+def rows(factor):
+    """MATLAB's 1-by-4 factor over the gate blocks i, f, g, o -> one value per row of a 4H-row matrix."""
+    f = np.asarray(factor, dtype=np.float64)
+    return np.repeat(f, H) if f.size == 4 else np.full(4 * H, float(f))
+
+
+def reference_factors():
+    """(lr rows, l2 rows) per learnable, written from the layer options in MATLAB's terms."""
+    return {
+        "lstm.InputWeights": (rows(FACTORS["InputWeightsLearnRateFactor"])[:, None], rows(FACTORS["InputWeightsL2Factor"])[:, None]),
+        "lstm.RecurrentWeights": (rows(FACTORS["RecurrentWeightsLearnRateFactor"])[:, None], rows(1.0)[:, None]),
+        "lstm.Bias": (rows(FACTORS["BiasLearnRateFactor"]), rows(FACTORS["BiasL2Factor"])),
+        "fc.Weights": (1.0, 2.0),
+        "fc.Bias": (3.0, 0.0),
+    }
+
+
+def matlab_update(solver, theta, g, state, t, lr, lr_rows, o):
+    if solver == "sgdm":
+        state["v"] = o.Momentum * state.get("v", 0.0) - lr * lr_rows * g
+        return theta + state["v"]
+    if solver == "adam":
+        state["m"] = o.GradientDecayFactor * state.get("m", 0.0) + (1 - o.GradientDecayFactor) * g
+        state["v"] = o.SquaredGradientDecayFactor * state.get("v", 0.0) + (1 - o.SquaredGradientDecayFactor) * g**2
+        m_hat = state["m"] / (1 - o.GradientDecayFactor**t)
+        v_hat = state["v"] / (1 - o.SquaredGradientDecayFactor**t)
+        return theta - lr * lr_rows * m_hat / (np.sqrt(v_hat) + o.Epsilon)
+    state["v"] = o.SquaredGradientDecayFactor * state.get("v", 0.0) + (1 - o.SquaredGradientDecayFactor) * g**2
+    return theta - lr * lr_rows * g / (np.sqrt(state["v"]) + o.Epsilon)
+
+
+@pytest.mark.parametrize("solver,method,threshold", [
+    ("sgdm", "l2norm", 0.05), ("sgdm", "global-l2norm", 0.1), ("sgdm", "absolute-value", 0.01),
+    ("adam", "l2norm", 0.05), ("adam", "global-l2norm", 0.1), ("adam", "absolute-value", 0.01), ("rmsprop", "l2norm", 1.0),
+])
+def test_steps_match_the_matlab_update_rule(solver, method, threshold):
+    options = trainingOptions(solver, L2Regularization=0.01, GradientThreshold=threshold, GradientThresholdMethod=method, InitialLearnRate=0.05)
+    module = tiny()
+    learnables = module.learnables()
+    names = [f"{lrn.layer}.{lrn.name}" for lrn in learnables]
+    assert names == list(reference_factors())
+    solver_ = MatlabSolver(learnables, options, torch.device("cpu"))
+    rng = np.random.default_rng(0)
+    x = torch.tensor(rng.standard_normal((4, 5, 2)), dtype=torch.float32)
+    lengths = torch.tensor([5, 3, 1, 4])
+    y = torch.tensor([0, 1, 1, 0])
+    theta = {n: np.concatenate([p.detach().numpy().astype(np.float64) for p in lrn.params]) for n, lrn in zip(names, learnables)}
+    states = {n: {} for n in names}
+    for t in range(1, 4):
+        module.zero_grad()
+        loss, _ = _loss_and_accuracy(module, module(x, lengths), y, lengths, None)
+        loss.backward()
+        raw = {n: np.concatenate([p.grad.numpy().astype(np.float64) for p in lrn.params]) for n, lrn in zip(names, learnables)}
+        # the reference: coupled L2 with the factors, then clipping, then the update
+        g = {n: raw[n] + 0.01 * reference_factors()[n][1] * theta[n] for n in names}
+        if method == "l2norm":
+            g = {n: v * min(1.0, threshold / np.linalg.norm(v)) for n, v in g.items()}
+        elif method == "global-l2norm":
+            total = np.sqrt(sum((v**2).sum() for v in g.values()))
+            g = {n: v * min(1.0, threshold / total) for n, v in g.items()}
+        else:
+            g = {n: np.clip(v, -threshold, threshold) for n, v in g.items()}
+        theta = {n: matlab_update(solver, theta[n], g[n], states[n], t, 0.05, reference_factors()[n][0], options) for n in names}
+        solver_.step(0.05)
+        for n, lrn in zip(names, learnables):
+            ours = np.concatenate([p.detach().numpy() for p in lrn.params])
+            np.testing.assert_allclose(ours, theta[n], rtol=0, atol=1e-6, err_msg=f"{n} after step {t}")
+
+
+def test_a_zero_factor_freezes_exactly_that_gate():
+    from lstm2onnx import trainNetwork
+
+    rng = np.random.default_rng(0)
+    X = [rng.standard_normal((int(rng.integers(2, 8)), 2)) for _ in range(24)]
+    Y = np.array(["a", "b"] * 12)
+    layers = [sequenceInputLayer(2), lstmLayer(H, OutputMode="last", InputWeightsLearnRateFactor=[0, 1, 1, 1], BiasLearnRateFactor=[1, 0, 1, 1],
+                                                  RecurrentWeightsLearnRateFactor=[1, 1, 1, 0]),
+              fullyConnectedLayer(2), softmaxLayer(), classificationLayer()]
+    before = initialize(layers, seed=0)
+    net, _ = trainNetwork(X, Y, layers, trainingOptions("adam", MaxEpochs=3, MiniBatchSize=8, Verbose=False, L2Regularization=0.1), seed=0)
+    after = net.Layers
+    i, f, g, o = (slice(k * H, (k + 1) * H) for k in range(4))
+    np.testing.assert_array_equal(after[1].InputWeights[i], before[1].InputWeights[i])
+    np.testing.assert_array_equal(after[1].Bias[f], before[1].Bias[f])
+    np.testing.assert_array_equal(after[1].RecurrentWeights[o], before[1].RecurrentWeights[o])
+    for frozen_changed in (after[1].InputWeights[f] - before[1].InputWeights[f], after[1].Bias[i] - before[1].Bias[i],
+                           after[1].RecurrentWeights[g] - before[1].RecurrentWeights[g]):
+        assert np.abs(frozen_changed).max() > 1e-4  # the other gates did train
