@@ -179,9 +179,14 @@ def _umask() -> int:
     return mask
 
 
-def test_main_job_builds_and_runs_every_seed_example(tmp_path, capsys):
+def test_main_job_trains_japanese_vowels_and_runs_every_seed_example(tmp_path, capsys):
+    """The README's main command: the page's training example end to end, then every other network of the page."""
     assert examples_main(["--out", str(tmp_path)]) == 0
     text = capsys.readouterr().out
-    assert sorted(os.listdir(tmp_path)) == sorted(f"{name}.onnx" for name in EXAMPLES)
+    expected = {f"{name}.onnx" for name in EXAMPLES} | {"japanese_vowels.onnx", "training-progress.png"}
+    assert set(os.listdir(tmp_path)) == expected
     assert "6 networks built and run" in text and "OK" in text
     assert "onnxruntime CPU output (27, 9)" in text and "LSTMLayer with properties:" in text
+    accuracy = float(re.search(r"test accuracy in onnxruntime: ([0-9.]+)", text).group(1))
+    assert accuracy >= 0.927  # MATLAB's documented figure for this recipe
+    assert "(MATLAB's documented figure: 0.9270" in text and "vs MATLAB's 0.9270: reached" in text

@@ -73,18 +73,21 @@ class MatlabSolver:
                     v = state.setdefault("v", torch.zeros_like(p))
                     v.mul_(o.Momentum).sub_(rate * g)
                     p.add_(v)
-                elif o.Solver == "adam":
+                    continue
+                v = state.setdefault("v", torch.zeros_like(p))
+                v.mul_(o.SquaredGradientDecayFactor).addcmul_(g, g, value=1 - o.SquaredGradientDecayFactor)
+                if o.Solver == "adam":
                     m = state.setdefault("m", torch.zeros_like(p))
-                    v = state.setdefault("v", torch.zeros_like(p))
-                    m.mul_(o.GradientDecayFactor).add_((1 - o.GradientDecayFactor) * g)
-                    v.mul_(o.SquaredGradientDecayFactor).add_((1 - o.SquaredGradientDecayFactor) * g * g)
-                    m_hat = m / (1 - o.GradientDecayFactor ** self.t)
-                    v_hat = v / (1 - o.SquaredGradientDecayFactor ** self.t)
-                    p.sub_(rate * m_hat / (v_hat.sqrt() + o.Epsilon))
+                    m.mul_(o.GradientDecayFactor).add_(g, alpha=1 - o.GradientDecayFactor)
+                    denominator = (v / (1 - o.SquaredGradientDecayFactor ** self.t)).sqrt_().add_(o.Epsilon)
+                    step, scale = m, 1 / (1 - o.GradientDecayFactor ** self.t)
                 else:
-                    v = state.setdefault("v", torch.zeros_like(p))
-                    v.mul_(o.SquaredGradientDecayFactor).add_((1 - o.SquaredGradientDecayFactor) * g * g)
-                    p.sub_(rate * g / (v.sqrt() + o.Epsilon))
+                    denominator = v.sqrt().add_(o.Epsilon)
+                    step, scale = g, 1.0
+                if isinstance(rate, torch.Tensor):  # per-gate learn-rate factors
+                    p.sub_(rate * scale * step / denominator)
+                else:
+                    p.addcdiv_(step, denominator, value=-rate * scale)
 
 
 def _scaled(grads: list[torch.Tensor], threshold: float) -> list[torch.Tensor]:

@@ -124,8 +124,11 @@ class _Data:
         return (torch.from_numpy(x).to(device), torch.from_numpy(lengths).to(device), torch.as_tensor(y).to(device))
 
 
-def _loss_and_accuracy(module: TorchNetwork, out: torch.Tensor, y: torch.Tensor, lengths: torch.Tensor, class_weights) -> tuple[torch.Tensor, float]:
-    n = out.shape[0]
+def _loss_terms(module: TorchNetwork, out: torch.Tensor, y: torch.Tensor, lengths: torch.Tensor, class_weights,
+                total: int | None = None) -> tuple[torch.Tensor, float, float]:
+    """``(loss, correct, count)`` for one (shard of a) mini-batch; the loss is divided by ``total`` observations
+    (the whole mini-batch's size when this is one process's shard of it)."""
+    n = out.shape[0] if total is None else total
     if module.task == "classification":
         log_p = torch.log_softmax(out, dim=-1) if module.ends_in_softmax else torch.log(out.clamp_min(1e-30))
         if module.sequence_output:
@@ -133,26 +136,68 @@ def _loss_and_accuracy(module: TorchNetwork, out: torch.Tensor, y: torch.Tensor,
             picked = log_p.gather(-1, y.clamp_min(0)[..., None])[..., 0]
             weights = class_weights[y.clamp_min(0)] if class_weights is not None else 1.0
             loss = -(picked * weights * valid).sum() / n
-            accuracy = float(((log_p.argmax(-1) == y) & valid).sum() / valid.sum())
-        else:
-            picked = log_p.gather(1, y[:, None])[:, 0]
-            weights = class_weights[y] if class_weights is not None else 1.0
-            loss = -(picked * weights).sum() / n
-            accuracy = float((log_p.argmax(1) == y).float().mean())
-        return loss, 100.0 * accuracy
+            return loss, float(((log_p.argmax(-1) == y) & valid).sum()), float(valid.sum())
+        picked = log_p.gather(1, y[:, None])[:, 0]
+        weights = class_weights[y] if class_weights is not None else 1.0
+        return -(picked * weights).sum() / n, float((log_p.argmax(1) == y).sum()), float(len(y))
     if module.sequence_output:
         T = out.shape[1]
         valid = (torch.arange(T, device=out.device)[None, :] < lengths[:, None]).float()[..., None]
         per_sequence = (((out - y) ** 2) * valid).sum(dim=(1, 2)) / (2 * out.shape[2] * lengths.float())
-        return per_sequence.mean(), math.nan
-    return (((out - y) ** 2).sum(dim=1) / (2 * out.shape[1])).mean(), math.nan
+        return per_sequence.sum() / n, math.nan, math.nan
+    return (((out - y) ** 2).sum(dim=1) / (2 * out.shape[1])).sum() / n, math.nan, math.nan
+
+
+def _loss_and_accuracy(module: TorchNetwork, out: torch.Tensor, y: torch.Tensor, lengths: torch.Tensor, class_weights) -> tuple[torch.Tensor, float]:
+    """``(loss, accuracy in %)`` of one mini-batch (accuracy NaN for regression)."""
+    loss, correct, count = _loss_terms(module, out, y, lengths, class_weights)
+    return loss, 100.0 * correct / count if module.task == "classification" else math.nan
+
+
+class _Group:
+    """Data-parallel training under torchrun: each process takes a shard of every mini-batch, gradients are summed.
+
+    Every process draws the same shuffles (same seed), so the global mini-batches, and hence the
+    updates, are those of single-process training up to floating-point summation order.
+    """
+
+    def __init__(self, device: torch.device) -> None:
+        import torch.distributed as dist
+
+        self.dist = dist
+        wanted = int(os.environ.get("WORLD_SIZE", "1")) > 1
+        if wanted and dist.is_available() and not dist.is_initialized():
+            dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+        self.on = dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+        self.rank = dist.get_rank() if self.on else 0
+        self.size = dist.get_world_size() if self.on else 1
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    def shard(self, idx: np.ndarray) -> np.ndarray:
+        return idx[self.rank :: self.size]
+
+    def reduce_gradients(self, module: torch.nn.Module) -> None:
+        if self.on:
+            for p in module.parameters():
+                if p.grad is not None:
+                    self.dist.all_reduce(p.grad)
+
+    def sum(self, *values: float) -> list[float]:
+        if not self.on:
+            return list(values)
+        t = torch.tensor([0.0 if math.isnan(v) else v for v in values], dtype=torch.float64)
+        self.dist.all_reduce(t)
+        return [math.nan if math.isnan(v) else float(s) for v, s in zip(values, t)]
 
 
 def _device(options: TrainingOptions) -> torch.device:
     if options.ExecutionEnvironment == "cpu":
         return torch.device("cpu")
     if torch.cuda.is_available():
-        return torch.device("cuda")
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
     if options.ExecutionEnvironment == "gpu":
         raise Lstm2OnnxError("trainingOptions: ExecutionEnvironment 'gpu' was asked for, but torch sees no CUDA device; use 'auto' or 'cpu'")
     return torch.device("cpu")
@@ -203,12 +248,14 @@ def _row(epoch, iteration, elapsed, accuracy, val_accuracy, loss, val_loss, rate
     return (f"| {epoch:7d} | {iteration:11d} | {clock:>14} | {pct(accuracy)} | {pct(val_accuracy)} | {num(loss)} | {num(val_loss)} | {rate:15.4f} |")
 
 
-def trainNetwork(X: Any, Y: Any, layers: Sequence[Layer], options: TrainingOptions, *, seed: int = 0):
+def trainNetwork(X: Any, Y: Any, layers: Sequence[Layer], options: TrainingOptions, *, seed: int = 0, plot_file: str | None = None):
     """Train a layer array the way MATLAB's trainNetwork does; return ``(net, info)``.
 
     ``X``: a list of ``[time, features]`` arrays; ``Y``: labels (classification; per
     time step for sequence output) or responses (regression). ``seed`` seeds the
-    initializers, the shuffling and dropout (MATLAB's ``rng``).
+    initializers, the shuffling and dropout (MATLAB's ``rng``). With Plots
+    'training-progress' the PNG goes to ``plot_file`` (default: training-progress.png
+    in CheckpointPath, else in the current folder); ``info.PlotFile`` says where.
     """
     if not isinstance(options, TrainingOptions):
         raise Lstm2OnnxError("trainNetwork: options must come from trainingOptions(...)")
@@ -220,6 +267,7 @@ def trainNetwork(X: Any, Y: Any, layers: Sequence[Layer], options: TrainingOptio
     data = _Data(X, Y, network, classes, "trainNetwork")
     validation = _Data(*options.ValidationData, network, classes, "trainingOptions ValidationData") if options.ValidationData is not None else None
     device = _device(options)
+    group = _Group(device)
     torch.manual_seed(seed)
     module = TorchNetwork(net).to(device)
     solver = MatlabSolver(module.learnables(), options, device)
@@ -238,9 +286,9 @@ def trainNetwork(X: Any, Y: Any, layers: Sequence[Layer], options: TrainingOptio
     best_val, bad_checks, stopped = math.inf, 0, False
     start = time.perf_counter()
     progress = None
-    if options.Verbose:
+    if options.Verbose and group.main:
         print("|" + "=" * 118 + "|\n" + HEADER + "\n|" + "=" * 118 + "|", file=sys.stdout)
-    else:
+    elif group.main:
         try:
             from tqdm import tqdm
 
@@ -255,11 +303,14 @@ def trainNetwork(X: Any, Y: Any, layers: Sequence[Layer], options: TrainingOptio
         for b in range(per_epoch):
             iteration += 1
             module.train()
-            x, lengths, y = data.batch(order[b * size : (b + 1) * size], options, device)
+            x, lengths, y = data.batch(group.shard(order[b * size : (b + 1) * size]), options, device)
             module.zero_grad(set_to_none=True)
-            loss, accuracy = _loss_and_accuracy(module, module(x, lengths), y, lengths, class_weights)
+            loss, correct, count = _loss_terms(module, module(x, lengths), y, lengths, class_weights, total=size)
             loss.backward()
+            group.reduce_gradients(module)
             solver.step(rate)
+            batch_loss, correct, count = group.sum(float(loss.detach()), correct, count)
+            accuracy = 100.0 * correct / count if module.task == "classification" else math.nan
             val_loss = val_accuracy = math.nan
             final_iteration = epoch == options.MaxEpochs and b == per_epoch - 1
             if validation is not None and (iteration % options.ValidationFrequency == 0 or iteration == 1 or final_iteration):
@@ -268,24 +319,24 @@ def trainNetwork(X: Any, Y: Any, layers: Sequence[Layer], options: TrainingOptio
                     best_val, bad_checks = val_loss, 0
                 else:
                     bad_checks += 1
-            for key, value in (("loss", float(loss.detach())), ("accuracy", accuracy), ("val_loss", val_loss), ("val_accuracy", val_accuracy), ("rate", rate)):
+            for key, value in (("loss", batch_loss), ("accuracy", accuracy), ("val_loss", val_loss), ("val_accuracy", val_accuracy), ("rate", rate)):
                 history[key].append(value)
             shown = iteration == 1 or iteration % options.VerboseFrequency == 0 or final_iteration or not math.isnan(val_loss)
-            if options.Verbose and (shown or bad_checks >= options.ValidationPatience):
-                print(_row(epoch, iteration, time.perf_counter() - start, accuracy, val_accuracy, float(loss.detach()), val_loss, rate))
+            if options.Verbose and group.main and (shown or bad_checks >= options.ValidationPatience):
+                print(_row(epoch, iteration, time.perf_counter() - start, accuracy, val_accuracy, batch_loss, val_loss, rate))
             if progress is not None:
                 progress.update(1)
-                progress.set_postfix(epoch=epoch, loss=f"{float(loss.detach()):.4f}")
+                progress.set_postfix(epoch=epoch, loss=f"{batch_loss:.4f}")
             if bad_checks >= options.ValidationPatience:
                 stopped = True
                 break
-        if options.CheckpointPath:
+        if options.CheckpointPath and group.main:
             _checkpoint(module, options.CheckpointPath, iteration)
         if stopped:
             break
     if progress is not None:
         progress.close()
-    if options.Verbose:
+    if options.Verbose and group.main:
         print("|" + "=" * 118 + "|")
     elapsed = time.perf_counter() - start
     final_loss = final_accuracy = math.nan
@@ -295,8 +346,8 @@ def trainNetwork(X: Any, Y: Any, layers: Sequence[Layer], options: TrainingOptio
     trained = TrainedNetwork(module.to_layers(), classes, module.cpu())
     info = TrainingInfo(*(np.array(history[k]) for k in ("loss", "accuracy", "val_loss", "val_accuracy", "rate")),
                         final_loss, final_accuracy, iteration, stopped, elapsed)
-    if options.Plots == "training-progress":
-        info.PlotFile = _plot(info, options)
+    if options.Plots == "training-progress" and group.main:
+        info.PlotFile = _plot(info, options, plot_file)
         print(f"trainNetwork: training progress plot written to {info.PlotFile}")
     return trained, info
 
@@ -329,15 +380,16 @@ def _checkpoint(module: TorchNetwork, folder: str, iteration: int) -> str:
     return path
 
 
-def _plot(info: TrainingInfo, options: TrainingOptions) -> str:
+def _plot(info: TrainingInfo, options: TrainingOptions, path: str | None) -> str:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    folder = options.CheckpointPath or os.getcwd()
-    os.makedirs(folder, exist_ok=True)
-    path = os.path.join(folder, "training-progress.png")
+    if path is None:
+        folder = options.CheckpointPath or os.getcwd()
+        os.makedirs(folder, exist_ok=True)
+        path = os.path.join(folder, "training-progress.png")
     iterations = np.arange(1, len(info.TrainingLoss) + 1)
     classification = not np.all(np.isnan(info.TrainingAccuracy))
     figure, axes = plt.subplots(2 if classification else 1, 1, figsize=(9, 6 if classification else 3.5), sharex=True, squeeze=False)

@@ -1,0 +1,129 @@
+"""Training speed, measured against plain torch in the same process.
+
+    python bench/training_bench.py [--epochs 5]
+
+(1) seconds per epoch on Japanese Vowels (LSTM 12->100 'last', Linear 100->9, Adam, batch 27,
+    gradient threshold 1): trainNetwork vs a plain hand-written torch loop doing the same
+    work (packed variable-length sequences, so padding stays out of the loss), and, for scale,
+    the plain loop on sequences padded to the longest without masking;
+(2) forward+backward of the custom-activation cell (hard-sigmoid/softsign) vs torch.nn.LSTM.
+
+Prints medians and ratios; nothing is asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import time
+
+import numpy as np
+import torch
+from torch.nn.utils.rnn import pack_padded_sequence
+
+from lstm2onnx import (
+    classificationLayer,
+    fullyConnectedLayer,
+    initialize,
+    japaneseVowelsTrainData,
+    lstmLayer,
+    sequenceInputLayer,
+    softmaxLayer,
+    trainingOptions,
+    trainNetwork,
+)
+from lstm2onnx.training.torch_net import CellLSTM, TorchLSTM
+
+
+def batches(X, Y, size, rng):
+    order = rng.permutation(len(X))
+    for b in range(len(X) // size):
+        idx = order[b * size : (b + 1) * size]
+        lengths = np.array([len(X[i]) for i in idx])
+        x = np.zeros((size, lengths.max(), 12), np.float32)
+        for j, i in enumerate(idx):
+            x[j, : lengths[j]] = X[i]
+        yield torch.from_numpy(x), torch.from_numpy(lengths), torch.from_numpy(Y[idx])
+
+
+def plain_epochs(X, Y, epochs: int, packed: bool) -> float:
+    """The loop a torch user writes by hand: seconds per epoch."""
+    torch.manual_seed(0)
+    lstm, fc = torch.nn.LSTM(12, 100, batch_first=True), torch.nn.Linear(100, 9)
+    params = [*lstm.parameters(), *fc.parameters()]
+    optimizer = torch.optim.Adam(params, lr=1e-3)
+    rng = np.random.default_rng(0)
+    start = time.perf_counter()
+    for _ in range(epochs):
+        for x, lengths, y in batches(X, Y, 27, rng):
+            optimizer.zero_grad()
+            if packed:
+                _, (h, _) = lstm(pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False))
+                last = h[0]
+            else:
+                last = lstm(x)[0][:, -1]
+            loss = torch.nn.functional.cross_entropy(fc(last), y)
+            loss.backward()
+            for p in params:  # per-learnable l2norm clipping at 1, as GradientThreshold=1 does
+                norm = p.grad.norm()
+                if norm > 1:
+                    p.grad.mul_(1 / norm)
+            optimizer.step()
+    return (time.perf_counter() - start) / epochs
+
+
+def ours_epochs(X, Y, epochs: int) -> float:
+    layers = [sequenceInputLayer(12), lstmLayer(100, OutputMode="last"), fullyConnectedLayer(9), softmaxLayer(), classificationLayer()]
+    options = trainingOptions("adam", MaxEpochs=epochs, MiniBatchSize=27, GradientThreshold=1, Verbose=False, ExecutionEnvironment="cpu")
+    start = time.perf_counter()
+    trainNetwork(X, Y, layers, options)
+    return (time.perf_counter() - start) / epochs
+
+
+def cell_vs_lstm(rounds: int = 5) -> tuple[float, float]:
+    rng = np.random.default_rng(0)
+    x = torch.from_numpy(rng.standard_normal((27, 20, 12)).astype(np.float32))
+    lengths = torch.from_numpy(rng.integers(7, 21, size=27))
+    lengths[0] = 20
+    default = initialize([sequenceInputLayer(12), lstmLayer(100)], 0)[1]
+    other = initialize([sequenceInputLayer(12), lstmLayer(100, GateActivationFunction="hard-sigmoid", StateActivationFunction="softsign")], 0)[1]
+    times = {}
+    for name, module in (("nn.LSTM", TorchLSTM(default, "matlab")), ("cell", CellLSTM(other, "matlab"))):
+        samples = []
+        for _ in range(rounds):
+            start = time.perf_counter()
+            for _ in range(10):
+                y, _ = module(x, lengths)
+                y.sum().backward()
+            samples.append((time.perf_counter() - start) / 10)
+        times[name] = statistics.median(samples)
+    return times["cell"], times["nn.LSTM"]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=20)
+    args = parser.parse_args()
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores; torch {torch.__version__}, {torch.get_num_threads()} threads\n")
+    X, labels = japaneseVowelsTrainData()
+    Y = np.array([int(v) - 1 for v in labels])
+    ours, packed, padded = [], [], []
+    for _ in range(3):  # interleaved rounds against drift
+        ours.append(ours_epochs(X, labels, args.epochs))
+        packed.append(plain_epochs(X, Y, args.epochs, packed=True))
+        padded.append(plain_epochs(X, Y, args.epochs, packed=False))
+    t_ours, t_packed, t_padded = map(statistics.median, (ours, packed, padded))
+    print("(1) Japanese Vowels, seconds per epoch (10 iterations of 27 sequences)")
+    print(f"    trainNetwork                      {t_ours:.4f}")
+    print(f"    plain torch loop, packed          {t_packed:.4f}   trainNetwork / plain = {t_ours / t_packed:.3f}")
+    print(f"    plain torch loop, padded, no mask {t_padded:.4f}   (does less: padding leaks into the result)")
+    t_cell, t_lstm = cell_vs_lstm()
+    print("\n(2) forward+backward, batch 27, T <= 20, I=12, H=100")
+    print(f"    custom cell (hard-sigmoid/softsign) {1e3 * t_cell:.2f} ms   torch.nn.LSTM {1e3 * t_lstm:.2f} ms   ratio {t_cell / t_lstm:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
