@@ -259,6 +259,11 @@ def trainNetwork(X: Any, Y: Any, layers: Sequence[Layer], options: TrainingOptio
     """
     if not isinstance(options, TrainingOptions):
         raise Lstm2OnnxError("trainNetwork: options must come from trainingOptions(...)")
+    if isinstance(options.SequenceLength, int):
+        raise Lstm2OnnxError(
+            f"trainNetwork: SequenceLength {options.SequenceLength} (training on chunks with the state carried over) "
+            "is not supported yet; use 'longest' (padding never reaches the loss here) or 'shortest'"
+        )
     structure = analyze(layers, need_statistics=False)
     layers = _with_statistics(list(structure.layers), X)
     layers, classes = _with_classes(layers, Y, structure.sequence_output)

@@ -210,6 +210,8 @@ def test_bad_training_data():
         trainNetwork(X, Y, layers[:-1] + [classificationLayer(Classes=["x", "y"])], quiet(MiniBatchSize=4))
     with pytest.raises(Lstm2OnnxError, match="needs a classificationLayer or regressionLayer"):
         trainNetwork(X, Y, layers[:-2], quiet(MiniBatchSize=4))
+    with pytest.raises(Lstm2OnnxError, match="SequenceLength 5 .* is not supported yet; use 'longest'"):
+        trainNetwork(X, Y, layers, quiet(MiniBatchSize=4, SequenceLength=5))
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA; the error is for machines without it")
