@@ -209,45 +209,12 @@ def layer_class(function_name: str) -> type[Layer]:
 
 def canonical_options(cls: type[Layer], options: dict[str, Any]) -> dict[str, Any]:
     """Map case-insensitive option names to ``cls``'s property names; reject unknown or repeated ones."""
-    by_lower = {f.name.lower(): f.name for f in fields(cls)}
-    out: dict[str, Any] = {}
-    for key, value in options.items():
-        if not isinstance(key, str):
-            raise LayerError(f"{cls.FUNCTION}: option names must be strings, got {values.describe(key)}")
-        name = by_lower.get(key.lower())
-        if name is None:
-            supported = ", ".join(f.name for f in fields(cls))
-            raise LayerError(f"{cls.FUNCTION}: unknown option {key!r}; supported options: {supported}")
-        if name in out:
-            raise LayerError(f"{cls.FUNCTION}: option {name!r} is given more than once")
-        out[name] = value
-    return out
+    return values.name_value(cls.FUNCTION, (), options, [f.name for f in fields(cls)])
 
 
 def name_value_pairs(cls: type[Layer], args: tuple, kwargs: dict[str, Any], **given: Any) -> dict[str, Any]:
     """Merge MATLAB-style ``'Name', value`` pairs and Python keywords into ``cls`` options."""
-    if len(args) % 2:
-        raise LayerError(
-            f"{cls.FUNCTION}: name-value arguments must come in pairs, got {len(args)} trailing arguments "
-            f"(the last is {values.describe(args[-1])})"
-        )
-    options: list[tuple[str, Any]] = [(k, v) for k, v in given.items()]
-    for i in range(0, len(args), 2):
-        key = args[i]
-        if not isinstance(key, (str, np.str_)):
-            raise LayerError(
-                f"{cls.FUNCTION}: expected an option name (a string) at argument {len(given) + i + 1}, "
-                f"got {values.describe(key)}"
-            )
-        options.append((str(key), args[i + 1]))
-    options += list(kwargs.items())
-    seen: dict[str, Any] = {}
-    for key, value in options:
-        lowered = {k.lower() for k in seen}
-        if key.lower() in lowered:
-            raise LayerError(f"{cls.FUNCTION}: option {key!r} is given more than once")
-        seen[key] = value
-    return canonical_options(cls, seen)
+    return values.name_value(cls.FUNCTION, args, kwargs, [f.name for f in fields(cls)], given)
 
 
 # -- layer kinds ---------------------------------------------------------------------------------

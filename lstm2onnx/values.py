@@ -10,7 +10,7 @@ accepted 1-D or as MATLAB column (n x 1) / row (1 x n) vectors.
 from __future__ import annotations
 
 import numbers
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -47,6 +47,37 @@ def _scalar(value: Any) -> Any:
     if isinstance(value, np.generic):
         return value.item()
     return value
+
+
+def name_value(function: str, args: tuple, kwargs: dict[str, Any], names: Sequence[str], given: dict[str, Any] | None = None) -> dict[str, Any]:
+    """MATLAB's ``'Name', value`` pairs and Python keywords as ``{canonical name: value}``.
+
+    Names match ``names`` case-insensitively, as in MATLAB; odd pair counts,
+    non-text names, unknown and repeated names are rejected naming ``function``.
+    ``given`` holds options already taken from positional arguments.
+    """
+    given = dict(given or {})
+    if len(args) % 2:
+        raise LayerError(f"{function}: name-value arguments must come in pairs, got {len(args)} trailing arguments "
+                         f"(the last is {describe(args[-1])})")
+    pairs: list[tuple[Any, Any]] = list(given.items())
+    for i in range(0, len(args), 2):
+        if not isinstance(args[i], (str, np.str_)):
+            raise LayerError(f"{function}: expected an option name (a string) at argument {len(given) + i + 1}, got {describe(args[i])}")
+        pairs.append((str(args[i]), args[i + 1]))
+    pairs += list(kwargs.items())
+    by_lower = {name.lower(): name for name in names}
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if not isinstance(key, str):
+            raise LayerError(f"{function}: option names must be strings, got {describe(key)}")
+        name = by_lower.get(key.lower())
+        if name is None:
+            raise LayerError(f"{function}: unknown option {key!r}; supported options: {', '.join(names)}")
+        if name in out:
+            raise LayerError(f"{function}: option {name!r} is given more than once")
+        out[name] = value
+    return out
 
 
 def text(value: Any, where: str) -> str:

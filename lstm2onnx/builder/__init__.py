@@ -23,6 +23,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper
 
+from .. import values
 from .._version import __version__
 from ..errors import Lstm2OnnxError
 from ..layers import Layer, SoftmaxLayer
@@ -127,22 +128,13 @@ def exportONNXNetwork(net: Sequence[Layer] | Any, filename: str | os.PathLike, *
         raise
 
 
+EXPORT_OPTIONS = {"OpsetVersion": "opset", "NetworkName": "name", "seed": "seed", "ragged": "ragged", "stateful": "stateful",
+                  "bilstm_last": "bilstm_last"}
+
+
 def _export_options(args: tuple, kwargs: dict[str, Any]) -> dict[str, Any]:
-    names = {"opsetversion": "opset", "networkname": "name", "seed": "seed", "ragged": "ragged", "stateful": "stateful", "bilstm_last": "bilstm_last"}
-    if len(args) % 2:
-        raise Lstm2OnnxError("exportONNXNetwork: name-value arguments must come in pairs")
-    pairs = list(zip(args[::2], args[1::2])) + list(kwargs.items())
-    options: dict[str, Any] = {}
-    for key, value in pairs:
-        target = names.get(str(key).lower())
-        if target is None:
-            raise Lstm2OnnxError(
-                f"exportONNXNetwork: unknown option {key!r}; supported options: OpsetVersion, NetworkName, seed, ragged, stateful, bilstm_last"
-            )
-        if target in options:
-            raise Lstm2OnnxError(f"exportONNXNetwork: option {key!r} is given more than once")
-        options[target] = value
-    return options
+    options = values.name_value("exportONNXNetwork", args, kwargs, list(EXPORT_OPTIONS))
+    return {EXPORT_OPTIONS[name]: value for name, value in options.items()}
 
 
 def _check_options(*, seed, ragged, stateful, opset, bilstm_last, name) -> None:

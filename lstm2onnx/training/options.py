@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import LayerError
+from ..values import name_value
 
 SOLVERS = ("sgdm", "adam", "rmsprop")
 
@@ -91,17 +92,8 @@ def trainingOptions(solverName: str, *args: Any, **kwargs: Any) -> TrainingOptio
     MiniBatchSize 128; MaxEpochs 30; Shuffle 'once'.
     """
     solver = _choice("solverName", solverName, SOLVERS)
-    if len(args) % 2:
-        raise LayerError("trainingOptions: name-value arguments must come in pairs")
-    names = {f.name.lower(): f.name for f in dataclasses.fields(TrainingOptions) if f.name != "Solver"}
-    given: dict[str, Any] = {}
-    for key, value in [*zip(args[::2], args[1::2]), *kwargs.items()]:
-        name = names.get(str(key).lower())
-        if name is None:
-            raise LayerError(f"trainingOptions: unknown option {key!r}; supported options: {', '.join(names.values())}")
-        if name in given:
-            raise LayerError(f"trainingOptions: option {name!r} is given more than once")
-        given[name] = value
+    names = [f.name for f in dataclasses.fields(TrainingOptions) if f.name != "Solver"]
+    given = name_value("trainingOptions", args, kwargs, names)
     defaults = {"InitialLearnRate": 0.01 if solver == "sgdm" else 0.001,
                 "SquaredGradientDecayFactor": 0.9 if solver == "rmsprop" else 0.999}
     o = {**defaults, **given}

@@ -108,7 +108,7 @@ def check_sequence(function: str, x: Any, index: int | str, features: int, nan_p
     if x.ndim != 2:
         raise RuntimeInputError(f"{what} must be a [time, {features}] array, got shape {x.shape}")
     if x.shape[1] != features:
-        hint = (f"; it looks like MATLAB's features-by-time layout: pass its transpose (x.T)"
+        hint = ("; it looks like MATLAB's features-by-time layout: pass its transpose (x.T)"
                 if x.shape[0] == features else "")
         raise RuntimeInputError(f"{what} has {x.shape[1]} features per time step, expected {features}{hint}")
     if x.shape[0] == 0:
