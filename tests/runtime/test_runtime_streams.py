@@ -320,3 +320,15 @@ def test_group_rejects_nan_without_moving(tmp_path, rng):
         np.testing.assert_array_equal(s.get_state()["lstm_2"]["CellState"], b)
     with pytest.raises(rt.RuntimeInputError, match=re.escape("StreamGroup.step: the batch is empty (shape (3, 0, 3))")):
         group.step(np.zeros((3, 0, 3), np.float32))
+
+
+def test_public_iobinding_path_gives_the_same_numbers(tmp_path, rng):
+    """Without onnxruntime's bound C++ session (another onnxruntime version), the public API path is used."""
+    _, model = export(tmp_path, stacked())
+    fast, public = StreamPool(model), StreamPool(model)
+    public._inner = None
+    a, b = fast.open(), public.open()
+    ga, gb = fast.open_group(2), public.open_group(2)
+    x = rng.normal(size=(6, 3)).astype(np.float32)
+    np.testing.assert_array_equal(a.step(x), b.step(x))
+    np.testing.assert_array_equal(ga.step(np.stack([x, x])), gb.step(np.stack([x, x])))
