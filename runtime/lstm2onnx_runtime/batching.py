@@ -29,6 +29,7 @@ class PredictOptions:
 
 
 DEFAULTS = PredictOptions()
+_FLOAT32 = np.dtype(np.float32)
 _OPTION_NAMES = {name.lower(): name for name in PredictOptions.__dataclass_fields__}
 
 
@@ -127,7 +128,7 @@ def check_finite(what: str, x: np.ndarray) -> None:
     value inspected.
     """
     flat = x.reshape(-1)
-    if math.isfinite(np.dot(flat, flat)):
+    if math.isfinite(flat.dot(flat)):
         return
     bad = np.argwhere(~np.isfinite(x))
     if len(bad):
@@ -141,16 +142,18 @@ def check_finite(what: str, x: np.ndarray) -> None:
 
 def check_batch(what: str, X: np.ndarray, features: int, nan_policy: str) -> np.ndarray:
     """A ``[N, T, F]`` batch as a C-contiguous float32 array, checked like :func:`check_sequence`."""
-    if X.dtype != np.float32:
+    if X.dtype is not _FLOAT32:
         if X.dtype.kind not in "fiu":
             raise RuntimeInputError(f"{what} has dtype {X.dtype}; expected numbers (float32, or float64/int that can be cast)")
         X = X.astype(np.float32)
-    if X.shape[2] != features:
-        hint = "; it looks like MATLAB's features-by-time layout: pass X.transpose(0, 2, 1)" if X.shape[1] == features else ""
-        raise RuntimeInputError(f"{what}: the batch has {X.shape[2]} features per time step, expected {features}{hint}")
-    if X.shape[0] == 0 or X.shape[1] == 0:
-        raise RuntimeInputError(f"{what}: the batch is empty (shape {X.shape})")
-    X = np.ascontiguousarray(X)
+    shape = X.shape
+    if shape[2] != features:
+        hint = "; it looks like MATLAB's features-by-time layout: pass X.transpose(0, 2, 1)" if shape[1] == features else ""
+        raise RuntimeInputError(f"{what}: the batch has {shape[2]} features per time step, expected {features}{hint}")
+    if shape[0] == 0 or shape[1] == 0:
+        raise RuntimeInputError(f"{what}: the batch is empty (shape {shape})")
+    if not X.flags.c_contiguous:
+        X = np.ascontiguousarray(X)
     if nan_policy == "error":
         check_finite(what, X)
     return X

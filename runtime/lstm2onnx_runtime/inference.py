@@ -16,7 +16,6 @@ from typing import Any
 
 import numpy as np
 
-from ._ort import fast_run
 from .batching import PredictOptions, as_sequences, check_batch, pad, parse_options, plan_batches
 from .errors import RuntimeInputError, StreamError
 from .network import Network
@@ -104,8 +103,13 @@ def _predict_batch(net: Network, X: np.ndarray, mini_batch: int, function: str) 
     """A ``[N, T, F]`` batch of equal-length sequences: fed in slices of MiniBatchSize, no copies, no padding."""
     info = net.info
     n, steps, _ = X.shape
+    if n <= mini_batch and not info.states:  # the common case: one call, nothing to slice or carry
+        feeds = {info.sequences: X}
+        if info.sequence_lengths:
+            feeds[info.sequence_lengths] = np.full(n, steps, np.int32)
+        return net.run(info.output_names, feeds)[0], ()
     state = _batch_state(net, n, function)
-    run = fast_run(net.session)
+    run = net.run
     results = []
     for start in range(0, n, mini_batch):
         rows = slice(start, min(start + mini_batch, n))
@@ -135,7 +139,7 @@ def _batch_state(net: Network, n: int, function: str) -> State:
 
 def _run_batches(net: Network, sequences: list[np.ndarray], lengths: np.ndarray, options: PredictOptions, state: State):
     info = net.info
-    run = fast_run(net.session)
+    run = net.run
     names = info.output_names
     n = len(sequences)
     final = tuple((h.copy(), c.copy()) for h, c in state)

@@ -39,7 +39,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from ._ort import fast_run, ort
+from ._ort import ort
 from .batching import check_batch, check_finite, check_sequence, pad
 from .errors import StreamError
 from .inference import _require_streaming
@@ -209,7 +209,7 @@ class StreamPool:
         self._owners: list[int] = []  # the same, as a list: cheaper to read one element
         self._busy_bytes = bytearray()  # slot -> 1 while a call advances it (replaced, never resized, on growth)
         self._busy = np.frombuffer(self._busy_bytes, np.uint8)
-        self._run = fast_run(net.session)
+        self._run = net.run
         self._inner = getattr(net.session, "_sess", None)
         self._check_nan = net.nan_policy == "error"
 
