@@ -104,6 +104,13 @@ class _Recurrent(nn.Module):
         return (self.HiddenState.expand(self.dirs, n, self.hidden).contiguous(),
                 self.CellState.expand(self.dirs, n, self.hidden).contiguous())
 
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor] | None = None):
+        """``(output, is_sequence, (h_n, c_n))``; ``state`` ``(h0, c0)`` ``[dirs, N, H]`` replaces HiddenState/CellState."""
+        h0, c0 = state if state is not None else self.initial(x.shape[0])
+        Y, h_n, c_n = self.forward_with_state(x, lengths, h0, c0)
+        out, sequence = self.finish(Y, h_n, lengths)
+        return out, sequence, (h_n, c_n)
+
     def finish(self, Y: torch.Tensor, h_n: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, bool]:
         """Y ``[N, T, dirs*H]`` (zero past each length), h_n ``[dirs, N, H]`` -> the layer's output."""
         if self.spec.OutputMode == "sequence":
@@ -137,12 +144,6 @@ class TorchLSTM(_Recurrent):
 
     def params(self, kind: str) -> list[nn.Parameter]:
         return [getattr(self.lstm, f"{kind}_l0{s}") for s in self._suffixes()]
-
-    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, bool]:
-        packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
-        out, (h_n, _) = self.lstm(packed, self.initial(x.shape[0]))
-        Y, _ = pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])
-        return self.finish(Y, h_n, lengths)
 
     def forward_with_state(self, x, lengths, h0, c0):
         packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
@@ -203,11 +204,6 @@ class CellLSTM(_Recurrent):
         Y_b = torch.gather(Y_b, 1, index[:, :, None].expand_as(Y_b))
         return torch.cat([Y_f, Y_b], dim=2), torch.stack([h_f, h_b]), torch.stack([c_f, c_b])
 
-    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, bool]:
-        h0, c0 = self.initial(x.shape[0])
-        Y, h_n, _ = self.forward_with_state(x, lengths, h0, c0)
-        return self.finish(Y, h_n, lengths)
-
     def learnables(self) -> dict[str, list[nn.Parameter]]:
         return {"InputWeights": list(self.W), "RecurrentWeights": list(self.R), "Bias": list(self.b)}
 
@@ -266,14 +262,18 @@ class TorchNetwork(nn.Module):
                 self.stages[_key(layer.Name)] = module
             self.order.append(layer.Name)
 
-    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor, state: dict | None = None, final: dict | None = None) -> torch.Tensor:
+        """Logits (after a final softmax) or outputs. ``state`` ``{layer: (h0, c0)}`` replaces initial states;
+        ``final``, if given, receives ``{layer: (h_n, c_n)}`` (the state after each sequence's last valid step)."""
         sequence = True
         for k, layer in enumerate(self.specs):
             key = _key(layer.Name)
             if isinstance(layer, SequenceInputLayer):
                 x = self.stages[key](x)
             elif isinstance(layer, LSTMLayer):
-                x, sequence = self.stages[key](x, lengths)
+                x, sequence, h_c = self.stages[key](x, lengths, None if state is None else state.get(layer.Name))
+                if final is not None:
+                    final[layer.Name] = h_c
             elif isinstance(layer, FullyConnectedLayer):
                 x, sequence = self.stages[key](x, lengths, sequence)
             elif isinstance(layer, DropoutLayer):

@@ -104,21 +104,24 @@ class _Data:
         else:
             raise NetworkError(f"{what}: the layer array needs a classificationLayer or regressionLayer at the end to be trained")
 
-    def batch(self, idx: np.ndarray, options: TrainingOptions, device: torch.device):
-        lengths = self.lengths[idx]
-        if options.SequenceLength == "shortest":
+    def batch(self, idx: np.ndarray, options: TrainingOptions, device: torch.device, start: int = 0, steps: int | None = None):
+        """Padded tensors for sequences ``idx``; with ``steps``, only their time steps ``start .. start+steps-1``."""
+        lengths = self.lengths[idx] - start
+        if steps is not None:
+            lengths = np.minimum(lengths, steps)
+        elif options.SequenceLength == "shortest":
             lengths = np.full(len(idx), lengths.min())
         T = int(lengths.max())
         x = np.full((len(idx), T, self.X[0].shape[1]), options.SequencePaddingValue, np.float32)
         for j, k in enumerate(idx):
-            x[j, : lengths[j]] = self.X[k][: lengths[j]]
+            x[j, : lengths[j]] = self.X[k][start : start + lengths[j]]
         if self.sequence:
             if self.task == "classification":
                 y = np.full((len(idx), T), -1, np.int64)
             else:
                 y = np.zeros((len(idx), T, self.Y[0].shape[1]), np.float32)
             for j, k in enumerate(idx):
-                y[j, : lengths[j]] = self.Y[k][: lengths[j]]
+                y[j, : lengths[j]] = self.Y[k][start : start + lengths[j]]
         else:
             y = self.Y[idx]
         return (torch.from_numpy(x).to(device), torch.from_numpy(lengths).to(device), torch.as_tensor(y).to(device))
@@ -182,7 +185,9 @@ class _Group:
     def reduce_gradients(self, module: torch.nn.Module) -> None:
         if self.on:
             for p in module.parameters():
-                if p.grad is not None:
+                if p.requires_grad:  # a process whose shard ran no sequence this step contributes zeros
+                    if p.grad is None:
+                        p.grad = torch.zeros_like(p)
                     self.dist.all_reduce(p.grad)
 
     def sum(self, *values: float) -> list[float]:
@@ -259,16 +264,15 @@ def trainNetwork(X: Any, Y: Any, layers: Sequence[Layer], options: TrainingOptio
     """
     if not isinstance(options, TrainingOptions):
         raise Lstm2OnnxError("trainNetwork: options must come from trainingOptions(...)")
-    if isinstance(options.SequenceLength, int):
-        raise Lstm2OnnxError(
-            f"trainNetwork: SequenceLength {options.SequenceLength} (training on chunks with the state carried over) "
-            "is not supported yet; use 'longest' (padding never reaches the loss here) or 'shortest'"
-        )
+    chunk = options.SequenceLength if isinstance(options.SequenceLength, int) else None
     structure = analyze(layers, need_statistics=False)
     layers = _with_statistics(list(structure.layers), X)
     layers, classes = _with_classes(layers, Y, structure.sequence_output)
     net = initialize(layers, seed)
     network = analyze(net)
+    if chunk is not None and any(info.layer.DIRECTIONS == 2 for info in network.infos if hasattr(info.layer, "DIRECTIONS")):
+        raise Lstm2OnnxError(f"trainNetwork: SequenceLength {chunk} splits sequences into chunks with the state carried over, "
+                             "which a bilstmLayer cannot do (its backward direction needs the whole sequence); use 'longest'")
     data = _Data(X, Y, network, classes, "trainNetwork")
     validation = _Data(*options.ValidationData, network, classes, "trainingOptions ValidationData") if options.ValidationData is not None else None
     device = _device(options)
@@ -297,7 +301,7 @@ def trainNetwork(X: Any, Y: Any, layers: Sequence[Layer], options: TrainingOptio
         try:
             from tqdm import tqdm
 
-            progress = tqdm(total=options.MaxEpochs * per_epoch, desc="trainNetwork", unit="it", disable=None, leave=False)
+            progress = tqdm(total=options.MaxEpochs * per_epoch if chunk is None else None, desc="trainNetwork", unit="it", disable=None, leave=False)
         except ImportError:
             progress = None
     iteration = 0
@@ -306,34 +310,53 @@ def trainNetwork(X: Any, Y: Any, layers: Sequence[Layer], options: TrainingOptio
             order = rng.permutation(n)
         rate = options.learn_rate(epoch)
         for b in range(per_epoch):
-            iteration += 1
-            module.train()
-            x, lengths, y = data.batch(group.shard(order[b * size : (b + 1) * size]), options, device)
-            module.zero_grad(set_to_none=True)
-            loss, correct, count = _loss_terms(module, module(x, lengths), y, lengths, class_weights, total=size)
-            loss.backward()
-            group.reduce_gradients(module)
-            solver.step(rate)
-            batch_loss, correct, count = group.sum(float(loss.detach()), correct, count)
-            accuracy = 100.0 * correct / count if module.task == "classification" else math.nan
-            val_loss = val_accuracy = math.nan
-            final_iteration = epoch == options.MaxEpochs and b == per_epoch - 1
-            if validation is not None and (iteration % options.ValidationFrequency == 0 or iteration == 1 or final_iteration):
-                val_loss, val_accuracy = _evaluate(module, validation, options, device, class_weights)
-                if val_loss < best_val:
-                    best_val, bad_checks = val_loss, 0
-                else:
-                    bad_checks += 1
-            for key, value in (("loss", batch_loss), ("accuracy", accuracy), ("val_loss", val_loss), ("val_accuracy", val_accuracy), ("rate", rate)):
-                history[key].append(value)
-            shown = iteration == 1 or iteration % options.VerboseFrequency == 0 or final_iteration or not math.isnan(val_loss)
-            if options.Verbose and group.main and (shown or bad_checks >= options.ValidationPatience):
-                print(_row(epoch, iteration, time.perf_counter() - start, accuracy, val_accuracy, batch_loss, val_loss, rate))
-            if progress is not None:
-                progress.update(1)
-                progress.set_postfix(epoch=epoch, loss=f"{batch_loss:.4f}")
-            if bad_checks >= options.ValidationPatience:
-                stopped = True
+            batch = order[b * size : (b + 1) * size]
+            local = group.shard(batch)
+            starts = [0] if chunk is None else list(range(0, int(data.lengths[batch].max()), chunk))
+            carried: dict | None = None  # chunked: each layer's state for the local sequences still running
+            running = np.ones(len(local), bool)
+            for start_step in starts:
+                iteration += 1
+                module.train()
+                module.zero_grad(set_to_none=True)
+                active = data.lengths[local] > start_step
+                total = size if chunk is None else int((data.lengths[batch] > start_step).sum())
+                loss, correct, count = torch.zeros(()), 0.0, 0.0
+                if active.any():
+                    x, lengths, y = data.batch(local[active], options, device, start_step, chunk)
+                    state = None
+                    if carried is not None:
+                        keep = torch.from_numpy(active[running]).to(device)
+                        state = {name: (h[:, keep], c[:, keep]) for name, (h, c) in carried.items()}
+                    final: dict = {}
+                    loss, correct, count = _loss_terms(module, module(x, lengths, state, final), y, lengths, class_weights, total=total)
+                    loss.backward()
+                    carried = {name: (h.detach(), c.detach()) for name, (h, c) in final.items()}  # truncated backpropagation
+                    running = active
+                group.reduce_gradients(module)
+                solver.step(rate)
+                batch_loss, correct, count = group.sum(float(loss.detach()), correct, count)
+                accuracy = 100.0 * correct / count if module.task == "classification" and count else math.nan
+                val_loss = val_accuracy = math.nan
+                final_iteration = epoch == options.MaxEpochs and b == per_epoch - 1 and start_step == starts[-1]
+                if validation is not None and (iteration % options.ValidationFrequency == 0 or iteration == 1 or final_iteration):
+                    val_loss, val_accuracy = _evaluate(module, validation, options, device, class_weights)
+                    if val_loss < best_val:
+                        best_val, bad_checks = val_loss, 0
+                    else:
+                        bad_checks += 1
+                for key, value in (("loss", batch_loss), ("accuracy", accuracy), ("val_loss", val_loss), ("val_accuracy", val_accuracy), ("rate", rate)):
+                    history[key].append(value)
+                shown = iteration == 1 or iteration % options.VerboseFrequency == 0 or final_iteration or not math.isnan(val_loss)
+                if options.Verbose and group.main and (shown or bad_checks >= options.ValidationPatience):
+                    print(_row(epoch, iteration, time.perf_counter() - start, accuracy, val_accuracy, batch_loss, val_loss, rate))
+                if progress is not None:
+                    progress.update(1)
+                    progress.set_postfix(epoch=epoch, loss=f"{batch_loss:.4f}")
+                if bad_checks >= options.ValidationPatience:
+                    stopped = True
+                    break
+            if stopped:
                 break
         if options.CheckpointPath and group.main:
             _checkpoint(module, options.CheckpointPath, iteration)

@@ -26,7 +26,9 @@ SCRIPT = textwrap.dedent('''
     X = [rng.normal(size=(int(rng.integers(2, 10)), 3)) for _ in range(24)]
     Y = np.array(["a", "b", "c"] * 8)
     layers = [sequenceInputLayer(3), lstmLayer(6, OutputMode="last"), fullyConnectedLayer(3), softmaxLayer(), classificationLayer()]
-    options = trainingOptions("sgdm", MaxEpochs=3, MiniBatchSize=8, Verbose=False, GradientThreshold=1, Shuffle="every-epoch")
+    length = sys.argv[2] if sys.argv[2] == "longest" else int(sys.argv[2])
+    options = trainingOptions("sgdm", MaxEpochs=3, MiniBatchSize=8, Verbose=False, GradientThreshold=1, Shuffle="every-epoch",
+                              SequenceLength=length)
     net, info = trainNetwork(X, Y, layers, options, seed=5)
     if dist.get_rank() == 0:
         np.savez(sys.argv[1], W=net.Layers[1].InputWeights, R=net.Layers[1].RecurrentWeights, b=net.Layers[1].Bias,
@@ -36,19 +38,22 @@ SCRIPT = textwrap.dedent('''
 
 
 @pytest.mark.skipif(not torch.distributed.is_available(), reason="this torch build has no torch.distributed")
-def test_two_process_training_equals_single_process(tmp_path):
+@pytest.mark.parametrize("length", ["longest", 3], ids=["whole-sequences", "chunks-of-3"])
+def test_two_process_training_equals_single_process(tmp_path, length):
+    """With chunks, a process whose shard has no sequence left in a chunk still takes part (zero gradients)."""
     script = tmp_path / "train.py"
     script.write_text(SCRIPT)
     out = tmp_path / "weights.npz"
     env = {k: v for k, v in os.environ.items() if k not in ("WORLD_SIZE", "RANK", "LOCAL_RANK")}
-    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(script), str(out)],
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(script), str(out), str(length)],
                           capture_output=True, text=True, timeout=300, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
     rng = np.random.default_rng(0)
     X = [rng.normal(size=(int(rng.integers(2, 10)), 3)) for _ in range(24)]
     Y = np.array(["a", "b", "c"] * 8)
     layers = [sequenceInputLayer(3), lstmLayer(6, OutputMode="last"), fullyConnectedLayer(3), softmaxLayer(), classificationLayer()]
-    options = trainingOptions("sgdm", MaxEpochs=3, MiniBatchSize=8, Verbose=False, GradientThreshold=1, Shuffle="every-epoch")
+    options = trainingOptions("sgdm", MaxEpochs=3, MiniBatchSize=8, Verbose=False, GradientThreshold=1, Shuffle="every-epoch",
+                              SequenceLength=length)
     net, info = trainNetwork(X, Y, layers, options, seed=5)
     with np.load(out) as parallel:
         assert int(parallel["world"]) == 2

@@ -210,8 +210,8 @@ def test_bad_training_data():
         trainNetwork(X, Y, layers[:-1] + [classificationLayer(Classes=["x", "y"])], quiet(MiniBatchSize=4))
     with pytest.raises(Lstm2OnnxError, match="needs a classificationLayer or regressionLayer"):
         trainNetwork(X, Y, layers[:-2], quiet(MiniBatchSize=4))
-    with pytest.raises(Lstm2OnnxError, match="SequenceLength 5 .* is not supported yet; use 'longest'"):
-        trainNetwork(X, Y, layers, quiet(MiniBatchSize=4, SequenceLength=5))
+    with pytest.raises(Lstm2OnnxError, match="SequenceLength 5 splits sequences into chunks .* which a bilstmLayer cannot do"):
+        trainNetwork(X, Y, [layers[0], bilstmLayer(3, OutputMode="last"), *layers[2:]], quiet(MiniBatchSize=4, SequenceLength=5))
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA; the error is for machines without it")
@@ -242,3 +242,65 @@ def test_classify_works_on_an_initialized_layer_array(rng):
     (onnx_scores,) = run(build(net, ragged=True), {"sequences": np.stack([X[0], np.pad(X[1], ((0, 2), (0, 0)))]).astype(np.float32),
                                                    "sequence_lengths": np.array([4, 2], np.int32)}).values()
     assert np.abs(onnx_scores - scores).max() <= ATOL_FLOAT32
+
+
+def test_integer_sequence_length_trains_in_chunks_with_the_state_carried():
+    """SequenceLength S: each mini-batch runs as chunks of S steps, one update per chunk, the state carried (detached).
+
+    Checked against the same procedure written out with the torch module directly (sgdm without momentum,
+    so each update is -lr * gradient), to 1e-6.
+    """
+    from lstm2onnx import initialize
+
+    rng = np.random.default_rng(0)
+    X = [rng.normal(size=(L, 3)) for L in (7, 4, 9, 2)]
+    Y = [x[:, :1].cumsum(0) for x in X]
+    layers = [sequenceInputLayer(3), lstmLayer(5), fullyConnectedLayer(1), regressionLayer()]
+    options = trainingOptions("sgdm", MaxEpochs=1, MiniBatchSize=4, Momentum=0, L2Regularization=0, Shuffle="never",
+                              SequenceLength=3, InitialLearnRate=0.1, Verbose=False)
+    net, info = trainNetwork(X, Y, layers, options, seed=2)
+    assert len(info.TrainingLoss) == 3  # ceil(9 / 3) chunks of the one mini-batch
+
+    module = TorchNetwork(initialize(layers, seed=2))
+    lengths = np.array([len(x) for x in X])
+    state = None
+    for start in (0, 3, 6):
+        rows = np.flatnonzero(lengths > start)
+        steps = np.minimum(lengths[rows] - start, 3)
+        x = np.zeros((len(rows), steps.max(), 3), np.float32)
+        y = np.zeros((len(rows), steps.max(), 1), np.float32)
+        for j, r in enumerate(rows):
+            x[j, : steps[j]] = X[r][start : start + steps[j]]
+            y[j, : steps[j]] = Y[r][start : start + steps[j]]
+        if state is not None:
+            keep = torch.from_numpy(lengths[previous] > start)
+            state = {k: (h[:, keep], c[:, keep]) for k, (h, c) in state.items()}
+        final = {}
+        module.zero_grad()
+        out = module(torch.from_numpy(x), torch.from_numpy(steps), state, final)
+        t_lengths = torch.from_numpy(steps)
+        valid = (torch.arange(out.shape[1])[None, :] < t_lengths[:, None]).float()[..., None]
+        loss = (((out - torch.from_numpy(y)) ** 2 * valid).sum(dim=(1, 2)) / (2 * t_lengths.float())).sum() / len(rows)
+        loss.backward()
+        with torch.no_grad():
+            for p in module.parameters():
+                if p.grad is not None:
+                    p -= 0.1 * p.grad
+        state = {k: (h.detach(), c.detach()) for k, (h, c) in final.items()}
+        previous = rows
+    expected = module.to_layers()
+    for a, b in zip(net.Layers, expected):
+        for name in ("InputWeights", "RecurrentWeights", "Bias", "Weights"):
+            if getattr(a, name, None) is not None:
+                np.testing.assert_allclose(getattr(a, name), getattr(b, name), rtol=0, atol=1e-6, err_msg=name)
+
+
+def test_a_chunk_longer_than_every_sequence_changes_nothing():
+    X, Y = toy_classes(12)
+    layers = [sequenceInputLayer(4), lstmLayer(3, OutputMode="last"), fullyConnectedLayer(2), softmaxLayer(), classificationLayer()]
+    a, _ = trainNetwork(X, Y, layers, quiet(MaxEpochs=2, MiniBatchSize=4), seed=1)
+    b, _ = trainNetwork(X, Y, layers, quiet(MaxEpochs=2, MiniBatchSize=4, SequenceLength=100), seed=1)
+    for la, lb in zip(a.Layers, b.Layers):
+        for name in ("InputWeights", "RecurrentWeights", "Bias", "Weights"):
+            if getattr(la, name, None) is not None:
+                np.testing.assert_allclose(getattr(la, name), getattr(lb, name), rtol=0, atol=1e-6)
