@@ -263,7 +263,7 @@ def test_integer_sequence_length_trains_in_chunks_with_the_state_carried():
 
     module = TorchNetwork(initialize(layers, seed=2))
     lengths = np.array([len(x) for x in X])
-    state = None
+    state, previous = None, np.arange(len(X))
     for start in (0, 3, 6):
         rows = np.flatnonzero(lengths > start)
         steps = np.minimum(lengths[rows] - start, 3)
