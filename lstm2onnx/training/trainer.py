@@ -171,6 +171,7 @@ class _Group:
         wanted = int(os.environ.get("WORLD_SIZE", "1")) > 1
         if wanted and dist.is_available() and not dist.is_initialized():
             dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+        self.device = device  # nccl reduces CUDA tensors only
         self.on = dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
         self.rank = dist.get_rank() if self.on else 0
         self.size = dist.get_world_size() if self.on else 1
@@ -193,9 +194,9 @@ class _Group:
     def sum(self, *values: float) -> list[float]:
         if not self.on:
             return list(values)
-        t = torch.tensor([0.0 if math.isnan(v) else v for v in values], dtype=torch.float64)
+        t = torch.tensor([0.0 if math.isnan(v) else v for v in values], dtype=torch.float64, device=self.device)
         self.dist.all_reduce(t)
-        return [math.nan if math.isnan(v) else float(s) for v, s in zip(values, t)]
+        return [math.nan if math.isnan(v) else float(s) for v, s in zip(values, t.cpu())]
 
 
 def _device(options: TrainingOptions) -> torch.device:
