@@ -12,15 +12,17 @@ carrying the state (stateful unidirectional graphs only).
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 
-from .batching import PredictOptions, as_sequences, check_batch, pad, parse_options, plan_batches
+from .batching import PredictOptions, as_sequences, check_batch, check_finite, pad, parse_options, plan_batches
 from .errors import RuntimeInputError, StreamError
 from .network import Network
 
 State = tuple[tuple[np.ndarray, np.ndarray], ...]
+_FLOAT32 = np.dtype(np.float32)
 
 
 def predict(net: Network, X: Any, *args: Any, **kwargs: Any):
@@ -30,8 +32,34 @@ def predict(net: Network, X: Any, *args: Any, **kwargs: Any):
     ``[T_n, K]`` arrays (``[N, T, K]`` for a 3-D input, ``[T, K]`` / ``[K]`` for
     one 2-D sequence). Starts from the network's current state.
     """
+    info = net.info
+    if (not args and type(X) is np.ndarray and X.ndim == 3 and X.dtype is _FLOAT32 and X.flags.c_contiguous
+            and X.shape[2] == info.features and X.shape[0] and X.shape[1] and not info.states
+            and _fits(kwargs, len(X))):
+        # the common serving call, checked and run with nothing else in between (the general path gives the same)
+        if net.nan_policy == "error":
+            flat = X.reshape(-1)
+            if not math.isfinite(flat.dot(flat)):  # one BLAS call decides for clean data (see check_finite)
+                check_finite("predict", X)
+        return _one_call(net, X)
     outputs, _ = _predict(net, X, "predict", args, kwargs)
     return outputs
+
+
+def _fits(kwargs: dict, n: int) -> bool:
+    """No options, or only a valid MiniBatchSize of at least ``n``: the batch is one call."""
+    if not kwargs:
+        return True
+    size = kwargs.get("MiniBatchSize")
+    return len(kwargs) == 1 and type(size) is int and size >= n
+
+
+def _one_call(net: Network, X: np.ndarray) -> np.ndarray:
+    info = net.info
+    feeds = {info.sequences: X}
+    if info.sequence_lengths:
+        feeds[info.sequence_lengths] = np.full(len(X), X.shape[1], np.int32)
+    return net.run(info.output_names, feeds)[0]
 
 
 def classify(net: Network, X: Any, *args: Any, **kwargs: Any):
@@ -104,10 +132,7 @@ def _predict_batch(net: Network, X: np.ndarray, mini_batch: int, function: str) 
     info = net.info
     n, steps, _ = X.shape
     if n <= mini_batch and not info.states:  # the common case: one call, nothing to slice or carry
-        feeds = {info.sequences: X}
-        if info.sequence_lengths:
-            feeds[info.sequence_lengths] = np.full(n, steps, np.int32)
-        return net.run(info.output_names, feeds)[0], ()
+        return _one_call(net, X), ()
     state = _batch_state(net, n, function)
     run = net.run
     results = []

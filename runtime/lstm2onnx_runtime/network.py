@@ -62,7 +62,7 @@ class ModelInfo:
     def bidirectional(self) -> bool:
         return "bilstmLayer" in self.layer_types
 
-    @property
+    @functools.cached_property
     def output_names(self) -> list[str]:
         names = [self.output]
         for s in self.states:

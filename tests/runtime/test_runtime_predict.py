@@ -208,6 +208,15 @@ def test_bad_options(tmp_path, kwargs, message):
         rt.predict(model, [np.zeros((2, 4))], **kwargs)
 
 
+@pytest.mark.parametrize("stateful", [False, True], ids=["one-call path", "general path"])
+def test_nan_in_a_3d_batch_is_named(tmp_path, stateful):
+    _, model = export(tmp_path, classifier(), stateful=stateful)
+    X = np.zeros((3, 4, 4), np.float32)
+    X[2, 1, 3] = np.inf
+    with pytest.raises(RuntimeInputError, match=re.escape("predict contains NaN or Inf (sequence 3, time step 2, feature 4)")):
+        rt.predict(model, X)
+
+
 def test_nan_policy_allow_lets_nan_through(tmp_path):
     """With 'allow' the data reaches onnxruntime, whose LSTM kernel turns NaN into finite numbers without a word,
     which is why 'error' is the default."""
