@@ -66,6 +66,24 @@ def assert_matches_reference(actual, expected, lengths=None, atol: float = ATOL_
     return err
 
 
+def onnxruntime_max_opset() -> int:
+    """The newest opset (up to what onnx knows) that the installed onnxruntime loads a model of."""
+    from onnx import TensorProto, helper
+
+    for opset in range(onnx.defs.onnx_opset_version(), 13, -1):
+        graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "probe",
+                                  [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+                                  [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])])
+        opsets = [helper.make_opsetid("", opset)]
+        model = helper.make_model(graph, opset_imports=opsets, ir_version=helper.find_min_ir_version_for(opsets))
+        try:
+            session(model)
+            return opset
+        except Exception:  # onnxruntime refuses opsets newer than it knows, with its own exception types
+            continue
+    return 14
+
+
 @pytest.fixture
 def rng(request) -> np.random.Generator:
     """A generator seeded from the test's name, so every test is repeatable and independent."""
