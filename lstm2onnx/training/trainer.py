@@ -254,6 +254,91 @@ def _row(epoch, iteration, elapsed, accuracy, val_accuracy, loss, val_loss, rate
     return (f"| {epoch:7d} | {iteration:11d} | {clock:>14} | {pct(accuracy)} | {pct(val_accuracy)} | {num(loss)} | {num(val_loss)} | {rate:15.4f} |")
 
 
+class _Report:
+    """The run's record (MATLAB's ``info``), its verbose table or progress bar, and validation patience."""
+
+    KEYS = ("loss", "accuracy", "val_loss", "val_accuracy", "rate")
+
+    def __init__(self, options: TrainingOptions, main: bool, total: int | None) -> None:
+        self.options, self.main = options, main
+        self.history: dict[str, list[float]] = {k: [] for k in self.KEYS}
+        self.best, self.bad_checks = math.inf, 0
+        self.start = time.perf_counter()
+        self.bar = None
+        if options.Verbose and main:
+            print("|" + "=" * 118 + "|\n" + HEADER + "\n|" + "=" * 118 + "|", file=sys.stdout)
+        elif main:
+            try:
+                from tqdm import tqdm
+
+                self.bar = tqdm(total=total, desc="trainNetwork", unit="it", disable=None, leave=False)
+            except ImportError:
+                pass
+
+    @property
+    def exhausted(self) -> bool:
+        """ValidationPatience validations in a row without a new best validation loss."""
+        return self.bad_checks >= self.options.ValidationPatience
+
+    def validated(self, loss: float) -> None:
+        if loss < self.best:
+            self.best, self.bad_checks = loss, 0
+        else:
+            self.bad_checks += 1
+
+    def record(self, epoch: int, iteration: int, values: dict[str, float], last: bool) -> None:
+        for key in self.KEYS:
+            self.history[key].append(values[key])
+        o = self.options
+        shown = iteration == 1 or iteration % o.VerboseFrequency == 0 or last or not math.isnan(values["val_loss"]) or self.exhausted
+        if o.Verbose and self.main and shown:
+            print(_row(epoch, iteration, time.perf_counter() - self.start, values["accuracy"], values["val_accuracy"],
+                       values["loss"], values["val_loss"], values["rate"]))
+        if self.bar is not None:
+            self.bar.update(1)
+            self.bar.set_postfix(epoch=epoch, loss=f"{values['loss']:.4f}")
+
+    def close(self) -> float:
+        if self.bar is not None:
+            self.bar.close()
+        if self.options.Verbose and self.main:
+            print("|" + "=" * 118 + "|")
+        return time.perf_counter() - self.start
+
+
+class _MiniBatch:
+    """One mini-batch as one iteration, or (integer SequenceLength) one iteration per chunk of steps.
+
+    Across chunks the recurrent state of each sequence is carried, detached (truncated
+    backpropagation through time); sequences that have ended leave the later chunks.
+    """
+
+    def __init__(self, data: _Data, batch: np.ndarray, local: np.ndarray, chunk: int | None) -> None:
+        self.data, self.batch, self.local, self.chunk = data, batch, local, chunk
+        self.starts = [0] if chunk is None else list(range(0, int(data.lengths[batch].max()), chunk))
+        self.carried: dict | None = None  # each layer's (h, c) for the local sequences that ran the last chunk
+        self.running = np.ones(len(local), bool)
+
+    def step(self, start: int, module: TorchNetwork, options: TrainingOptions, device, class_weights) -> tuple[torch.Tensor, float, float]:
+        """Forward and backward for the chunk starting at ``start``: ``(loss, correct, count)`` of this process's shard."""
+        data, local = self.data, self.local
+        active = data.lengths[local] > start
+        total = len(self.batch) if self.chunk is None else int((data.lengths[self.batch] > start).sum())
+        if not active.any():  # this process's shard has no sequence left in this chunk
+            return torch.zeros(()), 0.0, 0.0
+        x, lengths, y = data.batch(local[active], options, device, start, self.chunk)
+        state = None
+        if self.carried is not None:
+            keep = torch.from_numpy(active[self.running]).to(device)
+            state = {name: (h[:, keep], c[:, keep]) for name, (h, c) in self.carried.items()}
+        final: dict = {}
+        loss, correct, count = _loss_terms(module, module(x, lengths, state, final), y, lengths, class_weights, total=total)
+        loss.backward()
+        self.carried = {name: (h.detach(), c.detach()) for name, (h, c) in final.items()}
+        self.running = active
+        return loss, correct, count
+
+
 def trainNetwork(X: Any, Y: Any, layers: Sequence[Layer], options: TrainingOptions, *, seed: int = 0, plot_file: str | None = None):
     """Train a layer array the way MATLAB's trainNetwork does; return ``(net, info)``.
 
@@ -271,11 +356,14 @@ def trainNetwork(X: Any, Y: Any, layers: Sequence[Layer], options: TrainingOptio
     layers, classes = _with_classes(layers, Y, structure.sequence_output)
     net = initialize(layers, seed)
     network = analyze(net)
-    if chunk is not None and any(info.layer.DIRECTIONS == 2 for info in network.infos if hasattr(info.layer, "DIRECTIONS")):
+    if chunk is not None and any(getattr(info.layer, "DIRECTIONS", 1) == 2 for info in network.infos):
         raise Lstm2OnnxError(f"trainNetwork: SequenceLength {chunk} splits sequences into chunks with the state carried over, "
                              "which a bilstmLayer cannot do (its backward direction needs the whole sequence); use 'longest'")
     data = _Data(X, Y, network, classes, "trainNetwork")
     validation = _Data(*options.ValidationData, network, classes, "trainingOptions ValidationData") if options.ValidationData is not None else None
+    n, size = len(data.X), options.MiniBatchSize
+    if size > n:
+        raise Lstm2OnnxError(f"trainingOptions: MiniBatchSize {size} is larger than the {n} training sequences")
     device = _device(options)
     group = _Group(device)
     torch.manual_seed(seed)
@@ -287,24 +375,9 @@ def trainNetwork(X: Any, Y: Any, layers: Sequence[Layer], options: TrainingOptio
         class_weights = torch.tensor(last.ClassWeights, dtype=torch.float32, device=device)
 
     rng = np.random.default_rng(seed)
-    n, size = len(data.X), options.MiniBatchSize
-    if size > n:
-        raise Lstm2OnnxError(f"trainingOptions: MiniBatchSize {size} is larger than the {n} training sequences")
-    per_epoch = n // size
+    per_epoch = n // size  # as MATLAB: the sequences that do not fill a last mini-batch sit the epoch out
     order = rng.permutation(n) if options.Shuffle == "once" else np.arange(n)
-    history: dict[str, list[float]] = {k: [] for k in ("loss", "accuracy", "val_loss", "val_accuracy", "rate")}
-    best_val, bad_checks, stopped = math.inf, 0, False
-    start = time.perf_counter()
-    progress = None
-    if options.Verbose and group.main:
-        print("|" + "=" * 118 + "|\n" + HEADER + "\n|" + "=" * 118 + "|", file=sys.stdout)
-    elif group.main:
-        try:
-            from tqdm import tqdm
-
-            progress = tqdm(total=options.MaxEpochs * per_epoch if chunk is None else None, desc="trainNetwork", unit="it", disable=None, leave=False)
-        except ImportError:
-            progress = None
+    report = _Report(options, group.main, options.MaxEpochs * per_epoch if chunk is None else None)
     iteration = 0
     for epoch in range(1, options.MaxEpochs + 1):
         if options.Shuffle == "every-epoch":
@@ -312,69 +385,38 @@ def trainNetwork(X: Any, Y: Any, layers: Sequence[Layer], options: TrainingOptio
         rate = options.learn_rate(epoch)
         for b in range(per_epoch):
             batch = order[b * size : (b + 1) * size]
-            local = group.shard(batch)
-            starts = [0] if chunk is None else list(range(0, int(data.lengths[batch].max()), chunk))
-            carried: dict | None = None  # chunked: each layer's state for the local sequences still running
-            running = np.ones(len(local), bool)
-            for start_step in starts:
+            minibatch = _MiniBatch(data, batch, group.shard(batch), chunk)
+            for start in minibatch.starts:
                 iteration += 1
                 module.train()
                 module.zero_grad(set_to_none=True)
-                active = data.lengths[local] > start_step
-                total = size if chunk is None else int((data.lengths[batch] > start_step).sum())
-                loss, correct, count = torch.zeros(()), 0.0, 0.0
-                if active.any():
-                    x, lengths, y = data.batch(local[active], options, device, start_step, chunk)
-                    state = None
-                    if carried is not None:
-                        keep = torch.from_numpy(active[running]).to(device)
-                        state = {name: (h[:, keep], c[:, keep]) for name, (h, c) in carried.items()}
-                    final: dict = {}
-                    loss, correct, count = _loss_terms(module, module(x, lengths, state, final), y, lengths, class_weights, total=total)
-                    loss.backward()
-                    carried = {name: (h.detach(), c.detach()) for name, (h, c) in final.items()}  # truncated backpropagation
-                    running = active
+                loss, correct, count = minibatch.step(start, module, options, device, class_weights)
                 group.reduce_gradients(module)
                 solver.step(rate)
-                batch_loss, correct, count = group.sum(float(loss.detach()), correct, count)
-                accuracy = 100.0 * correct / count if module.task == "classification" and count else math.nan
-                val_loss = val_accuracy = math.nan
-                final_iteration = epoch == options.MaxEpochs and b == per_epoch - 1 and start_step == starts[-1]
-                if validation is not None and (iteration % options.ValidationFrequency == 0 or iteration == 1 or final_iteration):
-                    val_loss, val_accuracy = _evaluate(module, validation, options, device, class_weights)
-                    if val_loss < best_val:
-                        best_val, bad_checks = val_loss, 0
-                    else:
-                        bad_checks += 1
-                for key, value in (("loss", batch_loss), ("accuracy", accuracy), ("val_loss", val_loss), ("val_accuracy", val_accuracy), ("rate", rate)):
-                    history[key].append(value)
-                shown = iteration == 1 or iteration % options.VerboseFrequency == 0 or final_iteration or not math.isnan(val_loss)
-                if options.Verbose and group.main and (shown or bad_checks >= options.ValidationPatience):
-                    print(_row(epoch, iteration, time.perf_counter() - start, accuracy, val_accuracy, batch_loss, val_loss, rate))
-                if progress is not None:
-                    progress.update(1)
-                    progress.set_postfix(epoch=epoch, loss=f"{batch_loss:.4f}")
-                if bad_checks >= options.ValidationPatience:
-                    stopped = True
+                loss_value, correct, count = group.sum(float(loss.detach()), correct, count)
+                values = {"loss": loss_value, "rate": rate, "val_loss": math.nan, "val_accuracy": math.nan,
+                          "accuracy": 100.0 * correct / count if module.task == "classification" and count else math.nan}
+                last_one = epoch == options.MaxEpochs and b == per_epoch - 1 and start == minibatch.starts[-1]
+                if validation is not None and (iteration % options.ValidationFrequency == 0 or iteration == 1 or last_one):
+                    values["val_loss"], values["val_accuracy"] = _evaluate(module, validation, options, device, class_weights)
+                    report.validated(values["val_loss"])
+                report.record(epoch, iteration, values, last_one)
+                if report.exhausted:
                     break
-            if stopped:
+            if report.exhausted:
                 break
         if options.CheckpointPath and group.main:
             _checkpoint(module, options.CheckpointPath, iteration)
-        if stopped:
+        if report.exhausted:
             break
-    if progress is not None:
-        progress.close()
-    if options.Verbose and group.main:
-        print("|" + "=" * 118 + "|")
-    elapsed = time.perf_counter() - start
+    elapsed = report.close()
     final_loss = final_accuracy = math.nan
     if validation is not None:
         final_loss, final_accuracy = _evaluate(module, validation, options, device, class_weights)
     module.eval()
     trained = TrainedNetwork(module.to_layers(), classes, module.cpu())
-    info = TrainingInfo(*(np.array(history[k]) for k in ("loss", "accuracy", "val_loss", "val_accuracy", "rate")),
-                        final_loss, final_accuracy, iteration, stopped, elapsed)
+    info = TrainingInfo(*(np.array(report.history[k]) for k in _Report.KEYS), final_loss, final_accuracy, iteration,
+                        report.exhausted, elapsed)
     if options.Plots == "training-progress" and group.main:
         info.PlotFile = _plot(info, options, plot_file)
         print(f"trainNetwork: training progress plot written to {info.PlotFile}")
