@@ -236,8 +236,9 @@ class StreamPool:
         return group
 
     def close(self, stream: Stream) -> None:
+        """Free the stream's row; a stream that a call is advancing right now is refused, not pulled from under it."""
         with self._lock:
-            self._verify([stream], claim=False)
+            self._verify([stream], claim=True)
             self._owner[stream.slot] = self._owners[stream.slot] = 0
             self._closes += 1
             stream._bound = None

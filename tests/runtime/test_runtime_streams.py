@@ -219,6 +219,8 @@ def test_a_stream_cannot_be_advanced_by_two_calls_at_once(tmp_path):
         s.step(np.zeros((1, 3)))
     with pytest.raises(StreamError, match=f"stream {s.id} is already being advanced by another call"):
         pool.step({s: np.zeros((1, 3))})
+    with pytest.raises(StreamError, match=f"stream {s.id} is already being advanced by another call"):
+        s.close()
     pool._busy[s.slot] = 0
     assert s.step(np.zeros((1, 3))).shape == (1, 2)
 
