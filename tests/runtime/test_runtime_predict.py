@@ -152,8 +152,9 @@ def test_predict_and_update_state_continues_the_sequence(tmp_path, rng, ragged):
     assert np.abs(rt.predict(net2, x[5:]) - rt.predict(model, x[5:])).max() > 1e-4
 
 
-def test_update_state_with_a_batch_keeps_one_state_per_sequence(tmp_path, rng):
-    net, model = export(tmp_path, classifier("last"), stateful=True, ragged=True)
+@pytest.mark.parametrize("ragged", [True, False], ids=["ragged", "equal-length groups"])
+def test_update_state_with_a_batch_keeps_one_state_per_sequence(tmp_path, rng, ragged):
+    net, model = export(tmp_path, classifier("last"), stateful=True, ragged=ragged)
     X = ragged_data(rng, n=5)
     rest = ragged_data(rng, n=5)
     updated, labels, _ = rt.classifyAndUpdateState(model, X, MiniBatchSize=2)
