@@ -190,3 +190,17 @@ def test_main_job_trains_japanese_vowels_and_runs_every_seed_example(tmp_path, c
     accuracy = float(re.search(r"test accuracy in onnxruntime: ([0-9.]+)", text).group(1))
     assert accuracy >= 0.927  # MATLAB's documented figure for this recipe
     assert "(MATLAB's documented figure: 0.9270" in text and "vs MATLAB's 0.9270: reached" in text
+
+
+def test_the_compiler_never_imports_torch_until_training_is_used():
+    code = (
+        "import sys, lstm2onnx\n"
+        "from lstm2onnx import build, sequenceInputLayer, lstmLayer, trainingOptions\n"
+        "from lstm2onnx.matlab import from_matlab\n"
+        "build([sequenceInputLayer(2), lstmLayer(3)])\n"
+        "trainingOptions('adam', MaxEpochs=2)\n"
+        "from_matlab('layers = [sequenceInputLayer(2) lstmLayer(3)];')\n"
+        "assert 'torch' not in sys.modules, 'torch was imported'\n"
+        "assert 'scipy' not in sys.modules and 'h5py' not in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
