@@ -70,6 +70,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Lstm2OnnxError as error:
         print(f"lstm2onnx {args.command}: error: {error}", file=sys.stderr)
         return 1
+    except OSError as error:  # e.g. no permission to write the output folder
+        print(f"lstm2onnx {args.command}: error: {error.strerror or error}: {error.filename or ''}".rstrip(": "), file=sys.stderr)
+        return 1
 
 
 def _runtime_command(argv: list[str]) -> int:

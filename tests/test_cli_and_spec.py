@@ -120,6 +120,13 @@ class TestCli:
         assert "layer 2 'lstm' (lstmLayer): InputSize says 5 input features, but the previous layer outputs 3" in proc.stderr
         assert os.listdir(tmp_path) == ["bad.yaml"]
 
+    def test_an_os_error_is_one_line_and_leaves_no_partial_file(self, tmp_path, capsys):
+        (tmp_path / "taken.onnx").mkdir()  # the output name is a folder: the final rename fails
+        assert main(["build", str(MODELS / "sequence_to_label.yaml"), "-o", str(tmp_path / "taken.onnx")]) == 1
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("lstm2onnx build: error: ") and "\n" not in err
+        assert sorted(os.listdir(tmp_path)) == ["taken.onnx"]  # no .part file left behind
+
     def test_inspect_of_a_non_model(self, tmp_path, capsys):
         junk = tmp_path / "junk.onnx"
         junk.write_bytes(b"\x00not a model")
