@@ -502,7 +502,6 @@ class RegressionOutputLayer(Layer):
 
 
 OUTPUT_LAYERS = (ClassificationOutputLayer, RegressionOutputLayer)
-RECURRENT_LAYERS = (LSTMLayer,)
 
 
 # -- MATLAB-named constructors ---------------------------------------------------------------------

@@ -63,10 +63,6 @@ class LayerInfo:
     output_size: int
     sequence_output: bool
 
-    @property
-    def where(self) -> str:
-        return label(self.index, self.layer)
-
 
 @dataclass(frozen=True)
 class Network:

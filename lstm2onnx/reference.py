@@ -148,6 +148,13 @@ def predict(
     return (out, states) if return_states else out
 
 
+def max_abs_error(actual: np.ndarray, expected) -> float:
+    """Max |actual - expected|: ``actual`` padded ``[N, T, K]`` against a list of ``[T_n, K]`` (valid steps only), or same-shape arrays."""
+    if isinstance(expected, list):
+        return max(float(np.abs(actual[n, : len(e)] - e).max()) for n, e in enumerate(expected))
+    return float(np.abs(actual - expected).max())
+
+
 def normalize(layer: SequenceInputLayer, X: np.ndarray) -> np.ndarray:
     """Apply the input layer's Normalization to ``[..., F]`` data."""
     stat = {k: _stat(layer, k) for k in ("Mean", "StandardDeviation", "Min", "Max")}

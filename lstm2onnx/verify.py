@@ -57,13 +57,9 @@ def verify_model(path: str | os.PathLike, *, provider: str = "cpu", batch: int =
     expected, states = reference.predict(layers, sequences if ragged else padded, initial_states=initial,
                                          bilstm_last=bilstm_last, return_states=True)
     first = model.graph.output[0].name
-    report = {}
-    if isinstance(expected, list):
-        report[first] = max(float(np.abs(outputs[first][k, : len(e)] - e).max()) for k, e in enumerate(expected))
-    else:
-        report[first] = float(np.abs(outputs[first] - expected).max())
+    report = {first: reference.max_abs_error(outputs[first], expected)}
     for name, (h, c) in states.items():
         for key, value in ((f"{name}.HiddenState.out", h), (f"{name}.CellState.out", c)):
             if key in outputs:
-                report[key] = float(np.abs(outputs[key] - value).max())
+                report[key] = reference.max_abs_error(outputs[key], value)
     return report

@@ -25,6 +25,7 @@ import torch
 from ..errors import Lstm2OnnxError, NetworkError
 from ..layers import ClassificationOutputLayer, Layer, SequenceInputLayer
 from ..network import LayerArray, analyze, initialize
+from ..values import name_value
 from .options import TrainingOptions
 from .solver import MatlabSolver
 from .torch_net import TorchNetwork
@@ -526,10 +527,7 @@ def predict(net: Any, X: Any, *args: Any, **kwargs: Any):
 
 def _mini_batch_size(args: tuple, kwargs: dict) -> int:
     """MATLAB's ``'MiniBatchSize', 27`` (or the keyword); results never depend on it, only memory does."""
-    pairs = list(zip(args[::2], args[1::2])) + list(kwargs.items())
-    if len(args) % 2 or any(str(k).lower() != "minibatchsize" for k, _ in pairs):
-        raise Lstm2OnnxError("predict/classify: the only option is MiniBatchSize (a positive integer)")
-    size = pairs[-1][1] if pairs else 128
+    size = name_value("predict/classify", args, kwargs, ["MiniBatchSize"]).get("MiniBatchSize", 128)
     if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
         raise Lstm2OnnxError(f"predict/classify: MiniBatchSize must be a positive integer, got {size!r}")
     return int(size)
