@@ -30,8 +30,8 @@ Activation = Callable[[np.ndarray], np.ndarray]
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:
-    """σ(x) = 1 / (1 + e^-x)"""
-    return 1.0 / (1.0 + np.exp(-x))
+    """σ(x) = 1 / (1 + e^-x), computed as (1 + tanh(x/2)) / 2 (the same function; e^-x would overflow for x < -709)."""
+    return 0.5 * (1.0 + np.tanh(0.5 * x))
 
 
 def hard_sigmoid(x: np.ndarray) -> np.ndarray:

@@ -127,8 +127,7 @@ def check_finite(what: str, x: np.ndarray) -> None:
     is finite unless some value is NaN/Inf or huge, and only then is every
     value inspected.
     """
-    flat = x.reshape(-1)
-    if math.isfinite(flat.dot(flat)):
+    if math.isfinite(np.vdot(x, x)):  # vdot flattens without making a view object
         return
     bad = np.argwhere(~np.isfinite(x))
     if len(bad):

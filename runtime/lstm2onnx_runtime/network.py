@@ -12,7 +12,7 @@ import json
 import os
 import tempfile
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -88,8 +88,26 @@ class Network:
 
     @functools.cached_property
     def run(self):
-        """``run(output_names, feeds) -> list`` on this network's session (see ``_ort.fast_run``)."""
+        """``run(output_names, feeds, run_options) -> list`` on this network's session (see ``_ort.fast_run``)."""
         return fast_run(self.session)
+
+    @functools.cached_property
+    def one_call(self) -> Callable[[np.ndarray], np.ndarray] | None:
+        """``one_call(X) -> output``: a checked ``[N, T, F]`` float32 batch through the graph whole, in one run.
+
+        None for a stateful graph, whose state inputs each call must feed.
+        """
+        info = self.info
+        if info.states:
+            return None
+        run, names, sequences, lengths = self.run, info.output_names, info.sequences, info.sequence_lengths
+        if lengths is None:
+            def one_call(X: np.ndarray) -> np.ndarray:
+                return run(names, {sequences: X}, None)[0]
+        else:
+            def one_call(X: np.ndarray) -> np.ndarray:
+                return run(names, {sequences: X, lengths: np.full(len(X), X.shape[1], np.int32)}, None)[0]
+        return one_call
 
     @property
     def on_cuda(self) -> bool:

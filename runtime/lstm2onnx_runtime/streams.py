@@ -451,7 +451,7 @@ class StreamPool:
         state = self._read(slots)
         for k, spec in enumerate(info.states):
             feeds[spec.hidden_in], feeds[spec.cell_in] = state[2 * k], state[2 * k + 1]
-        out = self._run(info.output_names, feeds)
+        out = self._run(info.output_names, feeds, None)
         self._write(slots, out[1:])
         return out[0]
 

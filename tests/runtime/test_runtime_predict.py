@@ -218,6 +218,16 @@ def test_nan_in_a_3d_batch_is_named(tmp_path, stateful):
         rt.predict(model, X)
 
 
+@pytest.mark.parametrize("stateful", [False, True], ids=["one-call path", "general path"])
+def test_huge_finite_values_are_not_mistaken_for_nan(tmp_path, rng, stateful):
+    """The NaN check's dot product overflows for values near 1e19 and above; such data is still finite and must run."""
+    net, model = export(tmp_path, classifier(), stateful=stateful)
+    X = rng.normal(size=(3, 5, 4)).astype(np.float32)
+    X[1, 2, 0] = 1e30
+    assert not np.isfinite(np.vdot(X, X))
+    assert max_error(rt.predict(model, X), reference.predict(net, list(X))) <= ATOL_FLOAT32
+
+
 def test_nan_policy_allow_lets_nan_through(tmp_path):
     """With 'allow' the data reaches onnxruntime, whose LSTM kernel turns NaN into finite numbers without a word,
     which is why 'error' is the default."""
@@ -260,6 +270,13 @@ def test_fast_run_equals_the_public_run(tmp_path, rng):
     _, model = export(tmp_path, classifier("sequence"), ragged=True)
     x = rng.normal(size=(2, 5, 4)).astype(np.float32)
     feeds = {"sequences": x, "sequence_lengths": np.array([5, 3], np.int32)}
-    fast = rt._ort.fast_run(model.session)(["probabilities"], feeds)[0]
+    fast = rt._ort.fast_run(model.session)
+    assert fast.__self__ is model.session._sess  # this onnxruntime has the bound C++ session
+
+    class WithoutBoundSession:  # another onnxruntime version: only the public API
+        run = model.session.run
+
+    fallback = rt._ort.fast_run(WithoutBoundSession())
     public = model.session.run(["probabilities"], feeds)[0]
-    np.testing.assert_array_equal(fast, public)
+    np.testing.assert_array_equal(fast(["probabilities"], feeds, None)[0], public)
+    np.testing.assert_array_equal(fallback(["probabilities"], feeds, None)[0], public)
