@@ -12,17 +12,15 @@ carrying the state (stateful unidirectional graphs only).
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
 
-from .batching import PredictOptions, as_sequences, check_batch, check_finite, pad, parse_options, plan_batches
+from .batching import PredictOptions, as_sequences, check_batch, pad, parse_options, plan_batches
 from .errors import RuntimeInputError, StreamError
 from .network import Network
 
 State = tuple[tuple[np.ndarray, np.ndarray], ...]
-_FLOAT32 = np.dtype(np.float32)
 
 
 def predict(net: Network, X: Any, *args: Any, **kwargs: Any):
@@ -32,24 +30,18 @@ def predict(net: Network, X: Any, *args: Any, **kwargs: Any):
     ``[T_n, K]`` arrays (``[N, T, K]`` for a 3-D input, ``[T, K]`` / ``[K]`` for
     one 2-D sequence). Starts from the network's current state.
     """
-    one_call = net.one_call
-    if one_call is not None and type(X) is np.ndarray and not args:
-        # the serving call: one contiguous float32 batch, checked and run with nothing else in between
-        # (measured: every µs of Python here costs about two next to a run; the general path gives the same)
-        shape = X.shape
-        if (len(shape) == 3 and X.dtype is _FLOAT32 and shape[2] == net.info.features and shape[0] and shape[1]
-                and X.flags.c_contiguous and (not kwargs or _fits(kwargs, shape[0]))):
-            if net.nan_policy == "error" and not math.isfinite(np.vdot(X, X)):  # one BLAS call (see check_finite)
-                check_finite("predict", X)
-            return one_call(X)
+    if not args and type(X) is np.ndarray and (not kwargs or _fits(kwargs, X)):
+        Y = net.run_whole(X)  # the serving call: one contiguous float32 batch (the general path gives the same)
+        if Y is not None:
+            return Y
     outputs, _ = _predict(net, X, "predict", args, kwargs)
     return outputs
 
 
-def _fits(kwargs: dict, n: int) -> bool:
-    """Only a valid MiniBatchSize of at least ``n``: the batch is one call."""
+def _fits(kwargs: dict, X: np.ndarray) -> bool:
+    """Only a valid MiniBatchSize of at least X's batch size: the batch is one call."""
     size = kwargs.get("MiniBatchSize")
-    return len(kwargs) == 1 and type(size) is int and size >= n
+    return len(kwargs) == 1 and type(size) is int and X.ndim == 3 and size >= len(X)
 
 
 def classify(net: Network, X: Any, *args: Any, **kwargs: Any):
@@ -121,8 +113,6 @@ def _predict_batch(net: Network, X: np.ndarray, mini_batch: int, function: str) 
     """A ``[N, T, F]`` batch of equal-length sequences: fed in slices of MiniBatchSize, no copies, no padding."""
     info = net.info
     n, steps, _ = X.shape
-    if n <= mini_batch and not info.states:  # the common case: one call, nothing to slice or carry
-        return net.one_call(X), ()
     state = _batch_state(net, n, function)
     run = net.run
     results = []
