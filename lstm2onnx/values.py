@@ -190,7 +190,7 @@ def vector(length: int | None = None, *, scalar_ok: bool = False) -> Converter:
         arr = _numeric_array(value, where, expected)
         if scalar_ok and arr.size == 1 and (length is None or length != 1):
             return arr.reshape(())
-        if arr.ndim > 2 or (arr.ndim == 2 and 1 not in arr.shape) or arr.ndim == 0:
+        if arr.ndim > 2 or (arr.ndim == 2 and 1 not in arr.shape):  # a scalar is MATLAB's 1-by-1 vector
             raise _fail(where, expected, value)
         flat = arr.reshape(-1)
         if length is not None and flat.size != length:
@@ -208,6 +208,8 @@ def matrix(rows: int | None = None, cols: int | None = None) -> Converter:
         if _is_empty(value):
             return None
         arr = _numeric_array(value, where, expected)
+        if arr.ndim == 0:  # MATLAB's 1-by-1 matrix, e.g. `[0.5]` read back from MATLAB text
+            arr = arr.reshape(1, 1)
         if arr.ndim != 2 or (rows is not None and arr.shape[0] != rows) or (cols is not None and arr.shape[1] != cols):
             raise _fail(where, expected, value)
         return arr

@@ -61,7 +61,7 @@ def value_text(value: Any) -> str:
         if value.ndim == 1:
             if value.size > 1 and not value.any():
                 return f"zeros({value.size}, 1)"
-            return "[" + " ".join(_float32(v) for v in value) + "]"
+            return "[" + "; ".join(_float32(v) for v in value) + "]"  # a column, as MATLAB stores Bias, HiddenState, Mean...
         return "[" + "; ".join(" ".join(_float32(v) for v in row) for row in value) + "]"
     raise SpecError(f"cannot write {type(value).__name__} as MATLAB text")
 

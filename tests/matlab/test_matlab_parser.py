@@ -269,6 +269,14 @@ def test_to_matlab_with_learnables_round_trips_bit_exact():
     assert list(from_matlab(to_matlab(net, learnables=True))) == list(net)
 
 
+def test_one_element_vectors_and_matrices_round_trip():
+    """MATLAB reads `[0.5]` as a 1-by-1 matrix: a valid one-unit HiddenState, Bias or Weights, not a type error."""
+    net = initialize([sequenceInputLayer(1), lstmLayer(1, HiddenState=[0.5]), fullyConnectedLayer(1), regressionLayer()], seed=2)
+    text = to_matlab(net, learnables=True)
+    assert '"HiddenState", [0.5]' in text and '"Bias", [0; 1; 0; 0]' in text  # vectors as MATLAB's columns
+    assert list(from_matlab(text)) == list(net)
+
+
 @st.composite
 def layer_arrays(draw):
     layers = [sequenceInputLayer(draw(st.integers(1, 20)), Name=draw(st.sampled_from(["", "in", "input_1"])))]
