@@ -103,7 +103,7 @@ def batch_calls(folder: str, provider: str, seconds: float) -> None:
     print("(1) batch calls: ms per call (sequence output, float32)")
     print("    runtime: predict with the default NaN/Inf check; no-check: loaded with nan_policy='allow'")
     print(f"{'I,H,T,B':>18} {'runtime':>9} {'no-check':>9} {'bare LSTM':>10} {'torch':>9} {'rt/bare':>8} {'no-check/bare':>14} {'rt/torch':>9}")
-    providers = rt._ort.providers_for(provider)
+    providers = rt.session_providers(provider)
     for I, H, T, B in [(12, 100, 20, 1), (12, 100, 20, 370), (64, 256, 100, 64), (128, 512, 200, 32)]:
         X = np.random.default_rng(0).standard_normal((B, T, I)).astype(np.float32)
         path = build_model(folder, I, H, stateful=False)
@@ -132,7 +132,7 @@ def batch_calls(folder: str, provider: str, seconds: float) -> None:
 def streaming(folder: str, provider: str, seconds: float) -> None:
     print("\n(2) one stream, one time step per call: µs per step (I=12, 1 intra-op thread)")
     print(f"{'H':>5} {'runtime':>9} {'IOBinding':>10} {'run+feed':>9} {'torch LSTM':>11} {'LSTMCell':>9} {'rt/IOBind':>10} {'rt/torch':>9}")
-    providers = rt._ort.providers_for(provider)
+    providers = rt.session_providers(provider)
     for H in (100, 256):
         path = build_model(folder, 12, H, stateful=True)
         net = rt.load(path, provider, session_options=options(1))
@@ -202,7 +202,7 @@ def many_streams(folder: str, provider: str, seconds: float) -> None:
     print(f"{'N':>6} {'group.step':>11} {'per stream':>11} {'pool.step(dict)':>16} {'per stream':>11} {'raw run':>9} {'per stream':>11}")
     path = build_model(folder, 12, 100, stateful=True)
     net = rt.load(path, provider, session_options=options())
-    raw = session(path, rt._ort.providers_for(provider))
+    raw = session(path, rt.session_providers(provider))
     ins, outs = [i.name for i in raw.get_inputs()], [o.name for o in raw.get_outputs()]
     rng = np.random.default_rng(0)
     for n in (1, 16, 256, 1024):

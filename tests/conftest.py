@@ -6,6 +6,7 @@ with the tolerance it states.
 
 from __future__ import annotations
 
+import functools
 import zlib
 from dataclasses import dataclass
 
@@ -15,6 +16,22 @@ import onnxruntime as ort
 import pytest
 
 ATOL_FLOAT32 = 1e-5  # max abs error of a float32 model against the float64 reference
+
+
+@functools.cache
+def cuda_works() -> bool:
+    """Whether onnxruntime runs sessions on CUDA here (onnxruntime-gpu lists the provider even on a machine without a GPU)."""
+    if "CUDAExecutionProvider" not in ort.get_available_providers():
+        return False
+    x = onnx.helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1])
+    y = onnx.helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1])
+    graph = onnx.helper.make_graph([onnx.helper.make_node("Identity", ["x"], ["y"])], "probe", [x], [y])
+    model = onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", 17)], ir_version=8)
+    try:
+        session = ort.InferenceSession(model.SerializeToString(), providers=["CUDAExecutionProvider", "CPUExecutionProvider"])
+    except Exception:  # onnxruntime raises its own types when CUDA libraries are missing
+        return False
+    return "CUDAExecutionProvider" in session.get_providers()
 
 
 @dataclass

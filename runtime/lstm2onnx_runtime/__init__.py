@@ -7,6 +7,7 @@
 
 __version__ = "0.1.0"
 
+from ._ort import session_providers
 from .errors import ModelError, ProviderError, RuntimeInputError, StreamError
 from .inference import classify, classifyAndUpdateState, predict, predictAndUpdateState, resetState
 from .network import Network, load
@@ -22,6 +23,7 @@ __all__ = [
     "classifyAndUpdateState",
     "resetState",
     "StreamPool",
+    "session_providers",
     "Stream",
     "RuntimeInputError",
     "StreamError",

@@ -155,6 +155,16 @@ def test_verify_fails_above_tolerance(tmp_path, capsys, monkeypatch):
     assert "FAIL" in capsys.readouterr().out
 
 
+@pytest.mark.skipif("CUDAExecutionProvider" in __import__("onnxruntime").get_available_providers(),
+                    reason="this onnxruntime has the CUDA provider")
+def test_verify_on_cuda_without_cuda_is_one_line(tmp_path, capsys):
+    path = tmp_path / "net.onnx"
+    exportONNXNetwork(initialize(from_matlab(NET_M.replace("'Normalization', 'zscore'", "")), seed=0), path)
+    assert main(["verify", str(path), "--provider", "cuda"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("lstm2onnx verify: error: provider 'cuda' was asked for")
+
+
 def test_build_m_file_errors_are_one_line_plus_source(tmp_path, capsys):
     spec = tmp_path / "bad.m"
     spec.write_text("layers = [sequenceInputLayer(3)\n    system('ls')];\n")

@@ -5,6 +5,7 @@ Numerical tolerance: max abs error <= 1e-5 against the float64 reference.
 
 from __future__ import annotations
 
+import os
 import re
 
 import numpy as np
@@ -257,6 +258,21 @@ def test_cuda_requested_without_cuda(tmp_path):
     with pytest.raises(rt.ProviderError, match="provider 'cuda' was asked for, but this onnxruntime has no CUDAExecutionProvider"):
         rt.load(tmp_path / "net.onnx", "cuda")
     assert rt.load(tmp_path / "net.onnx", "auto").providers == ("CPUExecutionProvider",)
+
+
+def test_cuda_sessions_get_tf32_off_unless_asked(monkeypatch):
+    """Ampere+ GPUs compute float32 products in TF32 by default (about 1e-3 off); the runtime turns it off."""
+    monkeypatch.setattr(rt._ort, "cuda_available", lambda: True)
+    monkeypatch.delenv("NVIDIA_TF32_OVERRIDE", raising=False)
+    assert rt.session_providers("cuda", tf32=True) == [("CUDAExecutionProvider", {"use_tf32": "1"}), "CPUExecutionProvider"]
+    assert "NVIDIA_TF32_OVERRIDE" not in os.environ
+    assert rt.session_providers("auto") == [("CUDAExecutionProvider", {"use_tf32": "0"}), "CPUExecutionProvider"]
+    assert os.environ["NVIDIA_TF32_OVERRIDE"] == "0"  # for the cuDNN LSTM kernel, which has no session switch
+    monkeypatch.setenv("NVIDIA_TF32_OVERRIDE", "1")  # a user's own setting is left alone
+    rt.session_providers("cuda")
+    assert os.environ["NVIDIA_TF32_OVERRIDE"] == "1"
+    monkeypatch.setattr(rt._ort, "cuda_available", lambda: False)
+    assert rt.session_providers("auto") == ["CPUExecutionProvider"]
 
 
 def test_node_placement_lists_every_node(tmp_path):

@@ -225,19 +225,6 @@ def test_a_stream_cannot_be_advanced_by_two_calls_at_once(tmp_path):
     assert s.step(np.zeros((1, 3))).shape == (1, 2)
 
 
-@pytest.mark.skipif(not rt._ort.cuda_available(), reason="CUDAExecutionProvider is not available in this onnxruntime")
-def test_cuda_streaming_matches_reference(tmp_path, rng):
-    net, _ = export(tmp_path, stacked())
-    model = rt.load(tmp_path / "net.onnx", "cuda")
-    pool = StreamPool(model)
-    s = pool.open()
-    x = rng.normal(size=(12, 3)).astype(np.float32)
-    streamed = np.concatenate([s.step(x[k : k + 1]) for k in range(12)])
-    assert np.abs(streamed - reference.predict(net, [x])[0]).max() <= ATOL_FLOAT32
-    placement = model.node_placement()
-    assert placement["lstm_1/LSTM_node"] == "CUDAExecutionProvider"
-
-
 def test_runtime_imports_neither_torch_nor_onnx():
     code = (
         "import sys, lstm2onnx_runtime, lstm2onnx_runtime.cli\n"
