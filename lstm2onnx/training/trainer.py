@@ -10,6 +10,7 @@ uses ``floor(N / MiniBatchSize)`` mini-batches and leaves the rest out.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime
 import math
@@ -348,7 +349,29 @@ def trainNetwork(X: Any, Y: Any, layers: Sequence[Layer], options: TrainingOptio
     initializers, the shuffling and dropout (MATLAB's ``rng``). With Plots
     'training-progress' the PNG goes to ``plot_file`` (default: training-progress.png
     in CheckpointPath, else in the current folder); ``info.PlotFile`` says where.
+    On a GPU, TF32 is off while it trains (see :func:`float32_math`).
     """
+    with float32_math():
+        return _train(X, Y, layers, options, seed, plot_file)
+
+
+@contextlib.contextmanager
+def float32_math():
+    """Full float32 matrix products on CUDA for the duration, as MATLAB computes (the flags are restored after).
+
+    On Ampere and later GPUs cuDNN runs float32 LSTMs in TF32 by default (torch's
+    ``cudnn.allow_tf32``): 10 mantissa bits, about 1e-3 off, so a network trained
+    on a GPU would drift from the same training on the CPU. No effect on the CPU.
+    """
+    saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
+
+
+def _train(X: Any, Y: Any, layers: Sequence[Layer], options: TrainingOptions, seed: int, plot_file: str | None):
     if not isinstance(options, TrainingOptions):
         raise Lstm2OnnxError("trainNetwork: options must come from trainingOptions(...)")
     chunk = options.SequenceLength if isinstance(options.SequenceLength, int) else None

@@ -161,6 +161,33 @@ def test_validation_patience_stops_training():
     assert info.StoppedEarly and len(info.TrainingLoss) == 3
 
 
+def test_training_runs_with_tf32_off_and_restores_the_flags(monkeypatch):
+    """cuDNN would run float32 LSTMs in TF32 on Ampere+ GPUs; trainNetwork turns it off and puts the user's flags back."""
+    from lstm2onnx.training import solver
+
+    seen = []
+    step = solver.MatlabSolver.step
+
+    def watching(self, rate):
+        seen.append((torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32))
+        return step(self, rate)
+
+    monkeypatch.setattr(solver.MatlabSolver, "step", watching)
+    saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32  # (monkeypatch cannot undo these)
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = True
+    try:
+        X, Y = toy_classes(8)
+        layers = [sequenceInputLayer(4), lstmLayer(3, OutputMode="last"), fullyConnectedLayer(2), softmaxLayer(), classificationLayer()]
+        trainNetwork(X, Y, layers, quiet(MaxEpochs=1, MiniBatchSize=4))
+        assert seen and set(seen) == {(False, False)}
+        assert torch.backends.cudnn.allow_tf32 and torch.backends.cuda.matmul.allow_tf32
+        with pytest.raises(Exception, match="MiniBatchSize 9 is larger"):
+            trainNetwork(X, Y, layers, quiet(MaxEpochs=1, MiniBatchSize=9))
+        assert torch.backends.cudnn.allow_tf32 and torch.backends.cuda.matmul.allow_tf32
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
+
+
 def test_shortest_sequence_length_and_shuffling_are_deterministic():
     X, Y = toy_classes(12)
     layers = [sequenceInputLayer(4), lstmLayer(3, OutputMode="last"), fullyConnectedLayer(2), softmaxLayer(), classificationLayer()]
