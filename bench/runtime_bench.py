@@ -5,7 +5,8 @@
 (1) batch calls: lstm2onnx_runtime.predict on an lstm2onnx model vs a raw
     onnxruntime session on a graph holding only the LSTM op vs torch.nn.LSTM eager;
 (2) one stream, one time step per call: Stream.step vs the best raw onnxruntime
-    method (IOBinding pre-bound to two ping-ponged state buffers, on the same model)
+    method (IOBinding pre-bound to two ping-ponged state buffers, on the device the
+    model runs on, same model)
     vs plain session.run feeding the state back vs torch.nn.LSTM / LSTMCell;
 (3) N streams advanced one step together: a StreamGroup (pre-bound, no per-stream work),
     StreamPool.step with a {stream: chunk} dict, and a raw session.run on the same model.
@@ -88,6 +89,14 @@ def session(model: bytes | str, providers: list[str], threads: int | None = None
     return ort.InferenceSession(model, options(threads), providers=providers)
 
 
+def torch_device(provider: str):
+    """Where torch runs for the comparison: the GPU when onnxruntime does (TF32 off there too, as in the runtime)."""
+    if provider == "cuda" and torch.cuda.is_available():
+        torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+        return torch.device("cuda")
+    return torch.device("cpu")
+
+
 def torch_time(fn, seconds: float) -> float:
     """torch timed on its own (not interleaved with onnxruntime: the two thread pools would compete)."""
     return compare({"torch": fn}, seconds)["torch"]
@@ -115,12 +124,13 @@ def batch_calls(folder: str, provider: str, seconds: float) -> None:
                "bare": lambda: bare.run(None, {"X": X_tm})}
         t_torch = float("nan")
         if torch is not None:
-            lstm = torch.nn.LSTM(I, H, batch_first=True)
+            dev = torch_device(provider)
+            lstm = torch.nn.LSTM(I, H, batch_first=True).to(dev)
             Xt = torch.from_numpy(X)
 
-            def torch_call():
+            def torch_call():  # host array in, host array out, as predict
                 with torch.no_grad():
-                    return lstm(Xt)
+                    return lstm(Xt.to(dev))[0].cpu()
 
             t_torch = torch_time(torch_call, seconds)
         t = compare(fns, seconds * len(fns), rounds=15)
@@ -143,16 +153,17 @@ def streaming(folder: str, provider: str, seconds: float) -> None:
         ins = [i.name for i in raw.get_inputs()]
         xb = np.zeros((1, 1, 12), np.float32)
         yb = np.zeros((1, 1, H), np.float32)
-        halves = [[np.zeros((1, H), np.float32) for _ in range(2)] for _ in range(2)]
+        device = "cuda" if provider == "cuda" else "cpu"  # the state halves live where the LSTM runs
+        halves = [[ort.OrtValue.ortvalue_from_numpy(np.zeros((1, H), np.float32), device, 0) for _ in range(2)] for _ in range(2)]
         bindings = []
         for p in (0, 1):
             b = raw.io_binding()
             b.bind_input(ins[0], "cpu", 0, np.float32, [1, 1, 12], xb.ctypes.data)
-            b.bind_input(ins[1], "cpu", 0, np.float32, [1, H], halves[p][0].ctypes.data)
-            b.bind_input(ins[2], "cpu", 0, np.float32, [1, H], halves[p][1].ctypes.data)
+            b.bind_input(ins[1], device, 0, np.float32, [1, H], halves[p][0].data_ptr())
+            b.bind_input(ins[2], device, 0, np.float32, [1, H], halves[p][1].data_ptr())
             b.bind_output(names[0], "cpu", 0, np.float32, [1, 1, H], yb.ctypes.data)
-            b.bind_output(names[1], "cpu", 0, np.float32, [1, H], halves[1 - p][0].ctypes.data)
-            b.bind_output(names[2], "cpu", 0, np.float32, [1, H], halves[1 - p][1].ctypes.data)
+            b.bind_output(names[1], device, 0, np.float32, [1, H], halves[1 - p][0].data_ptr())
+            b.bind_output(names[2], device, 0, np.float32, [1, H], halves[1 - p][1].data_ptr())
             bindings.append(b._iobinding)
         inner, parity = raw._sess, [0]
 
@@ -174,20 +185,21 @@ def streaming(folder: str, provider: str, seconds: float) -> None:
         t_torch = t_cell = float("nan")
         if torch is not None:
             torch.set_num_threads(1)
-            lstm, cell = torch.nn.LSTM(12, H, batch_first=True), torch.nn.LSTMCell(12, H)
+            dev = torch_device(provider)
+            lstm, cell = torch.nn.LSTM(12, H, batch_first=True).to(dev), torch.nn.LSTMCell(12, H).to(dev)
             xt = torch.from_numpy(x[None])
-            hc = [(torch.zeros(1, 1, H), torch.zeros(1, 1, H))]
-            hc_cell = [(torch.zeros(1, H), torch.zeros(1, H))]
+            hc = [(torch.zeros(1, 1, H, device=dev), torch.zeros(1, 1, H, device=dev))]  # the state stays on the device
+            hc_cell = [(torch.zeros(1, H, device=dev), torch.zeros(1, H, device=dev))]
 
             def torch_step():
                 with torch.no_grad():
-                    y, hc[0] = lstm(xt, hc[0])
-                return y
+                    y, hc[0] = lstm(xt.to(dev), hc[0])
+                return y[0].cpu()
 
             def cell_step():
                 with torch.no_grad():
-                    hc_cell[0] = cell(xt[0], hc_cell[0])
-                return hc_cell[0][0]
+                    hc_cell[0] = cell(xt[0].to(dev), hc_cell[0])
+                return hc_cell[0][0].cpu()
 
             t_torch, t_cell = torch_time(torch_step, seconds), torch_time(cell_step, seconds)
             torch.set_num_threads(os.cpu_count() or 1)
