@@ -171,9 +171,11 @@ def load(
     path = os.fspath(path)
     if nan_policy not in NAN_POLICIES:
         raise ValueError(f"nan_policy must be one of 'error', 'allow', got {nan_policy!r}")
+    if not isinstance(tf32, bool):
+        raise ValueError(f"tf32 must be True or False, got {tf32!r}")
     if not os.path.isfile(path):
         raise ModelError(f"no model file at {path!r}")
-    providers = session_providers(provider, tf32=bool(tf32))
+    providers = session_providers(provider, tf32=tf32)
     options = session_options if session_options is not None else ort.SessionOptions()
     if intra_op_threads is not None:
         options.intra_op_num_threads = int(intra_op_threads)
@@ -187,7 +189,7 @@ def load(
             raise ProviderError(f"provider 'cuda' was asked for, but onnxruntime could not start CUDA for {path!r} (check the CUDA/cuDNN libraries)")
         names = [p for p in names if p != CUDA]
     info = model_info(session, path)
-    net = Network(session, info, path, tuple(names), nan_policy, bool(tf32))
+    net = Network(session, info, path, tuple(names), nan_policy, tf32)
     return net.with_state(net.initial_state())
 
 

@@ -240,6 +240,8 @@ def test_nan_policy_allow_lets_nan_through(tmp_path):
     assert out.shape == (1, 3)
     with pytest.raises(ValueError, match="nan_policy must be one of 'error', 'allow'"):
         rt.load(tmp_path / "net.onnx", nan_policy="ignore")
+    with pytest.raises(ValueError, match="tf32 must be True or False, got 'no'"):
+        rt.load(tmp_path / "net.onnx", tf32="no")
 
 
 def test_load_errors(tmp_path):
