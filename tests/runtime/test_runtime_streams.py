@@ -163,10 +163,12 @@ def test_pool_refuses_networks_that_cannot_stream(tmp_path):
         StreamPool(rt.load(tmp_path / "plain.onnx", "cpu"))
 
 
-def test_threads_share_one_network_without_crossing_state(tmp_path):
-    """8 threads, each with its own streams on one shared pool, interleaving single and batched steps."""
+@pytest.mark.parametrize("device", ["host", "cpu"], ids=["numpy-pages", "ortvalue-pages"])
+def test_threads_share_one_network_without_crossing_state(tmp_path, device):
+    """8 threads, each with its own streams on one shared pool (pages shared across threads),
+    interleaving opens, single and batched steps."""
     net, model = export(tmp_path, stacked())
-    pool = StreamPool(model, page_size=4)
+    pool = StreamPool(model, page_size=4, device=device)
     rng = np.random.default_rng(0)
     data = [[rng.normal(size=(int(rng.integers(20, 40)), 3)).astype(np.float32) for _ in range(3)] for _ in range(8)]
     results: dict[tuple[int, int], np.ndarray] = {}
@@ -208,6 +210,56 @@ def test_threads_share_one_network_without_crossing_state(tmp_path):
     expected = reference.predict(net, flat)
     for (t, k), got in results.items():
         assert np.abs(got - expected[3 * t + k]).max() <= ATOL_FLOAT32
+
+
+@pytest.mark.parametrize("device", ["host", "cpu"], ids=["numpy-pages", "ortvalue-pages"])
+def test_writing_a_state_never_touches_its_page_neighbours(tmp_path, rng, device):
+    """A thread rewriting stream a's state while stream b, on the same page, steps in this thread:
+    b's numbers stay exact (a whole-page read-modify-write on device pages would undo b's steps)."""
+    net, model = export(tmp_path, stacked())
+    pool = StreamPool(model, page_size=4, device=device)
+    a, b = pool.open(), pool.open()
+    saved, stop = a.get_state(), threading.Event()
+
+    def rewrite() -> None:
+        while not stop.is_set():
+            a.set_state(saved)
+
+    x = rng.normal(size=(300, 3)).astype(np.float32)
+    writer = threading.Thread(target=rewrite)
+    writer.start()
+    try:
+        ys = [b.step(x[k : k + 1]) for k in range(len(x))]
+    finally:
+        stop.set()
+        writer.join()
+    assert np.abs(np.concatenate(ys) - reference.predict(net, [x])[0]).max() <= ATOL_FLOAT32
+
+
+def test_the_row_copy_graph_is_an_identity_onnx_model():
+    """The serialized graph the runtime uses to copy state rows on a device (it may not import onnx to build one)."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    from lstm2onnx_runtime.streams import _RowCopier
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["rows", "size"])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["rows", "size"])
+    graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "copy_rows", [x], [y])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=7, producer_name="lstm2onnx_runtime")
+    onnx.checker.check_model(model, full_check=True)
+    assert _RowCopier.MODEL == model.SerializeToString()
+    copier = _RowCopier("cpu")
+    page = rt._ort.ort.OrtValue.ortvalue_from_numpy(np.zeros((4, 3), np.float32), "cpu", 0)
+    values = np.arange(6, dtype=np.float32).reshape(2, 3)
+    copier.to_device(values, page.data_ptr() + 3 * 4)  # rows 1 and 2 only
+    np.testing.assert_array_equal(page.numpy(), [[0, 0, 0], [0, 1, 2], [3, 4, 5], [0, 0, 0]])
+
+
+def test_pool_device_is_checked(tmp_path):
+    _, model = export(tmp_path, stacked())
+    with pytest.raises(StreamError, match="device must be 'host', 'cpu' or 'cuda', got 'gpu'"):
+        StreamPool(model, device="gpu")
 
 
 def test_a_stream_cannot_be_advanced_by_two_calls_at_once(tmp_path):
