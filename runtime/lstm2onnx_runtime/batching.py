@@ -92,32 +92,42 @@ def as_sequences(function: str, X: Any, features: int, nan_policy: str) -> tuple
             f"{function}: expected a list of [time, {features}] arrays, one such array, or a [batch, time, {features}] array; "
             f"got {type(X).__name__}{getattr(X, 'shape', '')}"
         )
-    return [check_sequence(function, x, k, features, nan_policy) for k, x in enumerate(items, 1)], form
+    sequences = [check_sequence(function, x, k, features, "allow") for k, x in enumerate(items, 1)]
+    if nan_policy == "error":
+        flat = sequences[0] if len(sequences) == 1 else np.concatenate(sequences)
+        if not math.isfinite(np.vdot(flat, flat)):  # one BLAS call for all (see check_finite); else name the first
+            for k, x in enumerate(sequences, 1):
+                check_finite(f"{function}: sequence {k}", x)
+    return sequences, form
 
 
 def check_sequence(function: str, x: Any, index: int | str, features: int, nan_policy: str) -> np.ndarray:
     """One sequence as a C-contiguous float32 ``[T, F]`` array, or a RuntimeInputError saying what is wrong."""
-    what = f"{function}: sequence {index}"
-    if not isinstance(x, np.ndarray) or x.dtype != np.float32:
+    if type(x) is not np.ndarray or x.dtype is not _FLOAT32:
         try:
             x = np.asarray(x)
         except (TypeError, ValueError):
-            raise RuntimeInputError(f"{what} is not an array of numbers") from None
+            raise RuntimeInputError(f"{function}: sequence {index} is not an array of numbers") from None
         if x.dtype.kind not in "fiub" or x.dtype == np.bool_:
-            raise RuntimeInputError(f"{what} has dtype {x.dtype}; expected numbers (float32, or float64/int that can be cast)")
+            raise RuntimeInputError(f"{function}: sequence {index} has dtype {x.dtype}; expected numbers (float32, or float64/int that can be cast)")
         x = x.astype(np.float32)
-    if x.ndim != 2:
-        raise RuntimeInputError(f"{what} must be a [time, {features}] array, got shape {x.shape}")
-    if x.shape[1] != features:
-        hint = ("; it looks like MATLAB's features-by-time layout: pass its transpose (x.T)"
-                if x.shape[0] == features else "")
-        raise RuntimeInputError(f"{what} has {x.shape[1]} features per time step, expected {features}{hint}")
-    if x.shape[0] == 0:
-        raise RuntimeInputError(f"{what} is empty (0 time steps)")
-    x = np.ascontiguousarray(x)
+    shape = x.shape
+    if len(shape) != 2 or shape[1] != features or not shape[0]:
+        raise RuntimeInputError(f"{function}: sequence {index} {_shape_problem(shape, features)}")
+    if not x.flags.c_contiguous:
+        x = np.ascontiguousarray(x)
     if nan_policy == "error":
-        check_finite(what, x)
+        check_finite(f"{function}: sequence {index}", x)
     return x
+
+
+def _shape_problem(shape: tuple[int, ...], features: int) -> str:
+    if len(shape) != 2:
+        return f"must be a [time, {features}] array, got shape {shape}"
+    if shape[1] != features:
+        hint = "; it looks like MATLAB's features-by-time layout: pass its transpose (x.T)" if shape[0] == features else ""
+        return f"has {shape[1]} features per time step, expected {features}{hint}"
+    return "is empty (0 time steps)"
 
 
 def check_finite(what: str, x: np.ndarray) -> None:
@@ -181,7 +191,10 @@ def plan_batches(lengths: np.ndarray, options: PredictOptions, ragged: bool) -> 
 
 
 def pad(sequences: Sequence[np.ndarray], steps: int, features: int, value: float) -> np.ndarray:
-    """``[N, steps, F]`` float32: each sequence's first steps, then ``value``."""
+    """``[N, steps, F]`` float32: each sequence's first steps, then ``value``.
+
+    (A Python loop of slice copies: measured faster than one concatenation plus a masked write.)
+    """
     out = np.full((len(sequences), steps, features), value, np.float32)
     for k, x in enumerate(sequences):
         n = min(steps, len(x))

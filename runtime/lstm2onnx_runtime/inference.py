@@ -148,7 +148,7 @@ def _run_batches(net: Network, sequences: list[np.ndarray], lengths: np.ndarray,
     names = info.output_names
     n = len(sequences)
     final = tuple((h.copy(), c.copy()) for h, c in state)
-    outputs: list[Any] = [None] * n
+    last = None if info.sequence_output else np.empty((n, info.output_size), np.float32)
     pieces: list[list[np.ndarray]] = [[] for _ in range(n)]
     for idx in plan_batches(lengths, options, ragged=info.sequence_lengths is not None):
         wanted = lengths[idx] if options.SequenceLength != "shortest" else np.full(len(idx), lengths[idx].min())
@@ -165,19 +165,19 @@ def _run_batches(net: Network, sequences: list[np.ndarray], lengths: np.ndarray,
             result = run(names, feeds, None)
             for k, (h, c) in enumerate(final):
                 h[rows], c[rows] = result[1 + 2 * k], result[2 + 2 * k]
-            for j, (r, s) in enumerate(zip(rows, steps)):
-                if info.sequence_output:
+            if last is not None:
+                last[rows] = result[0]  # a later chunk overwrites: the output after a sequence's last step stays
+            else:
+                for j, (r, s) in enumerate(zip(rows, steps)):
                     pieces[r].append(result[0][j, :s])
-                else:
-                    outputs[r] = result[0][j]
-    if info.sequence_output:
-        outputs = [p[0] if len(p) == 1 else np.concatenate(p) for p in pieces]
+    outputs = last if last is not None else [p[0] if len(p) == 1 else np.concatenate(p) for p in pieces]
     return outputs, tuple((h[:1].copy(), c[:1].copy()) if n == 1 else (h, c) for h, c in final)
 
 
-def _shape_like_input(outputs: list[np.ndarray], form: str, sequence_output: bool):
+def _shape_like_input(outputs: np.ndarray | list[np.ndarray], form: str, sequence_output: bool):
+    """``outputs``: ``[N, K]`` for networks ending in one step, else a list of ``[T_n, K]``."""
     if form == "single":
         return outputs[0]
-    if not sequence_output or form == "array" and len({len(o) for o in outputs}) == 1:
+    if sequence_output and form == "array" and len({len(o) for o in outputs}) == 1:
         return np.stack(outputs)
     return outputs
