@@ -9,7 +9,8 @@
     model runs on, same model)
     vs plain session.run feeding the state back vs torch.nn.LSTM / LSTMCell;
 (3) N streams advanced one step together: a StreamGroup (pre-bound, no per-stream work),
-    StreamPool.step with a {stream: chunk} dict, and a raw session.run on the same model.
+    StreamPool.step with a {stream: chunk} dict, and a raw session.run on the same model;
+(4) MATLAB-style classify on a list of ragged sequences vs padding by hand + a raw session.run.
 
 Prints medians of repeated timings and the ratios; nothing is asserted.
 """
@@ -229,6 +230,28 @@ def many_streams(folder: str, provider: str, seconds: float) -> None:
               f"{1e6 * t['raw']:9.1f} {1e6 * t['raw'] / n:11.3f}")
 
 
+def matlab_style(provider: str, seconds: float) -> None:
+    print("\n(4) MATLAB-style ragged input: classify(net, X_test) on Japanese Vowels (370 sequences of 7-26 steps), ms per call")
+    from lstm2onnx.datasets import japaneseVowelsTestData
+
+    X = [x.astype(np.float32) for x in japaneseVowelsTestData()[0]]
+    path = os.path.join(os.path.dirname(__file__), "..", "models", "japanese_vowels", "japanese_vowels.onnx")
+    net = rt.load(path, provider, session_options=options())
+    raw = session(path, rt.session_providers(provider))
+    lengths = np.array([len(x) for x in X], np.int32)
+
+    def pad_and_run():  # what a plain onnxruntime user writes: pad by hand, feed the lengths, pick the classes
+        padded = np.zeros((len(X), lengths.max(), X[0].shape[1]), np.float32)
+        for k, x in enumerate(X):
+            padded[k, : len(x)] = x
+        return raw.run(None, {"sequences": padded, "sequence_lengths": lengths})[0].argmax(axis=1)
+
+    print(f"{'MiniBatchSize':>14} {'classify':>9} {'pad + raw run':>14} {'ratio':>7}")
+    for size in (128, 370):
+        t = compare({"classify": lambda: rt.classify(net, X, MiniBatchSize=size), "raw": pad_and_run}, seconds * 2)
+        print(f"{size:14d} {1e3 * t['classify']:9.3f} {1e3 * t['raw']:14.3f} {t['classify'] / t['raw']:7.3f}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="shorter timings (noisier)")
@@ -241,6 +264,7 @@ def main() -> int:
         batch_calls(folder, args.provider, seconds)
         streaming(folder, args.provider, seconds)
         many_streams(folder, args.provider, seconds)
+    matlab_style(args.provider, seconds)
     return 0
 
 
