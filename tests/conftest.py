@@ -23,12 +23,15 @@ def cuda_works() -> bool:
     """Whether onnxruntime runs sessions on CUDA here (onnxruntime-gpu lists the provider even on a machine without a GPU)."""
     if "CUDAExecutionProvider" not in ort.get_available_providers():
         return False
+    from lstm2onnx_runtime import session_providers
+
+    providers = session_providers("cuda")  # loads CUDA from NVIDIA's wheels if installed, TF32 off, as the runtime does
     x = onnx.helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1])
     y = onnx.helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1])
     graph = onnx.helper.make_graph([onnx.helper.make_node("Identity", ["x"], ["y"])], "probe", [x], [y])
     model = onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", 17)], ir_version=8)
     try:
-        session = ort.InferenceSession(model.SerializeToString(), providers=["CUDAExecutionProvider", "CPUExecutionProvider"])
+        session = ort.InferenceSession(model.SerializeToString(), providers=providers)
     except Exception:  # onnxruntime raises its own types when CUDA libraries are missing
         return False
     return "CUDAExecutionProvider" in session.get_providers()

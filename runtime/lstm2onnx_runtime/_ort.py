@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 import os
 
 try:
@@ -50,14 +52,28 @@ def session_providers(provider: str, *, tf32: bool = False) -> list:
     kernel has no such switch, ``NVIDIA_TF32_OVERRIDE=0`` is set for this process
     unless the variable is already set (NVIDIA's libraries read it when they
     start, so it holds for CUDA sessions created from now on). ``tf32=True``
-    trades that accuracy for speed.
+    trades that accuracy for speed. CUDA libraries from NVIDIA's pip wheels are
+    loaded first (:func:`preload_cuda_libraries`).
     """
     names = providers_for(provider)
     if names[0] != CUDA:
         return names
+    preload_cuda_libraries()
     if not tf32:
         os.environ.setdefault("NVIDIA_TF32_OVERRIDE", "0")
     return [(CUDA, {"use_tf32": "1" if tf32 else "0"}), *names[1:]]
+
+
+@functools.cache
+def preload_cuda_libraries() -> None:
+    """Load CUDA and cuDNN from NVIDIA's pip wheels (``pip install 'onnxruntime-gpu[cuda,cudnn]'``) if installed.
+
+    onnxruntime-gpu finds CUDA/cuDNN on the system library path only;
+    ``onnxruntime.preload_dlls`` (1.21+) finds the wheels. Runs once, before the
+    first CUDA session; without the wheels (system CUDA) it does nothing.
+    """
+    if hasattr(ort, "preload_dlls") and importlib.util.find_spec("nvidia") is not None:
+        ort.preload_dlls()
 
 
 def fast_run(session):

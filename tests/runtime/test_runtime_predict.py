@@ -277,6 +277,23 @@ def test_cuda_sessions_get_tf32_off_unless_asked(monkeypatch):
     assert rt.session_providers("auto") == ["CPUExecutionProvider"]
 
 
+def test_cuda_libraries_from_nvidia_wheels_are_preloaded_once(monkeypatch):
+    """onnxruntime-gpu looks on the system library path only; CUDA/cuDNN pip wheels need onnxruntime.preload_dlls."""
+    calls = []
+    monkeypatch.delenv("NVIDIA_TF32_OVERRIDE", raising=False)  # session_providers sets it; restored after the test
+    monkeypatch.setattr(rt._ort, "cuda_available", lambda: True)
+    monkeypatch.setattr(rt._ort.ort, "preload_dlls", lambda: calls.append("preload"), raising=False)
+    monkeypatch.setattr(rt._ort.importlib.util, "find_spec", lambda name: object() if name == "nvidia" else None)
+    rt._ort.preload_cuda_libraries.cache_clear()
+    try:
+        assert rt.session_providers("cpu") == ["CPUExecutionProvider"] and calls == []
+        rt.session_providers("cuda")
+        rt.session_providers("auto")
+        assert calls == ["preload"]
+    finally:
+        rt._ort.preload_cuda_libraries.cache_clear()
+
+
 def test_node_placement_lists_every_node(tmp_path):
     _, model = export(tmp_path, classifier(), stateful=True)
     placement = model.node_placement()  # nodes as onnxruntime runs them, after its fusions
