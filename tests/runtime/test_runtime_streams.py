@@ -256,6 +256,19 @@ def test_the_row_copy_graph_is_an_identity_onnx_model():
     np.testing.assert_array_equal(page.numpy(), [[0, 0, 0], [0, 1, 2], [3, 4, 5], [0, 0, 0]])
 
 
+def test_huge_finite_chunks_are_not_mistaken_for_nan(tmp_path, rng):
+    """Small chunks are summed in Python, large ones by a BLAS dot that overflows near 1e19: both must let 1e30 through."""
+    net, model = export(tmp_path, stacked())
+    pool = StreamPool(model)
+    x = rng.normal(size=(30, 3)).astype(np.float32)
+    x[4, 1] = x[20, 2] = 1e30
+    single, group = pool.open(), pool.open_group(3)
+    got = np.concatenate([single.step(x[:2]), single.step(x[2:])])  # 6 values, then 84: both checks
+    assert np.abs(got - reference.predict(net, [x])[0]).max() <= ATOL_FLOAT32
+    out = group.step(np.stack([x, x, x]))
+    assert np.abs(out[2] - reference.predict(net, [x])[0]).max() <= ATOL_FLOAT32
+
+
 def test_pool_device_is_checked(tmp_path):
     _, model = export(tmp_path, stacked())
     with pytest.raises(StreamError, match="device must be 'host', 'cpu' or 'cuda', got 'gpu'"):
