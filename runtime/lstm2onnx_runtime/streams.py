@@ -247,6 +247,7 @@ class StreamPool:
         if isinstance(page_size, bool) or not isinstance(page_size, int) or page_size < 1:
             raise StreamError(f"StreamPool: page_size must be a positive integer, got {page_size!r}")
         self.net, self.info, self.page_size = net, net.info, page_size
+        self._features = net.info.features
         self.device = device or ("cuda" if net.on_cuda else "host")
         if self.device not in ("host", "cpu", "cuda"):
             raise StreamError(f"StreamPool: device must be 'host', 'cpu' or 'cuda', got {device!r}")
@@ -381,9 +382,8 @@ class StreamPool:
 
     def _step_one(self, stream: Stream, x: Any) -> np.ndarray:
         """One stream: the block-of-one fast path (no copy of the state, a few µs over a bare IOBinding run)."""
-        info = self.info
-        if not (type(x) is np.ndarray and x.dtype == _FLOAT32 and x.ndim == 2 and x.shape[1] == info.features and x.shape[0] > 0):
-            x = check_sequence("Stream.step", x, f"for stream {stream.id}", info.features, "allow")
+        if not (type(x) is np.ndarray and x.dtype is _FLOAT32 and len(shape := x.shape) == 2 and shape[1] == self._features and shape[0]):
+            x = check_sequence("Stream.step", x, f"for stream {stream.id}", self._features, "allow")
         slot = stream.slot
         with self._lock:
             if self._owners[slot] != stream.id or self._busy_bytes[slot]:
@@ -448,7 +448,7 @@ class StreamPool:
         busy flags and parities are bytearray operations.
         """
         info, n = self.info, len(group)
-        if (lengths is None and type(X) is np.ndarray and X.dtype == _FLOAT32 and X.ndim == 3
+        if (lengths is None and type(X) is np.ndarray and X.dtype is _FLOAT32 and X.ndim == 3
                 and X.shape[0] == n and X.shape[2] == info.features and X.shape[1] > 0):
             full = True  # checked for NaN/Inf below, once copied into the bound buffer
         else:
