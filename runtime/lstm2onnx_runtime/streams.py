@@ -208,6 +208,12 @@ def _runs(rows: np.ndarray, halves: np.ndarray) -> list[tuple[int, int]]:
     return list(zip(bounds[:-1], bounds[1:]))
 
 
+@functools.cache
+def _row_copier(device: str) -> "_RowCopier":
+    """One copier per device for the process (a CUDA session holds its own handles and memory arena)."""
+    return _RowCopier(device)
+
+
 class _RowCopier:
     """Copies blocks of rows from host arrays into device memory in place, through onnxruntime.
 
@@ -251,7 +257,7 @@ class StreamPool:
         self.device = device or ("cuda" if net.on_cuda else "host")
         if self.device not in ("host", "cpu", "cuda"):
             raise StreamError(f"StreamPool: device must be 'host', 'cpu' or 'cuda', got {device!r}")
-        self._copier = _RowCopier(self.device) if self.device != "host" else None
+        self._copier = _row_copier(self.device) if self.device != "host" else None
         self._sizes = [s.hidden_size for s in net.info.states for _ in (0, 1)]
         self._initial = [v for s in net.info.states for v in (s.initial_hidden, s.initial_cell)]
         self._lock = threading.Lock()
