@@ -12,7 +12,6 @@ from .errors import Lstm2OnnxError
 from .importer import load_onnx
 
 
-
 def verify_model(path: str | os.PathLike, *, provider: str = "cpu", batch: int = 8, time: int = 20, seed: int = 0) -> dict[str, float]:
     """Max abs error per output between onnxruntime and the float64 reference on random ragged sequences.
 

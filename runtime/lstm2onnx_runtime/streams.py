@@ -41,7 +41,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from ._ort import ort
+from ._ort import ort, providers_for
 from .batching import check_batch, check_finite, check_sequence, pad
 from .errors import StreamError
 from .inference import _require_streaming
@@ -230,8 +230,7 @@ class _RowCopier:
     )
 
     def __init__(self, device: str) -> None:
-        providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if device == "cuda" else ["CPUExecutionProvider"]
-        self.session = ort.InferenceSession(self.MODEL, providers=providers)
+        self.session = ort.InferenceSession(self.MODEL, providers=providers_for("cuda" if device == "cuda" else "cpu"))
         self.device = device
 
     def to_device(self, values: np.ndarray, pointer: int) -> None:
