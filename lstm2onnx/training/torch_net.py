@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import torch
@@ -280,6 +281,8 @@ class TorchNetwork(nn.Module):
                 x = self.stages[key](x)
             elif isinstance(layer, SoftmaxLayer) and k != self.final_softmax:
                 x = torch.softmax(x, dim=-1)
+            elif key in self.stages and type(layer) in STAGES:
+                x, sequence = self.stages[key](x, lengths, sequence)
         return x
 
     def outputs(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
@@ -319,7 +322,23 @@ def _factors(layer: Layer, learnable: str):
     return getattr(layer, f"{prefix}LearnRateFactor"), getattr(layer, f"{prefix}L2Factor")
 
 
+Stage = Callable[[Layer], nn.Module]
+STAGES: dict[type[Layer], Stage] = {}
+
+
+def stage(layer_type: type[Layer]) -> Callable[[Stage], Stage]:
+    """Register a family's torch module factory; the module's ``forward(x, lengths, sequence)`` returns ``(y, sequence)``."""
+
+    def register(factory: Stage) -> Stage:
+        STAGES[layer_type] = factory
+        return factory
+
+    return register
+
+
 def _stage(layer: Layer, bilstm_last: str) -> nn.Module | None:
+    if type(layer) in STAGES:
+        return STAGES[type(layer)](layer)
     if isinstance(layer, SequenceInputLayer):
         return Normalize(layer)
     if isinstance(layer, LSTMLayer):

@@ -15,8 +15,8 @@ from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
-from .errors import Lstm2OnnxError
-from .layers import (
+from ..errors import Lstm2OnnxError
+from ..layers import (
     BiLSTMLayer,
     FullyConnectedLayer,
     Layer,
@@ -24,7 +24,7 @@ from .layers import (
     SequenceInputLayer,
     SoftmaxLayer,
 )
-from .network import analyze
+from ..network import analyze
 
 Activation = Callable[[np.ndarray], np.ndarray]
 
@@ -102,6 +102,28 @@ class _State:
         self.data, self.lengths, self.sequence = data, lengths, sequence
 
 
+Flow = _State
+Compute = Callable[[Layer, Flow], Flow]
+COMPUTES: dict[type[Layer], Compute] = {}
+
+
+def computes(layer_type: type[Layer]) -> Callable[[Compute], Compute]:
+    """Register the reference function of a layer family module: ``compute(layer, flow) -> flow``."""
+
+    def register(compute: Compute) -> Compute:
+        COMPUTES[layer_type] = compute
+        return compute
+
+    return register
+
+
+def _compute_for(layer: Layer) -> Compute | None:
+    for cls in type(layer).__mro__:
+        if cls in COMPUTES:
+            return COMPUTES[cls]
+    return None
+
+
 def predict(
     layers: Sequence[Layer],
     sequences: Sequence[np.ndarray] | np.ndarray,
@@ -138,6 +160,8 @@ def predict(
         elif isinstance(layer, SoftmaxLayer):
             z = np.exp(flow.data - flow.data.max(axis=-1, keepdims=True))
             flow.data = z / z.sum(axis=-1, keepdims=True)
+        elif (compute := _compute_for(layer)) is not None:
+            flow = compute(layer, flow)
         # dropout is the identity at inference; output layers are losses: nothing to compute
     if initial_states:
         raise Lstm2OnnxError(f"initial_states names no lstmLayer: {sorted(initial_states)}")

@@ -17,8 +17,8 @@ from typing import Any, Callable, ClassVar
 
 import numpy as np
 
-from . import initializers, values
-from .errors import LayerError, NetworkError, SpecError
+from .. import initializers, values
+from ..errors import LayerError, NetworkError, SpecError
 
 NAME = ""
 HYPER = "Hyperparameters"

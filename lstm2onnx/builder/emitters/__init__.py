@@ -15,8 +15,8 @@ from typing import Callable
 import numpy as np
 from onnx import TensorProto
 
-from .. import gates
-from ..layers import (
+from ... import gates
+from ...layers import (
     ClassificationOutputLayer,
     DropoutLayer,
     FullyConnectedLayer,
@@ -26,7 +26,7 @@ from ..layers import (
     SequenceInputLayer,
     SoftmaxLayer,
 )
-from .graph import Graph
+from ..graph import Graph
 
 SEQUENCES = "sequences"
 SEQUENCE_LENGTHS = "sequence_lengths"
