@@ -11,6 +11,10 @@ class StreamError(RuntimeInputError):
     """A closed, unknown or busy stream, or a network that cannot stream."""
 
 
+class NotAStreamError(StreamError, TypeError):
+    """Something that is not a :class:`Stream` where streams are expected (a TypeError, and a StreamError as before)."""
+
+
 class ProviderError(RuntimeError):
     """An execution provider was asked for but is not available."""
 

@@ -43,7 +43,7 @@ import numpy as np
 
 from ._ort import ort, providers_for
 from .batching import check_batch, check_finite, check_sequence, pad
-from .errors import StreamError
+from .errors import NotAStreamError, StreamError
 from .inference import _require_streaming
 from .network import Network
 
@@ -261,8 +261,10 @@ class StreamPool:
         self._initial = [v for s in net.info.states for v in (s.initial_hidden, s.initial_cell)]
         self._lock = threading.Lock()
         self._closes = 0  # how many streams were ever closed: groups re-verify their members when it moves
-        self._pages: list[_Page] = []
+        self._pages: list[_Page | None] = []  # None: a group's page, released when its last member closed
         self._free: list[int] = []
+        self._groups: dict[int, list] = {}  # group page -> [its StreamGroup, members still open]
+        self._retired: dict[int, list[int]] = {}  # released group page -> its slots, for a later open_group
         self._page_of = np.zeros(0, np.intp)  # slot -> page
         self._row_of = np.zeros(0, np.intp)  # slot -> row in its page
         self._owner = np.zeros(0, np.int64)  # slot -> id of the open stream using it, 0 when free
@@ -290,8 +292,9 @@ class StreamPool:
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
             raise StreamError(f"open_group: n must be a positive integer, got {n!r}")
         with self._lock:
-            streams = [self._claim_slot(slot) for slot in self._add_page(n)]
-        group = StreamGroup(self, streams, persistent=True)
+            streams = [self._claim_slot(slot) for slot in self._group_slots(n)]
+            group = StreamGroup(self, streams, persistent=True)
+            self._groups[int(self._page_of[streams[0].slot])] = [group, n]
         self._write_initial(group.slots)
         return group
 
@@ -302,10 +305,52 @@ class StreamPool:
             self._owner[stream.slot] = self._owners[stream.slot] = 0
             self._closes += 1
             stream._bound = None
-            self._free.append(stream.slot)
+            page = int(self._page_of[stream.slot])
+            entry = self._groups.get(page)
+            if entry is None:
+                self._free.append(stream.slot)
+                return
+            entry[1] -= 1
+            if not entry[1]:  # the group's last member: free its page (the memory goes with the page and the bindings)
+                entry[0]._bound = None
+                del self._groups[page]
+                self._pages[page] = None
+                self._retired[page] = np.flatnonzero(self._page_of == page).tolist()
 
     def __len__(self) -> int:
         return int(np.count_nonzero(self._owner))
+
+    @property
+    def allocated_pages(self) -> int:
+        """State pages held now: a group's page is released when its last member is closed."""
+        return sum(page is not None for page in self._pages)
+
+    @property
+    def state_bytes(self) -> int:
+        """Bytes of state held in pages now (both halves of every tensor): ``sum 2 * rows * H * 4``."""
+        return sum(2 * page.rows * sum(page.sizes) * FLOAT for page in self._pages if page is not None)
+
+    def _group_slots(self, n: int) -> list[int]:
+        """Under the lock: n slots on a fresh page of n rows, reusing the slots of a released group page if one fits.
+
+        Best fit: the smallest released page with at least n slots; its first n
+        slots get the new page, the rest stay released under a page index of
+        their own. So open/close cycles of groups neither grow the pages nor the
+        slot tables.
+        """
+        fits = [(len(slots), page) for page, slots in self._retired.items() if len(slots) >= n]
+        if not fits:
+            return self._add_page(n)
+        _, page = min(fits)
+        slots = self._retired.pop(page)
+        used, rest = slots[:n], slots[n:]
+        self._pages[page] = _Page(n, self._sizes, self.device, self._copier)
+        if rest:
+            self._pages.append(None)
+            self._page_of[rest] = len(self._pages) - 1
+            self._row_of[rest] = np.arange(len(rest))
+            self._retired[len(self._pages) - 1] = rest
+        return used
 
     def _add_page(self, rows: int) -> list[int]:
         """Under the lock: a new page; returns its slots."""
@@ -376,9 +421,14 @@ class StreamPool:
                     value = np.asarray(state[spec.layer][key], dtype=np.float32).reshape(-1)
                 except (KeyError, TypeError, ValueError):
                     raise StreamError(f"set_state for stream {stream.id}: layer {spec.layer!r} needs a numeric {key}") from None
-                if value.size != spec.hidden_size or not np.all(np.isfinite(value)):
+                if value.size != spec.hidden_size:
                     raise StreamError(
                         f"set_state for stream {stream.id}: {spec.layer}.{key} must be {spec.hidden_size} finite numbers, got {value.size}"
+                    )
+                if not np.all(np.isfinite(value)):
+                    bad = int(np.flatnonzero(~np.isfinite(value))[0])
+                    raise StreamError(
+                        f"set_state for stream {stream.id}: {spec.layer}.{key} must be finite, got {value[bad]} at element {bad + 1}"
                     )
                 values.append(value)
         return values
@@ -414,10 +464,7 @@ class StreamPool:
         """
         if not isinstance(chunks, Mapping) or not chunks:
             raise StreamError("StreamPool.step: expected a non-empty {stream: chunk} mapping")
-        streams = list(chunks)
-        for s in streams:
-            if not isinstance(s, Stream):
-                raise StreamError(f"StreamPool.step: keys must be streams from StreamPool.open(), got {s!r}")
+        streams = self._own_streams("StreamPool.step", list(chunks), "keys")
         xs = [check_sequence("StreamPool.step", chunks[s], f"for stream {s.id}", self.info.features, self.net.nan_policy) for s in streams]
         lengths = np.array([len(x) for x in xs], np.int32)
         X = pad(xs, int(lengths.max()), self.info.features, 0.0)
@@ -431,8 +478,21 @@ class StreamPool:
 
         Returns ``[N, T, K]`` (sequence output, zero beyond each length) or ``[N, K]``.
         """
-        group = StreamGroup(self, list(streams))
+        if isinstance(streams, (str, bytes, Stream)) or not isinstance(streams, Sequence):
+            raise NotAStreamError(f"StreamPool.step_many: expected a list of streams, got {type(streams).__name__}")
+        group = StreamGroup(self, self._own_streams("StreamPool.step_many", list(streams), "items"))
         return self._step_rows(group, X, lengths, "StreamPool.step_many")
+
+    def _own_streams(self, function: str, streams: list, what: str) -> list[Stream]:
+        """``streams`` if every one is a Stream of this pool: a TypeError for anything else, before any index is used."""
+        if not streams:
+            raise StreamError(f"{function}: no streams given")
+        for s in streams:
+            if not isinstance(s, Stream):
+                raise NotAStreamError(f"{function}: {what} must be streams from StreamPool.open(), got {type(s).__name__} {s!r:.80}")
+            if s.pool is not self:
+                raise StreamError(f"{s!r} does not belong to this StreamPool")
+        return streams
 
     def _step_rows(self, group: StreamGroup, X: Any, lengths: Any, function: str) -> np.ndarray:
         X, lengths = self._checked_chunks(group, X, lengths, function)
