@@ -7,8 +7,15 @@ and one L2 factor per gate block, applied to its rows):
     g = clip(g)                                      (GradientThreshold, GradientThresholdMethod)
     sgdm:    v ← γ v − α·lrfactor ⊙ g;  θ ← θ + v    (Momentum γ)
     adam:    m ← β1 m + (1−β1) g;  v ← β2 v + (1−β2) g²;
-             θ ← θ − α·lrfactor ⊙ m̂ / (√v̂ + ε),  m̂ = m/(1−β1^t), v̂ = v/(1−β2^t)
+             θ ← θ − α·lrfactor·√(1−β2^t)/(1−β1^t) ⊙ m / (√v + ε)
     rmsprop: v ← β2 v + (1−β2) g²;  θ ← θ − α·lrfactor ⊙ g / (√v + ε)
+
+These are the forms MATLAB computes (trainNetwork's solvers and the documented
+``adamupdate``/``rmspropupdate``/``sgdmupdate``, R2017b onwards): Adam folds the
+bias corrections into the step size and adds ε to the *uncorrected* √v. Kingma
+& Ba's ``α·m̂/(√v̂ + ε)`` is the same step with ε·√(1−β2^t) in place of ε, so the
+two part where √v is small next to ε: with ε = 1e-8 by 5e-5..2e-3 on the
+weights after a few steps, with ε = 1e-3 by most of a step.
 
 Clipping: 'l2norm' scales each learnable (all its directions together) to norm
 at most the threshold; 'global-l2norm' scales all gradients together;
@@ -76,13 +83,13 @@ class MatlabSolver:
                     continue
                 v = state.setdefault("v", torch.zeros_like(p))
                 v.mul_(o.SquaredGradientDecayFactor).addcmul_(g, g, value=1 - o.SquaredGradientDecayFactor)
+                denominator = v.sqrt().add_(o.Epsilon)
                 if o.Solver == "adam":
                     m = state.setdefault("m", torch.zeros_like(p))
                     m.mul_(o.GradientDecayFactor).add_(g, alpha=1 - o.GradientDecayFactor)
-                    denominator = (v / (1 - o.SquaredGradientDecayFactor ** self.t)).sqrt_().add_(o.Epsilon)
-                    step, scale = m, 1 / (1 - o.GradientDecayFactor ** self.t)
+                    step = m
+                    scale = math.sqrt(1 - o.SquaredGradientDecayFactor ** self.t) / (1 - o.GradientDecayFactor ** self.t)
                 else:
-                    denominator = v.sqrt().add_(o.Epsilon)
                     step, scale = g, 1.0
                 if isinstance(rate, torch.Tensor):  # per-gate learn-rate factors
                     p.sub_(rate * scale * step / denominator)

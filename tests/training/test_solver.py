@@ -11,7 +11,7 @@ import torch
 
 from lstm2onnx import classificationLayer, fullyConnectedLayer, initialize, lstmLayer, sequenceInputLayer, softmaxLayer, trainingOptions
 from lstm2onnx.training.solver import MatlabSolver
-from lstm2onnx.training.torch_net import TorchNetwork
+from lstm2onnx.training.torch_net import Learnable, TorchNetwork
 from lstm2onnx.training.trainer import _loss_and_accuracy
 
 H = 3
@@ -49,9 +49,8 @@ def matlab_update(solver, theta, g, state, t, lr, lr_rows, o):
     if solver == "adam":
         state["m"] = o.GradientDecayFactor * state.get("m", 0.0) + (1 - o.GradientDecayFactor) * g
         state["v"] = o.SquaredGradientDecayFactor * state.get("v", 0.0) + (1 - o.SquaredGradientDecayFactor) * g**2
-        m_hat = state["m"] / (1 - o.GradientDecayFactor**t)
-        v_hat = state["v"] / (1 - o.SquaredGradientDecayFactor**t)
-        return theta - lr * lr_rows * m_hat / (np.sqrt(v_hat) + o.Epsilon)
+        shrink = np.sqrt(1 - o.SquaredGradientDecayFactor**t) / (1 - o.GradientDecayFactor**t)  # MATLAB's form
+        return theta - lr * lr_rows * shrink * state["m"] / (np.sqrt(state["v"]) + o.Epsilon)
     state["v"] = o.SquaredGradientDecayFactor * state.get("v", 0.0) + (1 - o.SquaredGradientDecayFactor) * g**2
     return theta - lr * lr_rows * g / (np.sqrt(state["v"]) + o.Epsilon)
 
@@ -113,3 +112,68 @@ def test_a_zero_factor_freezes_exactly_that_gate():
     for frozen_changed in (after[1].InputWeights[f] - before[1].InputWeights[f], after[1].Bias[i] - before[1].Bias[i],
                            after[1].RecurrentWeights[g] - before[1].RecurrentWeights[g]):
         assert np.abs(frozen_changed).max() > 1e-4  # the other gates did train
+
+
+def kingma_adam(theta, grads, alpha, beta1, beta2, epsilon):
+    """Kingma & Ba's Adam, θ -= α·m̂/(√v̂ + ε): what MATLAB does *not* compute (the test below must tell them apart)."""
+    m = v = 0.0
+    for t, g in enumerate(grads, 1):
+        m, v = beta1 * m + (1 - beta1) * g, beta2 * v + (1 - beta2) * g**2
+        theta = theta - alpha * (m / (1 - beta1**t)) / (np.sqrt(v / (1 - beta2**t)) + epsilon)
+    return theta
+
+
+def matlab_steps(solver, theta, grads, o, alpha):
+    """MATLAB's update written out by hand in float64 (trainingOptions' names):
+
+    sgdm     v = μ v − α g;  θ = θ + v
+    adam     m = β1 m + (1−β1) g;  v = β2 v + (1−β2) g²;  θ = θ − α·√(1−β2ᵗ)/(1−β1ᵗ) · m/(√v + ε)
+    rmsprop  v = β2 v + (1−β2) g²;  θ = θ − α·g/(√v + ε)
+    """
+    m = v = np.zeros_like(theta)
+    for t, g in enumerate(grads, 1):
+        if solver == "sgdm":
+            v = o.Momentum * v - alpha * g
+            theta = theta + v
+            continue
+        v = o.SquaredGradientDecayFactor * v + (1 - o.SquaredGradientDecayFactor) * g * g
+        if solver == "adam":
+            m = o.GradientDecayFactor * m + (1 - o.GradientDecayFactor) * g
+            theta = theta - alpha * np.sqrt(1 - o.SquaredGradientDecayFactor**t) / (1 - o.GradientDecayFactor**t) * m / (np.sqrt(v) + o.Epsilon)
+        else:
+            theta = theta - alpha * g / (np.sqrt(v) + o.Epsilon)
+    return theta
+
+
+@pytest.mark.parametrize("solver", ["sgdm", "adam", "rmsprop"])
+@pytest.mark.parametrize("epsilon", [1e-8, 1e-3])
+def test_float64_steps_equal_matlab_formulas(solver, epsilon):
+    """Five steps on float64 parameters with given gradients (small ones, where ε matters): equal to 1e-12 (≪ the 1e-7 asked)."""
+    rng = np.random.default_rng(7)
+    theta0 = rng.standard_normal((6, 3))
+    grads = [rng.standard_normal((6, 3)) * 10.0 ** rng.uniform(-5, 0, (6, 3)) for _ in range(5)]
+    options = trainingOptions(solver, L2Regularization=0, Epsilon=epsilon, InitialLearnRate=0.01, Momentum=0.8)
+    p = torch.nn.Parameter(torch.tensor(theta0, dtype=torch.float64))
+    solver_ = MatlabSolver([Learnable("fc", "Weights", [p], [1.0], [1.0])], options, torch.device("cpu"))
+    for g in grads:
+        p.grad = torch.tensor(g)
+        solver_.step(0.01)
+    expected = matlab_steps(solver, theta0, grads, options, 0.01)
+    np.testing.assert_allclose(p.detach().numpy(), expected, rtol=0, atol=1e-12)
+    if solver == "adam" and epsilon == 1e-3:
+        # the difference the MATLAB form makes is large here: the test would catch Kingma's form
+        kingma = kingma_adam(theta0, grads, 0.01, options.GradientDecayFactor, options.SquaredGradientDecayFactor, epsilon)
+        assert np.abs(kingma - expected).max() > 1e-3
+
+
+def test_adam_one_step_with_large_epsilon():
+    """One Adam step from zero moments, by hand: the step is α·√(1−β2)/(1−β1)·(1−β1)g/(√(1−β2)|g| + ε)."""
+    g, epsilon, alpha = np.array([1e-3, -2e-3, 0.5]), 1e-3, 0.01
+    p = torch.nn.Parameter(torch.zeros(3, dtype=torch.float64))
+    options = trainingOptions("adam", L2Regularization=0, Epsilon=epsilon, InitialLearnRate=alpha)
+    solver_ = MatlabSolver([Learnable("fc", "Bias", [p], [1.0], [1.0])], options, torch.device("cpu"))
+    p.grad = torch.tensor(g)
+    solver_.step(alpha)
+    b1, b2 = options.GradientDecayFactor, options.SquaredGradientDecayFactor
+    expected = -alpha * np.sqrt(1 - b2) / (1 - b1) * (1 - b1) * g / (np.sqrt(1 - b2) * np.abs(g) + epsilon)
+    np.testing.assert_allclose(p.detach().numpy(), expected, rtol=0, atol=1e-15)
