@@ -74,7 +74,7 @@ def build(
     features = network.input_layer.InputSize
     x = Tensor(graph.add_input(SEQUENCES, TensorProto.FLOAT, [BATCH, TIME, features]), features, True)
     lengths = graph.add_input(SEQUENCE_LENGTHS, TensorProto.INT32, [BATCH]) if ragged else None
-    ctx = EmitContext(graph, lengths=lengths, stateful=stateful, bilstm_last=bilstm_last)
+    ctx = EmitContext(graph, lengths=lengths, stateful=stateful, bilstm_last=bilstm_last, opset=opset)
     for info in network.infos:
         x = emitter_for(info.layer)(ctx, info.layer, x)
 

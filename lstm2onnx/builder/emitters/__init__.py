@@ -78,6 +78,7 @@ class EmitContext:
     stateful: bool
     bilstm_last: str
     states: list[tuple[StateIO, str, str]] = field(default_factory=list)  # (io, h_T tensor, c_T tensor)
+    opset: int = 17  # the model's default-domain opset: emitters choose operators the opset has
 
     @cached_property
     def last_index(self) -> str:
