@@ -28,6 +28,7 @@ import numpy as np
 from ..errors import Lstm2OnnxError, SpecError
 from ..layers import Layer
 from ..network import LayerArray, analyze
+from .matfile import Opaque, read_mat
 
 FIELDS = ("InputWeights", "RecurrentWeights", "Bias", "Weights", "Mean", "StandardDeviation", "Min", "Max", "HiddenState", "CellState")
 SNIPPET_HINT = (
@@ -38,90 +39,50 @@ SNIPPET_HINT = (
 
 
 def load_weights(path: str | os.PathLike) -> dict[str, dict[str, np.ndarray]]:
-    """``{layer Name: {field: array}}`` from a .mat file of either format."""
+    """``{layer Name: {field: array}}`` from a .mat file of either format, read within :mod:`.matfile`'s bounds."""
     path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise SpecError(f"no weights file at {path!r}")
-    with open(path, "rb") as handle:
-        head = handle.read(512)
-    if head[:8] == b"\x89HDF\r\n\x1a\n" or b"MATLAB 7.3" in head[:128]:
-        return _load_hdf5(path)
-    return _load_v5(path)
-
-
-def _requires(module: str):
-    import importlib
-
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        raise SpecError(f"reading .mat files needs {module.split('.')[0]}: pip install 'lstm2onnx[matlab]'") from None
-
-
-def _load_v5(path: str) -> dict[str, dict[str, np.ndarray]]:
-    scipy_io = _requires("scipy.io")
-
-    try:
-        data = scipy_io.loadmat(path, squeeze_me=False, struct_as_record=False, mat_dtype=True)
-    except NotImplementedError:  # a v7.3 file that did not announce itself in its header
-        return _load_hdf5(path)
-    except Exception as error:  # scipy raises several types for files it cannot parse
-        raise SpecError(f"{path}: not a readable .mat file ({error})") from None
+    variables = read_mat(path)
+    if not variables:
+        raise SpecError(f"{path}: the file holds no variables; expected one struct of arrays per layer Name; {SNIPPET_HINT}")
     out: dict[str, dict[str, np.ndarray]] = {}
-    for name, value in data.items():
-        if name.startswith("__"):
-            continue
-        if isinstance(value, scipy_io.matlab.MatlabOpaque) or type(value).__name__ == "MatlabFunction":
-            raise SpecError(f"{path}: variable {name!r} is a MATLAB object, which cannot be read outside MATLAB; {SNIPPET_HINT}")
-        if isinstance(value, np.ndarray) and value.dtype == object and value.size == 1:
-            value = value.item()
-        if isinstance(value, np.ndarray) and value.dtype.names is None and value.dtype == object:
-            raise SpecError(f"{path}: variable {name!r} is a cell array; expected a struct of arrays per layer Name; {SNIPPET_HINT}")
-        if isinstance(value, scipy_io.matlab.mat_struct):
-            out[name] = {f: np.asarray(getattr(value, f), dtype=np.float64) for f in value._fieldnames}
-        elif isinstance(value, np.ndarray) and value.size == 1 and isinstance(value.flat[0], scipy_io.matlab.mat_struct):
-            s = value.flat[0]
-            out[name] = {f: np.asarray(getattr(s, f), dtype=np.float64) for f in s._fieldnames}
-        else:
-            raise SpecError(f"{path}: variable {name!r} is {_what(value)}; expected a struct of arrays for the layer of that Name; {SNIPPET_HINT}")
+    for name, value in variables.items():
+        if name.startswith("#"):
+            raise SpecError(f"{path}: the file holds a MATLAB object, which cannot be read outside MATLAB; {SNIPPET_HINT}")
+        if isinstance(value, Opaque):
+            raise SpecError(f"{path}: variable {name!r} is a MATLAB {value.matlab_class}, which cannot be read outside MATLAB; {SNIPPET_HINT}")
+        if not isinstance(value, dict):
+            raise SpecError(f"{path}: variable {name!r} is {_what(value)}; expected a struct of arrays per layer Name; {SNIPPET_HINT}")
+        out[name] = {field: _numeric(path, f"{name}.{field}", array) for field, array in value.items()}
     return out
 
 
-def _load_hdf5(path: str) -> dict[str, dict[str, np.ndarray]]:
-    h5py = _requires("h5py")
-
-    out: dict[str, dict[str, np.ndarray]] = {}
-    try:
-        handle = h5py.File(path, "r")
-    except OSError as error:
-        raise SpecError(f"{path}: not a readable .mat v7.3 (HDF5) file ({error})") from None
-    with handle:
-        for name, item in handle.items():
-            if name.startswith("#"):  # MATLAB's #refs# / #subsystem# bookkeeping
-                if name == "#subsystem#":
-                    raise SpecError(f"{path}: the file holds a MATLAB object, which cannot be read outside MATLAB; {SNIPPET_HINT}")
-                continue
-            cls = item.attrs.get("MATLAB_class", b"struct")
-            cls = cls.decode() if isinstance(cls, bytes) else str(cls)
-            if not isinstance(item, h5py.Group) or cls != "struct":
-                raise SpecError(f"{path}: variable {name!r} is a MATLAB {cls}; expected a struct of arrays per layer Name; {SNIPPET_HINT}")
-            fields = {}
-            for field, dataset in item.items():
-                if not isinstance(dataset, h5py.Dataset) or dataset.dtype.kind not in "fiu":
-                    raise SpecError(f"{path}: {name}.{field} is not a numeric array; {SNIPPET_HINT}")
-                fields[field] = np.asarray(dataset[()], dtype=np.float64).T  # HDF5 stores MATLAB's column-major arrays transposed
-            out[name] = fields
-    return out
+def _numeric(path: str, label: str, value: Any) -> np.ndarray:
+    """A real numeric field as float64, or a SpecError that says what it is instead."""
+    if isinstance(value, np.ndarray) and value.dtype.kind in "fiub":
+        return np.asarray(value, dtype=np.float64)
+    if isinstance(value, np.ndarray) and value.dtype.kind == "c":
+        raise SpecError(f"{path}: {label} is complex; learnables must be real")
+    raise SpecError(f"{path}: {label} is {_what(value)}, not a numeric array; {SNIPPET_HINT}")
 
 
 def _what(value: Any) -> str:
+    if isinstance(value, Opaque):
+        return f"a MATLAB {value.matlab_class}"
+    if isinstance(value, str):
+        return "text (a char array)"
+    if isinstance(value, dict):
+        return "a struct"
     if isinstance(value, np.ndarray):
+        if value.dtype == object:
+            return "a cell array"
         return f"a {'x'.join(map(str, value.shape))} {value.dtype} array"
     return type(value).__name__
 
 
 def apply_weights(layers: Sequence[Layer], weights: dict[str, dict[str, np.ndarray]]) -> LayerArray:
     """The layers (names assigned as MATLAB does) with the given fields set; shapes checked per layer and field."""
+    if not any(weights.values()):
+        raise SpecError("the weights file sets no learnable: expected one struct per layer Name with fields such as InputWeights")
     named = analyze(layers, need_statistics=False).layers
     by_name = {layer.Name: k for k, layer in enumerate(named)}
     out = list(named)
