@@ -29,6 +29,7 @@ class PredictOptions:
 
 
 DEFAULTS = PredictOptions()
+MAX_STEPS = 2**31 - 1  # the largest SequenceLength/MiniBatchSize that means something (int32 lengths and batch sizes)
 _FLOAT32 = np.dtype(np.float32)
 _OPTION_NAMES = {name.lower(): name for name in PredictOptions.__dataclass_fields__}
 
@@ -37,15 +38,15 @@ def parse_options(function: str, args: tuple, kwargs: dict[str, Any]) -> Predict
     """Name-value pairs (``'MiniBatchSize', 27``) and/or keywords, names case-insensitive."""
     if not args and not kwargs:
         return DEFAULTS
-    try:
-        return _parse_cached(function, args, tuple(kwargs.items()))
+    try:  # the cache key carries each value's type: 1, 1.0, True and np.int64(1) are equal and hash alike, but differ here
+        return _parse_cached(function, tuple((type(a), a) for a in args), tuple((k, type(v), v) for k, v in kwargs.items()))
     except TypeError:  # an unhashable value: parse it uncached, which reports it
         return _parse(function, args, kwargs)
 
 
 @functools.lru_cache(maxsize=256)
-def _parse_cached(function: str, args: tuple, kwargs: tuple) -> PredictOptions:
-    return _parse(function, args, dict(kwargs))
+def _parse_cached(function: str, typed_args: tuple, typed_kwargs: tuple) -> PredictOptions:
+    return _parse(function, tuple(a for _, a in typed_args), {k: v for k, _, v in typed_kwargs})
 
 
 def _parse(function: str, args: tuple, kwargs: dict[str, Any]) -> PredictOptions:
@@ -74,7 +75,9 @@ def _parse(function: str, args: tuple, kwargs: dict[str, Any]) -> PredictOptions
     direction = given.get("SequencePaddingDirection", "right")
     if not isinstance(direction, str) or direction.lower() not in ("right", "left"):
         raise RuntimeInputError(f"{function}: SequencePaddingDirection must be 'right' or 'left', got {direction!r}")
-    return PredictOptions(int(size), length if isinstance(length, str) else int(length), float(pad), direction.lower())
+    # Above 2**31 - 1 steps (onnxruntime's int32 lengths) every chunk length means the same; numpy needs it bounded
+    length = length if isinstance(length, str) else min(int(length), MAX_STEPS)
+    return PredictOptions(min(int(size), MAX_STEPS), length, float(pad), direction.lower())
 
 
 def as_sequences(function: str, X: Any, features: int, nan_policy: str) -> tuple[list[np.ndarray], str]:

@@ -45,7 +45,13 @@ def _fits(kwargs: dict, X: np.ndarray) -> bool:
 
 
 def classify(net: Network, X: Any, *args: Any, **kwargs: Any):
-    """``(labels, scores)``: the class names stored in the model and the probabilities predict returns."""
+    """``(labels, scores)``: the class names stored in the model and the probabilities predict returns.
+
+    Only for networks that end in class probabilities (a classificationLayer, or
+    a softmaxLayer with no output layer): a regression network has no labels,
+    and numbering its responses "1".."K" would be a silent wrong answer.
+    """
+    _require_classifier(net, "classify")
     scores = predict(net, X, *args, **kwargs)
     return _labels(net, scores), scores
 
@@ -63,6 +69,7 @@ def predictAndUpdateState(net: Network, X: Any, *args: Any, **kwargs: Any):
 
 def classifyAndUpdateState(net: Network, X: Any, *args: Any, **kwargs: Any):
     """``(updated_net, labels, scores)``, as :func:`predictAndUpdateState` with labels."""
+    _require_classifier(net, "classifyAndUpdateState")
     updated, scores = predictAndUpdateState(net, X, *args, **kwargs)
     return updated, _labels(net, scores), scores
 
@@ -82,6 +89,15 @@ def _require_streaming(net: Network, function: str) -> None:
         raise StreamError(
             f"{function}: {net.path!r} has no state inputs; rebuild it stateful: "
             "lstm2onnx.build(layers, stateful=True) or `lstm2onnx build SPEC --stateful -o OUT.onnx`"
+        )
+
+
+def _require_classifier(net: Network, function: str) -> None:
+    info = net.info
+    if info.task == "regression" or (info.task != "classification" and info.output != "probabilities"):
+        raise RuntimeInputError(
+            f"{function}: {net.path!r} is a {info.task if info.task != 'none' else 'network without an output layer'} "
+            f"(output {info.output!r}), not a classifier; use predict"
         )
 
 

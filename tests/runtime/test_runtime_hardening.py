@@ -105,3 +105,249 @@ def test_set_state_with_nan_says_which_element(tmp_path):
     hidden[4] = np.nan
     with pytest.raises(StreamError, match=re.escape("lstm.HiddenState must be finite, got nan at element 5")):
         s.set_state({"lstm": {"HiddenState": hidden, "CellState": np.zeros(16)}})
+
+
+# -- items 4 and 5, low items: the lstm2onnx-run command line -------------------------------------
+
+import io  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import zipfile  # noqa: E402
+
+from lstm2onnx import classificationLayer, reference, regressionLayer  # noqa: E402
+from lstm2onnx_runtime import RuntimeInputError, _files  # noqa: E402
+from lstm2onnx_runtime.cli import main  # noqa: E402
+from lstm2onnx_runtime.datafiles import read_csv, read_data  # noqa: E402
+
+CLASSES = ["no", "yes"]
+
+
+@pytest.fixture
+def model(tmp_path):
+    net = initialize([sequenceInputLayer(3), lstmLayer(5, OutputMode="last"), fullyConnectedLayer(2), softmaxLayer(),
+                      classificationLayer(Classes=CLASSES)], 0)
+    path = tmp_path / "net.onnx"
+    exportONNXNetwork(net, path, ragged=True)
+    return net, path
+
+
+@pytest.fixture
+def data(tmp_path, rng):
+    xs = [rng.normal(size=(n, 3)).astype(np.float32) for n in (4, 7, 2)]
+    np.savez(tmp_path / "data.npz", *xs)
+    return xs, tmp_path / "data.npz"
+
+
+def test_excel_csv_utf8_with_bom_keeps_its_first_time_step(tmp_path):
+    x = np.array([[0.5, 1, 2], [3, 4, 5.25]], np.float32)
+    (tmp_path / "excel.csv").write_bytes(b"\xef\xbb\xbf0.5,1,2\r\n3,4,5.25\r\n")
+    data, said = read_data(str(tmp_path / "excel.csv"))
+    np.testing.assert_array_equal(data, x)
+    assert said == "2 rows x 3 columns (separated by ',')"
+
+
+@pytest.mark.parametrize("text,said", [
+    ("a,b,c\n0.5,1,2\n3,4,5.25\n", "separated by ',', header row skipped"),
+    ('"a";"b";"c"\n0,5;1;2\n3;4;5,25\n', "separated by ';', header row skipped"),  # Excel in a decimal-comma locale
+    ("0.5\t1\t2\n3\t4\t5.25\n", "separated by tab"),
+    ("  0.5  1 2\n3 4   5.25\n", "separated by spaces"),
+    ("x, y, z\n0.5, 1, 2\n\n3, 4, 5.25\n", "separated by ',', header row skipped"),
+])
+def test_csv_delimiters_and_headers(tmp_path, text, said):
+    (tmp_path / "d.csv").write_text(text, encoding="utf-8")
+    data, description = read_csv(str(tmp_path / "d.csv"))
+    np.testing.assert_array_equal(data, np.array([[0.5, 1, 2], [3, 4, 5.25]], np.float32))
+    assert description == f"2 rows x 3 columns ({said})"
+
+
+@pytest.mark.parametrize("text,message", [
+    ("a,b\nc,d\n1,2\n", "row 2 is not numbers"),  # only the first row may be a header
+    ("1,2\n3,x\n", "row 2 is not numbers"),
+    ("1,2\n3,4,5\n", "row 2 is not numbers"),
+    ("\n  \n", "no rows"),
+])
+def test_csv_errors_name_the_row(tmp_path, text, message):
+    (tmp_path / "d.csv").write_text(text)
+    with pytest.raises(RuntimeInputError, match=message):
+        read_csv(str(tmp_path / "d.csv"))
+
+
+def test_csv_not_utf8(tmp_path):
+    (tmp_path / "d.csv").write_bytes("é,1\n1,2\n".encode("cp1252"))
+    with pytest.raises(RuntimeInputError, match="not UTF-8 text"):
+        read_csv(str(tmp_path / "d.csv"))
+
+
+def _npy_bytes(array):
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("name,content,message", [
+    ("t.npy", _npy_bytes(np.zeros((4, 3), np.float32))[:-7], "not a readable .npy file"),
+    ("g.npy", b"\x93NUMPY garbage" * 5, "not a readable .npy file"),
+    ("e.npy", b"", "not a readable .npy file"),
+    ("s.npy", _npy_bytes(np.array(["a", "b"])), "expected numbers"),
+    ("bomb.npy", _npy_bytes(np.zeros((2, 3), np.float32)).replace(b"(2, 3)", b"(99999999999, 3)"[:6]), "not a readable .npy file"),
+    ("t.npz", b"PK\x03\x04garbage", "not a readable .npz file"),
+])
+def test_garbage_data_files_are_clean_errors(model, tmp_path, capsys, name, content, message):
+    (tmp_path / name).write_bytes(content)
+    assert main(["predict", str(model[1]), str(tmp_path / name), "--provider", "cpu"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and message in err
+
+
+def test_npz_member_declaring_more_than_it_stores_is_refused_before_allocating(tmp_path):
+    header = _npy_bytes(np.zeros((2, 3), np.float32)).replace(b"'shape': (2, 3)", b"'shape': (99999999999,)")
+    with zipfile.ZipFile(tmp_path / "bomb.npz", "w") as archive:
+        archive.writestr("x.npy", header)
+    with pytest.raises(RuntimeInputError, match="declares 99999999999 float32 but stores"):
+        read_data(str(tmp_path / "bomb.npz"))
+    truncated = (tmp_path / "bomb.npz").read_bytes()
+    (tmp_path / "half.npz").write_bytes(truncated[: len(truncated) // 2])
+    with pytest.raises(RuntimeInputError, match="not a readable .npz file"):
+        read_data(str(tmp_path / "half.npz"))
+
+
+def _expected_labels(net, xs):
+    return list(np.array(CLASSES)[reference.predict(net, xs).argmax(axis=1)])
+
+
+def test_output_path_is_used_as_given_with_the_format_of_its_extension(model, data, tmp_path, capsys):
+    net, path = model
+    xs, data_path = data
+    out = tmp_path / "res.txt"
+    assert main(["predict", str(path), str(data_path), "--provider", "cpu", "-o", str(out)]) == 0
+    assert sorted(os.listdir(tmp_path)) == ["data.npz", "net.onnx", "res.txt"]  # no res.txt.npz, no temporary left
+    lines = out.read_text().splitlines()
+    assert [line.split()[1] for line in lines] == _expected_labels(net, xs)
+    assert f"wrote {out} (text, 3 results)" in capsys.readouterr().err
+    assert main(["predict", str(path), str(data_path), "--provider", "cpu", "-o", str(tmp_path / "res.dat")]) == 1
+    assert "cannot tell the format" in capsys.readouterr().err
+    assert main(["predict", str(path), str(data_path), "--provider", "cpu", "--format", "npz", "-o", str(tmp_path / "res.dat")]) == 0
+    with np.load(tmp_path / "res.dat") as archive:
+        assert list(archive["labels"]) == _expected_labels(net, xs)
+
+
+def test_json_and_csv_formats_and_stdout(model, data, tmp_path, capsys):
+    net, path = model
+    xs, data_path = data
+    expected = reference.predict(net, xs)
+    assert main(["predict", str(path), str(data_path), "--provider", "cpu", "--format", "json", "-o", "-"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["task"] == "classification" and result["classes"] == CLASSES
+    assert [r["label"] for r in result["results"]] == _expected_labels(net, xs)
+    assert np.abs(np.array([r["output"] for r in result["results"]]) - expected).max() <= 1e-5
+    assert main(["predict", str(path), str(data_path), "--provider", "cpu", "-o", str(tmp_path / "r.csv")]) == 0
+    rows = (tmp_path / "r.csv").read_text().splitlines()
+    assert rows[0] == "sequence,label,no,yes" and [r.split(",")[1] for r in rows[1:]] == _expected_labels(net, xs)
+    assert np.abs(np.array([[float(v) for v in r.split(",")[2:]] for r in rows[1:]]) - expected).max() <= 1e-5
+    assert main(["predict", str(path), str(data_path), "--provider", "cpu", "--format", "npz"]) == 1
+    assert "give -o OUT.npz" in capsys.readouterr().err
+
+
+def test_output_equal_to_the_input_or_the_model_is_refused(model, data, tmp_path, capsys):
+    _, path = model
+    _, data_path = data
+    before = data_path.read_bytes()
+    for out in (str(data_path), str(path), os.path.relpath(data_path)):
+        assert main(["predict", str(path), str(data_path), "--provider", "cpu", "--format", "npz", "-o", out]) == 1
+        assert "choose another output name" in capsys.readouterr().err
+    assert data_path.read_bytes() == before
+
+
+def test_a_failing_write_keeps_the_previous_output(model, data, tmp_path, monkeypatch, capsys):
+    _, path = model
+    _, data_path = data
+    out = tmp_path / "out.npz"
+    out.write_bytes(b"the previous good results")
+
+    def full_disk(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(np, "savez", full_disk)
+    assert main(["predict", str(path), str(data_path), "--provider", "cpu", "-o", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "No space left on device" in err and str(out) in err and ".part" not in err
+    assert out.read_bytes() == b"the previous good results"
+    assert sorted(os.listdir(tmp_path)) == ["data.npz", "net.onnx", "out.npz"]
+
+
+def test_atomic_write_leaves_nothing_on_an_interrupt(tmp_path):
+    target = tmp_path / "f.txt"
+    target.write_text("old")
+    with pytest.raises(KeyboardInterrupt):
+        with _files.atomic_write(target, text=True) as handle:
+            handle.write("half")
+            raise KeyboardInterrupt
+    assert target.read_text() == "old" and os.listdir(tmp_path) == ["f.txt"]
+
+
+def test_predict_into_a_closed_pipe_is_quiet(model, data):
+    _, path = model
+    xs, _ = data
+    many = tmp = os.path.dirname(path)
+    np.savez(os.path.join(tmp, "many.npz"), *[xs[0]] * 3000)
+    command = f"{sys.executable} -m lstm2onnx_runtime.cli predict {path} {os.path.join(many, 'many.npz')} --provider cpu | head -n 1"
+    proc = subprocess.run(["bash", "-o", "pipefail", "-c", command], capture_output=True, text=True)
+    assert proc.stdout.startswith("1: ") and "Broken pipe" not in proc.stderr and "Traceback" not in proc.stderr
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_stream_exits_1_after_skipping_bad_lines(tmp_path, rng):
+    net = _stateful(tmp_path)
+    from lstm2onnx_runtime.cli import stream
+
+    out, err = io.StringIO(), io.StringIO()
+    assert stream(net, io.StringIO("1,2,3\n1,2\n4 5 6\n"), out, err) == 1
+    assert len(out.getvalue().splitlines()) == 2 and "skipped 1 bad line" in err.getvalue()
+    assert stream(net, io.StringIO("1,2,3\n"), io.StringIO(), io.StringIO()) == 0
+
+
+def test_version_and_argument_checks(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["--version"])
+    assert exit_.value.code == 0 and capsys.readouterr().out.strip() == f"lstm2onnx-run (lstm2onnx-runtime) {rt.__version__}"
+    for bad in ("0", "-3", "x"):
+        with pytest.raises(SystemExit) as exit_:
+            main(["predict", "m.onnx", "d.npy", "--mini-batch-size", bad])
+        assert exit_.value.code == 2 and "expected a positive integer" in capsys.readouterr().err
+
+
+# -- low items: options parsing, classify on a regression network ---------------------------------
+
+
+def test_minibatchsize_validation_does_not_depend_on_call_history(tmp_path):
+    net = _stateful(tmp_path)
+    x = [np.zeros((2, 3), np.float32)]
+    for order in ([1, True, 1.0], [True, 1.0, 1], [1.0, 1, True]):
+        for size in order:
+            if type(size) is int:
+                rt.predict(net, x, MiniBatchSize=size)
+                rt.predict(net, x, "MiniBatchSize", size)
+            else:
+                with pytest.raises(RuntimeInputError, match="MiniBatchSize must be a positive integer"):
+                    rt.predict(net, x, MiniBatchSize=size)
+                with pytest.raises(RuntimeInputError, match="MiniBatchSize must be a positive integer"):
+                    rt.predict(net, x, "MiniBatchSize", size)
+
+
+def test_huge_sequence_length_and_minibatch_size_do_not_overflow(tmp_path, rng):
+    net = _stateful(tmp_path)
+    x = [rng.normal(size=(5, 3)).astype(np.float32), rng.normal(size=(2, 3)).astype(np.float32)]
+    expected = rt.predict(net, x)
+    for value in (2**31, 2**63, 2**80):
+        np.testing.assert_allclose(rt.predict(net, x, SequenceLength=value, MiniBatchSize=value), expected, rtol=0, atol=1e-6)
+
+
+def test_classify_refuses_a_regression_network(tmp_path):
+    layers = [sequenceInputLayer(3), lstmLayer(4, OutputMode="last"), fullyConnectedLayer(2), regressionLayer()]
+    exportONNXNetwork(initialize(layers, 0), tmp_path / "r.onnx", stateful=True)
+    net = rt.load(tmp_path / "r.onnx", "cpu")
+    for call in (lambda: rt.classify(net, [np.zeros((2, 3))]), lambda: rt.classifyAndUpdateState(net, [np.zeros((2, 3))])):
+        with pytest.raises(RuntimeInputError, match="is a regression .output 'responses'., not a classifier; use predict"):
+            call()
