@@ -19,11 +19,9 @@ import numpy as np
 
 from ._ort import CUDA, fast_run, ort, session_providers
 from .batching import check_finite
+from .contract import META_CLASSES, META_IO, META_SPEC, read_contract  # noqa: F401 (re-exported)
 from .errors import ModelError, ProviderError
 
-META_SPEC = "lstm2onnx.spec"
-META_CLASSES = "lstm2onnx.classes"
-META_IO = "lstm2onnx.io"
 NAN_POLICIES = ("error", "allow")
 _FLOAT32 = np.dtype(np.float32)
 
@@ -194,12 +192,8 @@ def load(
 
 
 def model_info(session: Any, path: str) -> ModelInfo:
-    meta = session.get_modelmeta().custom_metadata_map
-    if META_IO not in meta:
-        raise ModelError(f"{path!r} has no lstm2onnx metadata ({META_IO}); build it with lstm2onnx (build/exportONNXNetwork)")
-    io = json.loads(meta[META_IO])
-    inputs = {i.name: i for i in session.get_inputs()}
-    features = inputs[io["sequences"]].shape[2]
+    io, classes, layer_types = read_contract(session, path)  # checked against the graph: see contract.py
+    features = io["features"]
     states = tuple(
         StateSpec(
             s["layer"], int(s["hidden_size"]), s["hidden_in"], s["cell_in"], s["hidden_out"], s["cell_out"],
@@ -207,8 +201,6 @@ def model_info(session: Any, path: str) -> ModelInfo:
         )
         for s in io["states"]
     )
-    classes = json.loads(meta.get(META_CLASSES, "null"))
-    layer_types = tuple(layer["type"] for layer in json.loads(meta.get(META_SPEC, "[]")))
     return ModelInfo(
         io["sequences"], io["sequence_lengths"], io["output"], int(io["output_size"]), int(features),
         bool(io["sequence_output"]), io["task"], tuple(classes) if classes else None, states, layer_types,

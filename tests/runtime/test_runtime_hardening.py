@@ -351,3 +351,258 @@ def test_classify_refuses_a_regression_network(tmp_path):
     for call in (lambda: rt.classify(net, [np.zeros((2, 3))]), lambda: rt.classifyAndUpdateState(net, [np.zeros((2, 3))])):
         with pytest.raises(RuntimeInputError, match="is a regression .output 'responses'., not a classifier; use predict"):
             call()
+
+
+# -- item 6: metadata_props checked against the graph ---------------------------------------------
+
+import copy  # noqa: E402
+
+import onnx  # noqa: E402 (tests may use onnx; the runtime never does)
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from lstm2onnx_runtime import ModelError  # noqa: E402
+from lstm2onnx_runtime.contract import META_CLASSES, META_IO, META_SPEC, read_contract  # noqa: E402
+
+
+def _two_layer_model(tmp_path):
+    """Stateful, ragged, two LSTM layers of the same size (so a swap between layers keeps every shape)."""
+    layers = [sequenceInputLayer(3), lstmLayer(4, Name="a"), lstmLayer(4, Name="b", OutputMode="last"), fullyConnectedLayer(3),
+              softmaxLayer(), classificationLayer(Classes=["x", "y", "z"])]
+    path = tmp_path / "two.onnx"
+    exportONNXNetwork(initialize(layers, 0), path, stateful=True, ragged=True)
+    return path
+
+
+def _metadata(path):
+    model = onnx.load(path)
+    return model, {p.key: p.value for p in model.metadata_props}
+
+
+def _with_metadata(path, target, changes):
+    model, meta = _metadata(path)
+    meta.update(changes)
+    for key in [k for k, v in meta.items() if v is None]:
+        del meta[key]
+    del model.metadata_props[:]
+    onnx.helper.set_model_props(model, meta)
+    onnx.save(model, target)
+    return target
+
+
+def _io(path):
+    return json.loads(_metadata(path)[1][META_IO])
+
+
+def _swap(io, k1, key1, k2, key2):
+    io = copy.deepcopy(io)
+    s = io["states"]
+    s[k1][key1], s[k2][key2] = s[k2][key2], s[k1][key1]
+    return io
+
+
+def _edit(io, edit):
+    io = copy.deepcopy(io)
+    edit(io)
+    return io
+
+
+@pytest.mark.parametrize("changes,message", [
+    ({META_IO: "{not json"}, "not valid JSON"),
+    ({META_IO: "[1, 2]"}, "expected a JSON object, got list"),
+    ({META_IO: "[" * 100000 + "]" * 100000}, "nested more than 32 levels"),
+    ({META_CLASSES: "{" * 50000}, "nested more than 32 levels"),
+    ({META_IO: lambda io: _edit(io, lambda d: d.pop("sequences"))}, "'sequences' must be a tensor name, got None"),
+    ({META_IO: lambda io: _edit(io, lambda d: d.update(sequences="x"))}, "names input 'x', but the graph has no such input"),
+    ({META_IO: lambda io: _edit(io, lambda d: d.update(output="a.HiddenState.out"))}, "has 2 dimensions|expected 2 dimensions|values per step"),
+    ({META_IO: lambda io: _edit(io, lambda d: d.update(output_size=5))}, "has 3 values per step, but 'output_size' says 5"),
+    ({META_IO: lambda io: _edit(io, lambda d: d.update(output_size="3"))}, "'output_size' must be a positive integer"),
+    ({META_IO: lambda io: _edit(io, lambda d: d.update(sequence_output=1))}, "'sequence_output' must be true or false"),
+    ({META_IO: lambda io: _edit(io, lambda d: d.update(sequence_output=True))}, "expected 3 dimensions"),
+    ({META_IO: lambda io: _edit(io, lambda d: d.update(task="magic"))}, "'task' must be one of"),
+    ({META_IO: lambda io: _edit(io, lambda d: d.update(states={}))}, "'states' must be a list"),
+    ({META_IO: lambda io: _edit(io, lambda d: d["states"].pop())}, "inputs \\['b.CellState.in', 'b.HiddenState.in'\\] that the metadata does not describe"),
+    ({META_IO: lambda io: _edit(io, lambda d: d["states"][0].update(hidden_size=5))}, "has shape \\['batch', 4\\], but layer 'a' has hidden_size 5"),
+    ({META_IO: lambda io: _edit(io, lambda d: d["states"][0].update(initial_hidden=[0.0] * 3))}, "'initial_hidden' must be 4 finite numbers"),
+    ({META_IO: lambda io: _edit(io, lambda d: d["states"][0].update(initial_cell=[float("nan")] * 4))}, "not valid JSON"),
+    ({META_IO: lambda io: _edit(io, lambda d: d["states"][0].pop("layer"))}, "states\\[1\\].layer' must be a tensor name"),
+    ({META_IO: lambda io: _edit(io, lambda d: d["states"].append(d["states"][0]))}, "named twice"),
+    ({META_IO: lambda io: _swap(io, 0, "hidden_in", 0, "cell_in")}, "'hidden_in' must be 'a.HiddenState.in', got 'a.CellState.in'"),
+    ({META_IO: lambda io: _swap(io, 0, "hidden_out", 1, "hidden_out")}, "'hidden_out' must be 'a.HiddenState.out', got 'b.HiddenState.out'"),
+    ({META_IO: lambda io: _swap(io, 0, "hidden_in", 0, "hidden_out")}, "'hidden_in' must be 'a.HiddenState.in'"),
+    ({META_IO: lambda io: _edit(io, lambda d: d["states"][1].update(cell_in=None))}, "'cell_in' must be 'b.CellState.in', got None"),
+    ({META_CLASSES: '["x", "y"]'}, "lists 2 \\(2 distinct\\) class names for an output of 3 values"),
+    ({META_CLASSES: '["x", "x", "y"]'}, "lists 3 \\(2 distinct\\) class names"),
+    ({META_CLASSES: "[1, 2, 3]"}, "must be null or a list of strings"),
+    ({META_CLASSES: "NaN"}, "not valid JSON"),
+    ({META_SPEC: '[{"Name": "x"}]'}, "must be a list of layers, each with a 'type'"),
+    ({META_SPEC: '{"type": "x"}'}, "must be a list of layers"),
+    ({META_IO: None}, "has no lstm2onnx metadata"),
+])
+def test_tampered_metadata_is_a_model_error(tmp_path, changes, message):
+    path = _two_layer_model(tmp_path)
+    io = _io(path)
+    changes = {k: json.dumps(v(io)) if callable(v) else v for k, v in changes.items()}
+    bad = _with_metadata(path, tmp_path / "bad.onnx", changes)
+    with pytest.raises(ModelError, match=message):
+        rt.load(bad, "cpu")
+
+
+def test_untampered_two_layer_model_loads_and_streams(tmp_path, rng):
+    net = rt.load(_two_layer_model(tmp_path), "cpu")
+    assert [s.layer for s in net.info.states] == ["a", "b"] and net.classes == ("x", "y", "z")
+    x = rng.normal(size=(5, 3)).astype(np.float32)
+    np.testing.assert_allclose(StreamPool(net).open().step(x), rt.predict(net, x), rtol=0, atol=1e-6)
+
+
+class _Arg:
+    def __init__(self, name, type_, shape):
+        self.name, self.type, self.shape = name, type_, shape
+
+
+class _Session:
+    """What read_contract reads from an onnxruntime session: metadata, inputs and outputs."""
+
+    def __init__(self, meta, inputs, outputs):
+        self._meta, self._inputs, self._outputs = meta, inputs, outputs
+
+    def get_modelmeta(self):
+        return type("Meta", (), {"custom_metadata_map": self._meta})()
+
+    def get_inputs(self):
+        return self._inputs
+
+    def get_outputs(self):
+        return self._outputs
+
+
+def _hidden_only_session(io_changes=None):
+    """A stateful graph's contract where the recurrent layer carries a hidden state only (as a GRU does)."""
+    io = {"sequences": "sequences", "sequence_lengths": None, "output": "responses", "output_size": 2, "sequence_output": False,
+          "task": "regression", "states": [{"layer": "gru", "hidden_size": 4, "hidden_in": "gru.HiddenState.in",
+                                            "hidden_out": "gru.HiddenState.out", "initial_hidden": [0.5] * 4}]}
+    io.update(io_changes or {})
+    inputs = [_Arg("sequences", "tensor(float)", ["batch", "time", 3]), _Arg("gru.HiddenState.in", "tensor(float)", ["batch", 4])]
+    outputs = [_Arg("responses", "tensor(float)", ["batch", 2]), _Arg("gru.HiddenState.out", "tensor(float)", ["batch", 4])]
+    return _Session({META_IO: json.dumps(io), META_CLASSES: "null"}, inputs, outputs)
+
+
+def test_state_entries_without_a_cell_are_accepted():
+    for cells in ({}, {"cell_in": None, "cell_out": None, "initial_cell": None}):
+        session = _hidden_only_session()
+        io = json.loads(session._meta[META_IO])
+        io["states"][0].update(cells)
+        session._meta[META_IO] = json.dumps(io)
+        checked, classes, types = read_contract(session, "g.onnx")
+        state = checked["states"][0]
+        assert (state["cell_in"], state["cell_out"], state["initial_cell"]) == (None, None, None)
+        assert checked["features"] == 3 and classes is None and types == ()
+    half = _hidden_only_session()
+    io = json.loads(half._meta[META_IO])
+    io["states"][0]["cell_out"] = "gru.CellState.out"
+    half._meta[META_IO] = json.dumps(io)
+    with pytest.raises(ModelError, match="'cell_in' must be 'gru.CellState.in', got None"):
+        read_contract(half, "g.onnx")
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-3, 10**20) | st.floats(allow_nan=False) | st.text(max_size=12),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4),
+    max_leaves=12,
+)
+KEYS = st.sampled_from(["sequences", "sequence_lengths", "output", "output_size", "sequence_output", "task", "states",
+                        "layer", "hidden_size", "hidden_in", "cell_in", "hidden_out", "cell_out", "initial_hidden", "initial_cell"])
+
+
+def _paths(value, prefix=()):
+    yield prefix
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield from _paths(v, (*prefix, k))
+    elif isinstance(value, list):
+        for k, v in enumerate(value):
+            yield from _paths(v, (*prefix, k))
+
+
+@st.composite
+def tampered(draw, base):
+    """The io object with a few edits: a value replaced by random JSON, a key dropped or added, two values swapped."""
+    io = copy.deepcopy(base)
+    for _ in range(draw(st.integers(1, 3))):
+        paths = list(_paths(io))
+        where = draw(st.sampled_from(paths))
+        parent = io
+        for step in where[:-1]:
+            parent = parent[step]
+        action = draw(st.sampled_from(["replace", "drop", "add", "swap"]))
+        if not where:
+            io = draw(JSON) if action == "replace" else io
+            continue
+        last = where[-1]
+        if action == "replace":
+            parent[last] = draw(JSON)
+        elif action == "drop" and isinstance(parent, dict):
+            del parent[last]
+        elif action == "add" and isinstance(parent, dict):
+            parent[draw(KEYS)] = draw(JSON)
+        elif action == "swap":
+            other = draw(st.sampled_from(paths))
+            target = io
+            try:
+                for step in other[:-1]:
+                    target = target[step]
+                if other and other[-1] in (target if isinstance(target, dict) else range(len(target))):
+                    parent[last], target[other[-1]] = target[other[-1]], parent[last]
+            except (TypeError, KeyError, IndexError):
+                pass
+    return io
+
+
+@pytest.fixture(scope="module")
+def real_contract(tmp_path_factory):
+    import onnxruntime as ort
+
+    path = _two_layer_model(tmp_path_factory.mktemp("contract"))
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    meta = dict(session.get_modelmeta().custom_metadata_map)
+    return session, meta
+
+
+def _check_or_model_error(session, meta, io_text, classes_text, spec_text):
+    fake = _Session({META_IO: io_text, META_CLASSES: classes_text, META_SPEC: spec_text}, session.get_inputs(), session.get_outputs())
+    try:
+        io, classes, _ = read_contract(fake, "fuzz.onnx")
+    except ModelError:
+        return None
+    # accepted: then every claim holds for the real graph
+    inputs = {i.name: i for i in session.get_inputs()}
+    outputs = {o.name: o for o in session.get_outputs()}
+    assert inputs[io["sequences"]].shape[2] == io["features"] == 3
+    assert outputs[io["output"]].shape[-1] == io["output_size"] == 3
+    for s in io["states"]:
+        assert s["hidden_in"] == f"{s['layer']}.HiddenState.in" and s["cell_in"] == f"{s['layer']}.CellState.in"
+        assert inputs[s["hidden_in"]].shape[1] == s["hidden_size"]
+    assert classes is None or len(classes) == 3
+    return io
+
+
+@settings(derandomize=True, max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(data=st.data())
+def test_fuzzed_metadata_is_accepted_only_when_it_matches_the_graph(real_contract, data):
+    session, meta = real_contract
+    base = json.loads(meta[META_IO])
+    io = data.draw(tampered(base))
+    io_text = json.dumps(io)
+    classes_text = data.draw(st.sampled_from([meta[META_CLASSES], "null", '["x"]', "[1, 2, 3]", "{"])
+                             | JSON.map(json.dumps) | st.text(max_size=20))
+    spec_text = data.draw(st.sampled_from([meta[META_SPEC], "[]", "null"]) | JSON.map(json.dumps) | st.text(max_size=20))
+    _check_or_model_error(session, meta, io_text, classes_text, spec_text)
+
+
+@settings(derandomize=True, max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text=st.text(max_size=200) | st.binary(max_size=200).map(lambda b: b.decode("latin-1")))
+def test_fuzzed_metadata_text_never_escapes_as_another_exception(real_contract, text):
+    session, meta = real_contract
+    _check_or_model_error(session, meta, text, meta[META_CLASSES], meta[META_SPEC])
+    _check_or_model_error(session, meta, meta[META_IO], text, meta[META_SPEC])
+    _check_or_model_error(session, meta, meta[META_IO], meta[META_CLASSES], text)
