@@ -13,6 +13,19 @@ import numpy as np
 
 from .errors import LayerError
 
+MAX_LEARNABLE_ELEMENTS = 2**26  # per learnable (256 MiB as float32): a 4096-unit LSTM's RecurrentWeights fit
+
+
+def check_size(shape: tuple[int, ...], where: str) -> None:
+    """Refuse a learnable too large to draw before allocating it (e.g. ``lstmLayer(1e9)`` from a spec)."""
+    count = int(np.prod(shape, dtype=np.float64))
+    if count > MAX_LEARNABLE_ELEMENTS:
+        size = "-by-".join(map(str, shape))
+        raise LayerError(
+            f"{where}: a {size} learnable has {count:,} elements, more than the {MAX_LEARNABLE_ELEMENTS:,} "
+            "lstm2onnx draws (lstm2onnx.initializers.MAX_LEARNABLE_ELEMENTS); check the layer sizes"
+        )
+
 
 def _orthogonal(shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
     """Q of the QR factorization of a standard-normal matrix, columns signed by diag(R)."""
@@ -39,6 +52,7 @@ def weights(
     per block of rows (``blocks`` = directions for a bilstm);
     'narrow-normal': normal with std 0.01; 'zeros', 'ones'.
     """
+    check_size(shape, where)
     if method == "glorot":
         bound = np.sqrt(6.0 / (fan_in + fan_out))
         values = rng.uniform(-bound, bound, size=shape)
@@ -63,6 +77,7 @@ def bias(
 ) -> np.ndarray:
     """An LSTM bias ``[4H*dirs]``: 'unit-forget-gate' puts ones on each direction's forget block."""
     size = 4 * hidden_size * directions
+    check_size((size,), where)
     if method == "unit-forget-gate":
         values = np.zeros((directions, 4, hidden_size))
         values[:, 1, :] = 1.0  # MATLAB stacks i, f, g, o: the forget gate is block 1
@@ -72,6 +87,7 @@ def bias(
 
 def vector_bias(method: str | Callable, size: int, rng: np.random.Generator, where: str) -> np.ndarray:
     """A bias vector by 'zeros', 'ones', 'narrow-normal' or a callable."""
+    check_size((size,), where)
     if method == "zeros":
         values = np.zeros(size)
     elif method == "ones":

@@ -51,9 +51,14 @@ def load_spec(path: str | os.PathLike) -> tuple[LayerArray, str | None]:
     return parse_spec(text, os.fspath(path))
 
 
+MAX_SPEC_NODES = 5_000_000  # values in a spec with every alias expanded: a 2048-unit bilstm's learnables fit
+
+
 def parse_spec(text: str, source: str = "<spec>") -> tuple[LayerArray, str | None]:
     try:
-        data = yaml.load(text, Loader=_Yaml12Loader)  # noqa: S506 (a SafeLoader subclass)
+        data = _load_bounded(text, source)
+    except RecursionError:
+        raise SpecError(f"{source}: the spec is nested too deeply to be a layer array") from None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -69,6 +74,57 @@ def parse_spec(text: str, source: str = "<spec>") -> tuple[LayerArray, str | Non
     if not isinstance(data, list) or not data:
         raise SpecError(f"{source}: expected a non-empty list of layers, got {type(data).__name__}")
     return LayerArray(_entry(item, f"{source}: layer {k}") for k, item in enumerate(data, 1)), name
+
+
+def _load_bounded(text: str, source: str) -> Any:
+    """YAML/JSON to Python values, refusing documents whose aliases expand past MAX_SPEC_NODES.
+
+    PyYAML composes an alias as a reference to the anchored node, so a short
+    document can describe billions of values ("billion laughs"); they are
+    counted on the composed graph, where sharing keeps the count cheap,
+    before anything downstream walks the expanded tree.
+    """
+    loader = _Yaml12Loader(text)
+    try:
+        root = loader.get_single_node()
+        if root is None:
+            return None
+        _check_expanded_size(root, source)
+        return loader.construct_document(root)
+    finally:
+        loader.dispose()
+
+
+def _check_expanded_size(root: yaml.Node, source: str) -> None:
+    """Count the nodes of the alias-expanded tree (iteratively, memoized per node); refuse cycles and excess."""
+    sizes: dict[int, int] = {}
+    open_nodes: set[int] = set()  # started, not finished: exactly the ancestors of the node being visited
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, finished = stack.pop()
+        key = id(node)
+        if finished:
+            open_nodes.discard(key)
+            sizes[key] = 1 + sum(sizes[id(child)] for child in _children(node))
+            if sizes[key] > MAX_SPEC_NODES:
+                raise SpecError(
+                    f"{source}: the spec expands to more than {MAX_SPEC_NODES:,} values (YAML aliases repeat "
+                    "what they name); refusing to read it"
+                )
+        elif key in open_nodes:
+            raise SpecError(f"{source}: a YAML alias refers to a node that contains it; a layer array cannot be recursive")
+        elif key not in sizes:
+            open_nodes.add(key)
+            stack.append((node, True))
+            stack.extend((child, False) for child in _children(node) if id(child) not in sizes)
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        return node.value
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    return []
 
 
 def dump_spec(layers: list[Layer], name: str | None = None, learnables: bool = False) -> str:

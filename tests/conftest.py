@@ -7,6 +7,11 @@ with the tolerance it states.
 from __future__ import annotations
 
 import functools
+import os
+import resource
+import subprocess
+import sys
+import textwrap
 import zlib
 from dataclasses import dataclass
 
@@ -108,3 +113,22 @@ def onnxruntime_max_opset() -> int:
 def rng(request) -> np.random.Generator:
     """A generator seeded from the test's name, so every test is repeatable and independent."""
     return np.random.default_rng(zlib.crc32(request.node.nodeid.encode()))
+
+
+MEMORY_LIMIT = 1536 * 2**20  # address space for a child running a bomb: far below what any bomb declares
+
+
+def run_bounded(code: str, *args: str, memory: int = MEMORY_LIMIT, timeout: float = 60) -> subprocess.CompletedProcess:
+    """Run Python ``code`` in a child process limited to ``memory`` bytes of address space (one BLAS thread).
+
+    A reader that materialised what a hostile input declares dies there with a
+    MemoryError instead of taking the test machine down.
+    """
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code), *args], capture_output=True, text=True, env=env, preexec_fn=limit, timeout=timeout
+    )

@@ -50,6 +50,7 @@ from .network import Network
 _ids = itertools.count(1)
 _FLOAT32 = np.dtype(np.float32)
 FLOAT = _FLOAT32.itemsize
+MAX_PAGE_BYTES = 2**30  # one page of recurrent state: a million 128-unit LSTM streams fit
 
 
 class Stream:
@@ -258,6 +259,7 @@ class StreamPool:
             raise StreamError(f"StreamPool: device must be 'host', 'cpu' or 'cuda', got {device!r}")
         self._copier = _row_copier(self.device) if self.device != "host" else None
         self._sizes = [s.hidden_size for s in net.info.states for _ in (0, 1)]
+        self._check_rows(page_size, "page_size")
         self._initial = [v for s in net.info.states for v in (s.initial_hidden, s.initial_cell)]
         self._lock = threading.Lock()
         self._closes = 0  # how many streams were ever closed: groups re-verify their members when it moves
@@ -275,6 +277,15 @@ class StreamPool:
         self._inner = getattr(net.session, "_sess", None)
         self._check_nan = net.nan_policy == "error"
 
+    def _check_rows(self, rows: int, what: str) -> None:
+        """Refuse a page larger than MAX_PAGE_BYTES before allocating it."""
+        size = rows * sum(self._sizes) * FLOAT
+        if size > MAX_PAGE_BYTES:
+            raise StreamError(
+                f"StreamPool: {what} = {rows:,} streams would need a {size / 2**30:.1f} GiB state page; "
+                f"the limit is {MAX_PAGE_BYTES // 2**20:,} MiB (lstm2onnx_runtime.streams.MAX_PAGE_BYTES)"
+            )
+
     # -- lifecycle -------------------------------------------------------------------------------
 
     def open(self) -> Stream:
@@ -291,6 +302,7 @@ class StreamPool:
         """n new streams on contiguous rows of a page of their own, for :meth:`StreamGroup.step`."""
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
             raise StreamError(f"open_group: n must be a positive integer, got {n!r}")
+        self._check_rows(n, "open_group: n")
         with self._lock:
             streams = [self._claim_slot(slot) for slot in self._group_slots(n)]
             group = StreamGroup(self, streams, persistent=True)

@@ -7,11 +7,7 @@ address-space limit, so a reader that materialised them would die there.
 
 from __future__ import annotations
 
-import os
-import resource
 import struct
-import subprocess
-import sys
 import textwrap
 import time
 import zlib
@@ -23,12 +19,10 @@ import scipy.io
 import scipy.sparse
 from hypothesis import HealthCheck, given, settings, strategies as st
 
+from conftest import run_bounded
 from lstm2onnx.errors import SpecError
 from lstm2onnx.matlab.matfile import Opaque, read_mat
 from lstm2onnx.matlab.weights import load_weights
-
-MEMORY_LIMIT = 1536 * 2**20  # the child's address space: far below any bomb in this file
-
 
 def cell(*items) -> np.ndarray:
     out = np.empty((1, len(items)), dtype=object)
@@ -167,19 +161,6 @@ def test_v73_cell_reference_to_an_external_dataset_is_refused(tmp_path):
         read_mat(path)
 
 
-def run_bounded(code: str) -> tuple[subprocess.CompletedProcess, float]:
-    """Run ``code`` in a child limited to MEMORY_LIMIT of address space; return it and its CPU seconds."""
-
-    def limit() -> None:
-        resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
-
-    env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    child = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, env=env, preexec_fn=limit, timeout=60)
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return child, (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
-
-
 READ_AND_REPORT = """
     import sys, time
     from lstm2onnx.errors import SpecError
@@ -202,7 +183,7 @@ def test_v73_gzip_bomb_is_refused_before_reading(tmp_path):
         ds = g.create_dataset("InputWeights", shape=(60000, 60000), dtype="f8", compression="gzip", chunks=(1000, 1000), fillvalue=1.0)
         ds.attrs["MATLAB_class"] = np.bytes_("double")
     assert path.stat().st_size < 100_000  # a few KB that would expand to 26.8 GiB
-    child, _ = run_bounded(READ_AND_REPORT.format(path=str(path)))
+    child = run_bounded(READ_AND_REPORT.format(path=str(path)))
     assert child.returncode == 0, child.stderr
     assert "lstm.InputWeights declares 3,600,000,000 elements" in child.stdout
     assert float(child.stdout.split("read seconds:")[1]) < 1.0
@@ -226,7 +207,7 @@ def test_v5_compressed_bomb_is_refused_before_decompressing(tmp_path):
     payload = zlib.compress(inner, 9)
     path = tmp_path / "bomb.mat"
     path.write_bytes(_v5_header() + struct.pack("<II", 15, len(payload)) + payload)
-    child, _ = run_bounded(READ_AND_REPORT.format(path=str(path)))
+    child = run_bounded(READ_AND_REPORT.format(path=str(path)))
     assert child.returncode == 0, child.stderr
     assert "an array of size 60000x60000 declares 3,600,000,000 elements" in child.stdout
     assert float(child.stdout.split("read seconds:")[1]) < 1.0
