@@ -7,13 +7,15 @@ and must answer in well under a second of CPU time.
 from __future__ import annotations
 
 import textwrap
+import time
 
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from conftest import run_bounded
 from lstm2onnx import build, fullyConnectedLayer, lstmLayer, sequenceInputLayer
-from lstm2onnx.errors import LayerError, SpecError
+from lstm2onnx.errors import LayerError, Lstm2OnnxError, SpecError
 from lstm2onnx.initializers import MAX_LEARNABLE_ELEMENTS
 from lstm2onnx.spec import MAX_SPEC_NODES, parse_spec
 
@@ -122,3 +124,21 @@ def test_stream_groups_are_bounded(tmp_path):
         pool.open_group(10**8)
     group = pool.open_group(3)  # the pool still works
     assert len(group.streams) == 3
+
+
+SPEC_PIECES = [
+    "layers:", "\n", "  - ", "sequenceInputLayer", "lstmLayer", "fullyConnectedLayer", "softmaxLayer", ": ", "3", "1e-3", "-1",
+    "[", "]", "{", "}", ", ", "&a ", "*a", "OutputMode", "last", "Mean", "'", '"', "!!python/object:os.system", "\t", "null", "1e999",
+]
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(st.lists(st.sampled_from(SPEC_PIECES), max_size=40))
+def test_fuzzed_specs_end_in_layers_or_a_spec_error(pieces):
+    text = "".join(pieces)
+    start = time.process_time()
+    try:
+        parse_spec(text)
+    except Lstm2OnnxError:
+        pass
+    assert time.process_time() - start < 1.0
