@@ -6,7 +6,8 @@ etc. load it lazily), so the compiler works without it.
 
 from .options import TrainingOptions, trainingOptions
 
-__all__ = ["TrainingOptions", "trainingOptions", "trainNetwork", "classify", "predict"]
+__all__ = ["TrainingOptions", "trainingOptions", "trainNetwork", "classify", "predict", "predictAndUpdateState",
+           "classifyAndUpdateState", "resetState"]
 
 
 def trainNetwork(*args, **kwargs):
@@ -17,14 +18,35 @@ def trainNetwork(*args, **kwargs):
 
 
 def classify(*args, **kwargs):
-    """See :func:`lstm2onnx.training.trainer.classify` (imports torch)."""
-    from .trainer import classify as run
+    """See :func:`lstm2onnx.training.inference.classify` (imports torch)."""
+    from .inference import classify as run
 
     return run(*args, **kwargs)
 
 
 def predict(*args, **kwargs):
-    """See :func:`lstm2onnx.training.trainer.predict` (imports torch)."""
-    from .trainer import predict as run
+    """See :func:`lstm2onnx.training.inference.predict` (imports torch)."""
+    from .inference import predict as run
+
+    return run(*args, **kwargs)
+
+
+def predictAndUpdateState(*args, **kwargs):
+    """See :func:`lstm2onnx.training.inference.predictAndUpdateState` (imports torch)."""
+    from .inference import predictAndUpdateState as run
+
+    return run(*args, **kwargs)
+
+
+def classifyAndUpdateState(*args, **kwargs):
+    """See :func:`lstm2onnx.training.inference.classifyAndUpdateState` (imports torch)."""
+    from .inference import classifyAndUpdateState as run
+
+    return run(*args, **kwargs)
+
+
+def resetState(*args, **kwargs):
+    """See :func:`lstm2onnx.training.inference.resetState` (imports torch)."""
+    from .inference import resetState as run
 
     return run(*args, **kwargs)

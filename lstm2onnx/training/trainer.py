@@ -1,4 +1,4 @@
-"""MATLAB's ``trainNetwork`` on torch, and ``classify`` / ``predict`` for the trained network.
+"""MATLAB's ``trainNetwork`` on torch (``classify`` / ``predict`` for the trained network are in ``inference``).
 
 Losses (as MATLAB's output layers define them, with padding excluded):
 classification, cross-entropy ``-1/N Σ_n Σ_t Σ_i w_i T_nti log Y_nti`` (t over
@@ -26,7 +26,6 @@ import torch
 from ..errors import Lstm2OnnxError, NetworkError
 from ..layers import ClassificationOutputLayer, Layer, SequenceInputLayer
 from ..network import LayerArray, analyze, initialize
-from ..values import name_value
 from .options import TrainingOptions
 from .solver import MatlabSolver
 from .torch_net import TorchNetwork
@@ -34,11 +33,13 @@ from .torch_net import TorchNetwork
 
 @dataclass
 class TrainedNetwork:
-    """What trainNetwork returns: the layer array with learnables (``Layers``), the class names, the torch module."""
+    """What trainNetwork returns: the layer array with learnables (``Layers``), the class names, the torch module,
+    and the recurrent state that predictAndUpdateState carries (None: HiddenState/CellState; see ``inference``)."""
 
     Layers: LayerArray
     Classes: tuple[str, ...] | None
     module: TorchNetwork = field(repr=False)
+    state: dict | None = field(default=None, repr=False)
 
     def __str__(self) -> str:
         return f"TrainedNetwork with {len(self.Layers)} layers:\n{self.Layers}"
@@ -509,58 +510,3 @@ def _plot(info: TrainingInfo, options: TrainingOptions, path: str | None) -> str
     figure.savefig(path, dpi=110)
     plt.close(figure)
     return path
-
-
-def _as_module(net: Any) -> tuple[TorchNetwork, tuple[str, ...] | None]:
-    if isinstance(net, TrainedNetwork):
-        return net.module, net.Classes
-    layers = LayerArray(getattr(net, "Layers", net))
-    network = analyze(layers)
-    return TorchNetwork(layers).eval(), tuple(network.classes) if network.classes else None
-
-
-@torch.no_grad()
-def predict(net: Any, X: Any, *args: Any, **kwargs: Any):
-    """Outputs of a trained network (or an initialized layer array) in torch: ``[N, K]`` or a list of ``[T_n, K]``."""
-    mini_batch = _mini_batch_size(args, kwargs)
-    module, _ = _as_module(net)
-    module.eval()
-    single = isinstance(X, np.ndarray) and X.ndim == 2
-    sequences = [np.asarray(x, np.float32) for x in ([X] if single else X)]
-    features = module.specs[0].InputSize
-    for k, x in enumerate(sequences, 1):
-        if x.ndim != 2 or x.shape[1] != features or len(x) == 0:
-            raise Lstm2OnnxError(f"predict: sequence {k} must be a non-empty [time, {features}] array, got shape {x.shape}")
-    lengths = np.array([len(x) for x in sequences])
-    order = np.argsort(lengths, kind="stable")
-    outputs: list[Any] = [None] * len(sequences)
-    for k in range(0, len(order), mini_batch):
-        idx = order[k : k + mini_batch]
-        T = int(lengths[idx].max())
-        x = np.zeros((len(idx), T, features), np.float32)
-        for j, i in enumerate(idx):
-            x[j, : lengths[i]] = sequences[i]
-        y = module.outputs(torch.from_numpy(x), torch.from_numpy(lengths[idx])).numpy()
-        for j, i in enumerate(idx):
-            outputs[i] = y[j, : lengths[i]] if module.sequence_output else y[j]
-    if single:
-        return outputs[0]
-    return outputs if module.sequence_output else np.stack(outputs)
-
-
-def _mini_batch_size(args: tuple, kwargs: dict) -> int:
-    """MATLAB's ``'MiniBatchSize', 27`` (or the keyword); results never depend on it, only memory does."""
-    size = name_value("predict/classify", args, kwargs, ["MiniBatchSize"]).get("MiniBatchSize", 128)
-    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
-        raise Lstm2OnnxError(f"predict/classify: MiniBatchSize must be a positive integer, got {size!r}")
-    return int(size)
-
-
-def classify(net: Any, X: Any, *args: Any, **kwargs: Any):
-    """``(labels, scores)`` like MATLAB's classify: labels are the class names (``'1'``..``'K'`` when 'auto')."""
-    _, classes = _as_module(net)
-    scores = predict(net, X, *args, **kwargs)
-    names = np.asarray(classes if classes else [str(k) for k in range(1, np.shape(scores[0] if isinstance(scores, list) else scores)[-1] + 1)])
-    if isinstance(scores, list):
-        return [names[s.argmax(-1)] for s in scores], scores
-    return names[np.asarray(scores).argmax(-1)], scores
