@@ -598,3 +598,33 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, tuple):
         return list(value)
     return value
+
+
+# -- layer families (imported last: they subclass Layer and register in LAYER_TYPES) ----------------
+
+from .activation import (  # noqa: E402
+    ClippedReLULayer,
+    ELULayer,
+    FlattenLayer,
+    GELULayer,
+    LeakyReLULayer,
+    ReLULayer,
+    SigmoidLayer,
+    SwishLayer,
+    TanhLayer,
+    clippedReluLayer,
+    eluLayer,
+    flattenLayer,
+    geluLayer,
+    leakyReluLayer,
+    reluLayer,
+    sigmoidLayer,
+    swishLayer,
+    tanhLayer,
+)
+from .normalization import (  # noqa: E402
+    BatchNormalizationLayer,
+    LayerNormalizationLayer,
+    batchNormalizationLayer,
+    layerNormalizationLayer,
+)

@@ -17,6 +17,9 @@ POSITIONAL = {
     "bilstmLayer": "NumHiddenUnits",
     "fullyConnectedLayer": "OutputSize",
     "dropoutLayer": "Probability",
+    "leakyReluLayer": "Scale",
+    "clippedReluLayer": "Ceiling",
+    "eluLayer": "Alpha",
 }
 
 

@@ -249,3 +249,8 @@ def _vector(value: np.ndarray | None, size: int) -> np.ndarray:
 def _stat(layer: SequenceInputLayer, name: str) -> np.ndarray | None:
     value = getattr(layer, name)
     return None if value is None else np.asarray(value, dtype=np.float64)
+
+
+# -- layer families (imported last: they register with @computes) --------------------------------
+
+from . import activation, normalization  # noqa: E402,F401

@@ -359,3 +359,7 @@ def _key(name: str) -> str:
 def _torch(array: np.ndarray) -> torch.Tensor:
     return torch.tensor(np.asarray(array, np.float32))
 
+
+# -- layer families (imported last: they register with @stage) -----------------------------------
+
+from . import torch_activation, torch_normalization  # noqa: E402,F401

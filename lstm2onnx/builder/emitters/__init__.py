@@ -272,3 +272,8 @@ def emit_softmax(ctx: EmitContext, layer: SoftmaxLayer, x: Tensor) -> Tensor:
 def emit_identity(ctx: EmitContext, layer: Layer, x: Tensor) -> Tensor:
     """Dropout is the identity at inference; output layers are training losses. No nodes."""
     return x
+
+
+# -- layer families (imported last: they register with @emits) ---------------------------------
+
+from . import activation, normalization  # noqa: E402,F401
