@@ -80,7 +80,7 @@ def build(
 
     output = _output_name(network)
     if x.sequence:
-        graph.add_output(graph.op("Transpose", [x.name], "output", perm=[1, 0, 2]), output, [BATCH, TIME, x.size])
+        graph.add_output(graph.op("Transpose", [x.name], "output", perm=[1, 0, 2]), output, [BATCH, ctx.time, x.size])
     else:
         graph.add_output(x.name, output, [BATCH, x.size])
     for io, h_T, c_T in ctx.states:
@@ -183,7 +183,7 @@ def _metadata(network: Network, ctx: EmitContext, output: str) -> dict[str, str]
         )
     io = {
         "sequences": SEQUENCES,
-        "sequence_lengths": ctx.lengths,
+        "sequence_lengths": ctx.input_lengths,
         "output": output,
         "output_size": network.output_size,
         "sequence_output": network.sequence_output,

@@ -1,5 +1,5 @@
-"""MATLAB interop: layer-array code in (parsed, never evaluated), MATLAB weights in, MATLAB text out."""
+"""MATLAB interop: scripts and layer-array code in (interpreted lazily, never executed), MATLAB weights in, MATLAB text out."""
 
-from .parser import MatlabError, from_matlab
+from .parser import MatlabError, ScriptResult, from_matlab, read_script
 
-__all__ = ["MatlabError", "from_matlab"]
+__all__ = ["MatlabError", "ScriptResult", "from_matlab", "read_script"]

@@ -1,0 +1,248 @@
+"""Which statements the wanted variable depends on, the fourth stage of the MATLAB front end.
+
+A backward pass over the statements (as a compiler's slicer does): starting
+from the names wanted at the end, a statement is *needed* when it assigns a
+needed name; a whole assignment (``x = ...``) then stops the search for
+``x`` further up, a partial one (``x(2) = ...``, ``s.f = ...``) does not; and
+what the statement reads becomes needed. Blocks are needed when their bodies
+assign a needed name; their conditions and ranges are then needed too, and
+loop bodies are sliced until what they carry from one iteration to the next
+stops growing. ``break``/``continue``/``return`` count as assigning the control
+flow of the block they sit in. Names given with ``--set`` are never needed
+(the statements assigning them are skipped), and function names are not
+variables unless the file assigns them.
+
+The same pass tells which assignments build a layer array (their right side
+calls a layer function, ``layerGraph``/``dlnetwork``/``addLayers``, a local
+function that does, or indexes or concatenates such a variable), so the
+default variable is the last of them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..layers import LAYER_TYPES
+from .functions import CONSTANTS, FUNCTIONS, WRAPPERS
+from .lexer import Token
+from .statements import Program, Stmt, names_read, nesting, top_level_assignment
+
+FLOW = "%flow"  # the pseudo-variable break/continue/return assign
+MAX_LOOP_PASSES = 16
+_FLOW_WORDS = frozenset({"break", "continue", "return"})
+SPECIAL = frozenset({"load", "nargin", "nargout", "end", "true", "false"})
+
+
+def known_functions() -> set[str]:
+    return set(FUNCTIONS) | set(LAYER_TYPES) | set(WRAPPERS) | set(CONSTANTS) | SPECIAL
+
+
+@dataclass
+class Context:
+    """What the slicer knows about the file: names assigned anywhere, local functions, --set names, data names."""
+
+    assigned: set[str]
+    functions: set[str]
+    pinned: set[str]
+    data_names: set[str]
+    free: set[str]
+    budget: object | None = None  # a workspace.Budget: slicing deeply nested loops is bounded in CPU time too
+
+    def reads(self, names: set[str]) -> set[str]:
+        """Variables among identifiers read: not functions (unless assigned), not --set names."""
+        out = set()
+        known = known_functions()
+        for name in names:
+            if name in self.pinned:
+                continue
+            if (name in known or name in self.functions) and name not in self.assigned:
+                continue
+            out.add(name)
+        return out
+
+
+def context(program: Program, pinned: set[str], data_names: set[str]) -> Context:
+    assigned: set[str] = set()
+    read: set[str] = set()
+    for stmt in program.all_statements():
+        assigned.update(stmt.targets)
+        read.update(stmt.uses)
+        if stmt.kind == "for" and stmt.tokens and stmt.tokens[0].kind == "id":
+            assigned.add(stmt.tokens[0].value)
+        if stmt.kind == "function":
+            assigned.update(stmt.inputs)
+    functions = set(program.functions)
+    free = {n for n in read - assigned if n not in known_functions() and n not in functions}
+    return Context(assigned, functions, set(pinned), set(data_names), free)
+
+
+def load_names(stmt: Stmt, ctx: Context) -> set[str]:
+    """Names a ``load`` statement (command or call without outputs) assigns."""
+    if stmt.kind == "command":
+        if stmt.word != "load":
+            return set()
+        listed = [w for w in stmt.words[1:] if not w.startswith("-")]
+    elif stmt.kind == "simple" and not stmt.targets and _is_load_call(stmt.tokens):
+        listed = [t.value for t in stmt.tokens[3:] if t.kind in ("str", "dstr")]
+    else:
+        return set()
+    if listed:
+        return set(listed)
+    return ctx.data_names | ctx.free
+
+
+def _is_load_call(tokens: list[Token]) -> bool:
+    return len(tokens) >= 2 and tokens[0].kind == "id" and tokens[0].value == "load" and tokens[1].kind == "op" and tokens[1].value == "("
+
+
+def defines(stmt: Stmt, ctx: Context) -> set[str]:
+    """Every name a statement (a block: anything in it) may assign; ``break``/``continue`` inside a loop
+    belong to that loop, ``return`` to the function."""
+    out: set[str] = set()
+
+    def visit(inner: Stmt, loops: int) -> None:
+        if inner.kind == "function":
+            return
+        out.update(inner.targets)
+        out.update(load_names(inner, ctx))
+        if inner.kind == "keyword" and (inner.word == "return" or (inner.word in _FLOW_WORDS and loops == 0)):
+            out.add(FLOW)
+        if inner.kind == "for" and inner.tokens and inner.tokens[0].kind == "id":
+            out.add(inner.tokens[0].value)
+        for child in inner.children():
+            visit(child, loops + (inner.kind in ("for", "while")))
+
+    visit(stmt, 0)
+    return out
+
+
+def header_reads(tokens: list[Token] | None, ctx: Context) -> set[str]:
+    if not tokens:
+        return set()
+    if tokens and tokens[0].kind == "op" and tokens[0].value == "(":  # for (i = 1:n)
+        tokens = tokens[1:-1]
+    eq = next((k for k, t in enumerate(tokens) if t.kind == "op" and t.value == "="), None)
+    return ctx.reads(names_read(tokens[eq + 1:] if eq is not None else tokens))
+
+
+def slice_block(stmts: list[Stmt], needed: set[str], marked: set[int], ctx: Context) -> set[str]:
+    """Mark the statements of ``stmts`` that ``needed`` (names wanted after them) depends on; names wanted before."""
+    needed = set(needed)
+    for stmt in reversed(stmts):
+        if ctx.budget is not None:
+            ctx.budget.tick(stmt.pos)  # type: ignore[attr-defined]
+        kind = stmt.kind
+        if kind == "function":
+            continue
+        if kind in ("simple", "broken", "command", "keyword"):
+            defs = set(stmt.targets) | load_names(stmt, ctx)
+            if kind == "keyword" and stmt.word in _FLOW_WORDS:
+                defs.add(FLOW)
+            if not defs & needed:
+                continue
+            marked.add(stmt.sid)
+            needed -= stmt.full - {FLOW}
+            needed |= ctx.reads(stmt.uses)
+            if kind == "broken" and stmt.parts:
+                for _, body in stmt.parts:
+                    for inner in body:
+                        marked.add(inner.sid)
+            continue
+        defs = defines(stmt, ctx)
+        if not defs & needed:
+            continue
+        marked.add(stmt.sid)
+        if kind in ("if", "switch", "try"):
+            before = set(needed)
+            if kind == "switch":
+                before |= ctx.reads(names_read(stmt.tokens))
+            for header, body in stmt.parts:
+                if kind != "try":
+                    before |= header_reads(header, ctx)
+                before |= slice_block(body, needed, marked, ctx)
+            needed = before
+        else:  # for / while: what one iteration needs from the one before grows to a fixed point
+            variable = stmt.tokens[0].value if kind == "for" and stmt.tokens and stmt.tokens[0].kind == "id" else None
+            header, body = stmt.parts[0]
+            carried = set(needed) | {FLOW}
+            for _ in range(MAX_LOOP_PASSES):
+                wanted = slice_block(body, carried, marked, ctx)
+                if wanted <= carried:
+                    break
+                carried |= wanted
+            needed = (needed | (carried - {FLOW})) - {variable}
+            needed |= header_reads(stmt.tokens, ctx)
+    return needed
+
+
+def slice_program(stmts: list[Stmt], wanted: set[str], ctx: Context) -> set[int]:
+    """The statement ids needed to compute ``wanted`` at the end of ``stmts``."""
+    marked: set[int] = set()
+    slice_block(stmts, set(wanted) | {FLOW}, marked, ctx)
+    return marked
+
+
+# -- which assignments build a layer array ------------------------------------------------------------------
+
+
+def layer_assignments(program: Program, ctx: Context) -> list[tuple[str, Stmt]]:
+    """(variable, statement) of every assignment in the script that builds a layer array, in text order."""
+    layerish_functions = {name for name, fn in program.functions.items() if _function_builds_layers(fn, program, set())}
+    variables: set[str] = set()
+    found: list[tuple[str, Stmt]] = []
+    for _ in range(2):  # a second pass catches variables assigned in loops before they are read
+        found = []
+        for top in program.statements:
+            for stmt in top.walk():
+                if stmt.kind not in ("simple", "broken") or not stmt.targets:
+                    continue
+                eq = top_level_assignment(stmt.tokens)
+                if eq is None:
+                    continue
+                if _builds_layers(stmt.tokens[eq + 1:], variables, layerish_functions, ctx):
+                    for name in stmt.targets:
+                        variables.add(name)
+                        found.append((name, stmt))
+    return found
+
+
+def _builds_layers(tokens: list[Token], variables: set[str], functions: set[str], ctx: Context) -> bool:
+    """True when the tokens call a layer function/wrapper/layer-building function or use a layer variable
+    outside the arguments of other functions (``trainNetwork(X, Y, layers, options)`` is not a layer array)."""
+    opaque_depth: list[int] = []
+    depth = 0
+    for k, tok in enumerate(tokens):
+        step = nesting(tok)
+        if step:
+            depth += step
+            while opaque_depth and opaque_depth[-1] > depth:
+                opaque_depth.pop()
+            continue
+        if tok.kind != "id" or opaque_depth:
+            continue
+        if k and tokens[k - 1].kind == "op" and tokens[k - 1].value == ".":
+            continue
+        name = tok.value
+        called = k + 1 < len(tokens) and tokens[k + 1].kind == "op" and tokens[k + 1].value == "("
+        if name in variables:
+            return True
+        if name in LAYER_TYPES or name in WRAPPERS or name in functions or (name.endswith("Layer") and name not in ctx.assigned):
+            return True
+        if called and name not in ctx.assigned:
+            opaque_depth.append(depth + 1)
+    return False
+
+
+def _function_builds_layers(fn: Stmt, program: Program, seen: set[str]) -> bool:
+    if fn.name in seen:
+        return False
+    seen.add(fn.name)
+    for stmt in fn.walk():
+        for tok in stmt.tokens:
+            if tok.kind != "id":
+                continue
+            if tok.value in LAYER_TYPES or tok.value in WRAPPERS or tok.value.endswith("Layer"):
+                return True
+            if tok.value in program.functions and _function_builds_layers(program.functions[tok.value], program, seen):
+                return True
+    return False

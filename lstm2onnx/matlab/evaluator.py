@@ -1,0 +1,997 @@
+"""The bounded evaluator: runs the needed statements over a workspace, the last stage of the MATLAB front end.
+
+Only statements the slicer marked are run; nothing outside the language
+subset is ever executed (no file is opened, no MATLAB function outside
+:mod:`.functions` and the layer registry runs). A statement that cannot be
+computed does not stop the others: its problem is recorded, the names it
+assigns are *poisoned* (statements using them are skipped silently, so one
+problem is reported once), and the build ends with every problem at once.
+A call the evaluator does not run (``trainNetwork``, an unknown function)
+makes its outputs *unavailable*: the statement that needs one is reported
+naming the variable, where it comes from and the ways out (``--data`` /
+``--set``). Every value is charged to the budget before it is computed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+from .. import layers as layer_module
+from ..errors import Lstm2OnnxError
+from ..layers import LAYER_TYPES, Layer
+from ..network import LayerArray
+from . import analysis
+from .expressions import (Assign, Binary, Call, Colon, EndRef, ExprStatement, Field, Lambda, Matrix, Name, NameArg, Num,
+                          ParseError, Range, Str, Tilde, Transpose, Unary, parse_expression, parse_statement)
+from .functions import CONSTANTS, FUNCTIONS, GRAPH_EDITS, NEVER_RUN, SIDE_EFFECTS, FunctionError, OpaqueData, numbers, text, texts
+from .indexing import ALL, IndexError_, assign, concatenate, contents, select
+from .lexer import Source, Token
+from .matfile import Opaque
+from .statements import Program, Stmt, top_level_assignment
+from .workspace import (STRING_COST, Budget, BudgetExceeded, Cell, CSList, Strings, describe, elements, object_array,
+                        shape_of)
+
+MAX_CALL_DEPTH = 32
+MAX_PROBLEMS = 20
+
+# MATLAB layer functions lstm2onnx does not build (yet): named as such, not as user-written layers.
+MATLAB_LAYERS = frozenset({
+    "gruLayer", "bigruLayer", "gruProjectedLayer", "lstmProjectedLayer", "convolution1dLayer", "convolution2dLayer",
+    "batchNormalizationLayer", "layerNormalizationLayer", "reluLayer", "leakyReluLayer", "clippedReluLayer", "tanhLayer",
+    "sigmoidLayer", "flattenLayer", "globalAveragePooling1dLayer", "globalMaxPooling1dLayer", "averagePooling1dLayer",
+    "maxPooling1dLayer", "additionLayer", "multiplicationLayer", "concatenationLayer", "depthConcatenationLayer",
+    "embeddingLayer", "wordEmbeddingLayer", "featureInputLayer", "imageInputLayer", "attentionLayer",
+    "selfAttentionLayer", "positionEmbeddingLayer", "sinusoidalPositionEncodingLayer", "instanceNormalizationLayer",
+    "groupNormalizationLayer", "geluLayer", "swishLayer", "eluLayer", "softplusLayer", "functionLayer",
+    "sequenceFoldingLayer", "sequenceUnfoldingLayer", "transposedConv1dLayer", "indexing1dLayer", "crossChannelNormalizationLayer",
+})
+
+
+class Poisoned:
+    """The value of a name whose statement already failed (and was reported)."""
+
+    def __repr__(self) -> str:
+        return "<poisoned>"
+
+
+POISON = Poisoned()
+
+
+@dataclass(frozen=True)
+class Unavailable:
+    """A value that comes from a call the evaluator does not run (kind: never, unknown) or from a file (data)."""
+
+    call: str
+    line: int
+    kind: str
+    pos: int | None = None
+
+    def origin(self) -> str:
+        if self.kind == "data":
+            return f"comes from data ({self.call}, line {self.line}; lstm2onnx reads only files given with --data)"
+        if self.kind == "never":
+            why = "never runs" + (" (training, plotting and printing are skipped)" if self.call in SIDE_EFFECTS else "")
+        else:
+            why = "does not evaluate (not a MATLAB function it knows, nor a local function of the file)"
+        return f"comes from {self.call}(...) (line {self.line}), which lstm2onnx {why}"
+
+
+class EvalError(Exception):
+    def __init__(self, message: str, pos: int | None) -> None:
+        super().__init__(message)
+        self.message, self.pos = message, pos
+
+
+class Skip(Exception):
+    """A dependency already failed: skip silently."""
+
+
+class NeedsValue(Exception):
+    def __init__(self, name: str, pos: int, unavailable: Unavailable | None = None) -> None:
+        super().__init__(name)
+        self.name, self.pos, self.unavailable = name, pos, unavailable
+
+
+class NotRun(Exception):
+    def __init__(self, unavailable: Unavailable, pos: int) -> None:
+        super().__init__(unavailable.call)
+        self.unavailable, self.pos = unavailable, pos
+
+
+class _Break(Exception):
+    pass
+
+
+class _Continue(Exception):
+    pass
+
+
+class _Return(Exception):
+    pass
+
+
+@dataclass
+class Frame:
+    """One workspace: the script's, or one call of a local function."""
+
+    ws: dict[str, Any]
+    marked: set[int]
+    function: Stmt | None = None
+    missing_inputs: set[str] = field(default_factory=set)
+    entry: bool = False  # the function of a function file (inputs come from --set)
+
+
+@dataclass
+class Problem:
+    message: str
+    pos: int | None
+
+
+class _Call:
+    """What a builtin sees: the budget, its name and its arguments' variable names."""
+
+    __slots__ = ("budget", "name", "arg_names", "pos")
+
+    def __init__(self, budget: Budget, name: str, arg_names: list[str | None], pos: int | None) -> None:
+        self.budget, self.name, self.arg_names, self.pos = budget, name, arg_names, pos
+
+
+class Evaluator:
+    def __init__(self, program: Program, budget: Budget, ctx: analysis.Context, data: Any, pinned: dict[str, Any]) -> None:
+        self.program = program
+        self.source: Source = program.source
+        self.text = program.source.text
+        self.budget = budget
+        self.ctx = ctx
+        self.data = data  # a data.DataFiles
+        self.pinned = pinned
+        self.problems: list[Problem] = []
+        self.log: list[tuple[int, str, str]] = []  # (line, statement, what happened)
+        self.parsed: dict[int, Any] = {}
+        self.function_slices: dict[tuple[str, tuple[str, ...]], set[int]] = {}
+        self.call_depth = 0
+        self.layer_variables: set[str] = set()  # variables that hold layer arrays (not --set-able)
+        self.end_stack: list[tuple[Any, int, int]] = []
+        self.has_load = any(s.kind == "command" and s.word == "load" or (s.kind == "simple" and any(
+            t.kind == "id" and t.value == "load" for t in s.tokens)) for s in program.all_statements())
+
+    # -- reporting ---------------------------------------------------------------------------------------
+    def problem(self, message: str, pos: int | None) -> None:
+        if any(p.message == message and p.pos == pos for p in self.problems):
+            return
+        self.problems.append(Problem(message, pos))
+
+    def line(self, pos: int) -> int:
+        return self.source.line_of(pos)
+
+    def statement_text(self, stmt: Stmt) -> str:
+        end = stmt.end if stmt.end > stmt.pos else len(self.text)
+        snippet = self.text[stmt.pos:end]
+        first = snippet.split("\n", 1)[0].strip().rstrip(";,").strip()
+        if first.endswith("..."):
+            first = " ".join(part.split("...")[0].strip() for part in snippet.split("\n")).strip().rstrip(";,")
+        return first if len(first) <= 100 else first[:97] + "..."
+
+    # -- statements ----------------------------------------------------------------------------------------
+    def block(self, stmts: list[Stmt], frame: Frame, top: bool = False) -> None:
+        for stmt in stmts:
+            self.budget.tick(stmt.pos)
+            if stmt.kind == "function":
+                continue
+            if stmt.sid not in frame.marked:
+                if top:
+                    self.log.append((self.line(stmt.pos), self.statement_text(stmt), self._skip_reason(stmt)))
+                continue
+            if top:
+                self.log.append((self.line(stmt.pos), self.statement_text(stmt), "evaluated"))
+            self.statement(stmt, frame)
+
+    def _skip_reason(self, stmt: Stmt) -> str:
+        if stmt.kind == "simple" and stmt.targets and set(stmt.targets) <= set(self.pinned):
+            return "skipped: --set " + ", ".join(stmt.targets) + " wins"
+        return "skipped"
+
+    def statement(self, stmt: Stmt, frame: Frame) -> None:
+        try:
+            self._statement(stmt, frame)
+        except (_Break, _Continue, _Return, BudgetExceeded):
+            raise
+        except ParseError as error:
+            self.problem(error.message, error.pos)
+            self.poison(stmt, frame)
+        except EvalError as error:
+            self.problem(error.message, error.pos if error.pos is not None else stmt.pos)
+            self.poison(stmt, frame)
+        except NeedsValue as need:
+            self.problem(self.needs_message(stmt, need, frame), need.pos)
+            self.poison(stmt, frame)
+        except OpaqueData as opaque:
+            self.problem(self.opaque_message(stmt, opaque), stmt.pos)
+            self.poison(stmt, frame)
+        except NotRun as not_run:
+            self.unavailable(stmt, frame, not_run)
+        except Skip:
+            self.report_other_needs(stmt, frame)
+            self.poison(stmt, frame)
+
+    def report_other_needs(self, stmt: Stmt, frame: Frame) -> None:
+        """A statement skipped for a failed dependency may need other values nobody reported yet: report them."""
+        for tok in stmt.tokens:
+            if tok.kind != "id" or tok.value not in stmt.uses:
+                continue
+            value = frame.ws.get(tok.value, POISON if tok.value not in frame.ws else None)
+            if isinstance(value, Unavailable):
+                self.problem(self.needs_message(stmt, NeedsValue(tok.value, tok.pos, value), frame), tok.pos)
+
+    def poison(self, stmt: Stmt, frame: Frame) -> None:
+        for name in analysis.defines(stmt, self.ctx) - {analysis.FLOW}:
+            if name not in self.pinned:
+                frame.ws[name] = POISON
+
+    def unavailable(self, stmt: Stmt, frame: Frame, not_run: NotRun) -> None:
+        names = [n for n in analysis.defines(stmt, self.ctx) - {analysis.FLOW} if n not in self.pinned]
+        for name in names:
+            frame.ws[name] = not_run.unavailable
+        if not names:
+            self.problem(f"{self.statement_text(stmt)} (line {self.line(stmt.pos)}) calls "
+                         f"{not_run.unavailable.call}, which lstm2onnx does not evaluate", not_run.pos)
+
+    def _statement(self, stmt: Stmt, frame: Frame) -> None:
+        kind = stmt.kind
+        if kind == "broken":
+            message, pos = stmt.error or ("this statement cannot be read", stmt.pos)
+            raise EvalError(message, pos)
+        if kind == "simple":
+            return self.simple(stmt, frame)
+        if kind == "command":
+            return self.command(stmt, frame)
+        if kind == "keyword":
+            if stmt.word == "break":
+                raise _Break()
+            if stmt.word == "continue":
+                raise _Continue()
+            if stmt.word == "return":
+                raise _Return()
+            return None
+        if kind == "if":
+            for header, body in stmt.parts:
+                if header is None or self.truth(self.header(header, stmt, frame), header[0].pos if header else stmt.pos):
+                    self.block(body, frame)
+                    return None
+            return None
+        if kind == "switch":
+            subject = self.header(stmt.tokens, stmt, frame)
+            for header, body in stmt.parts:
+                if header is None or self.matches(subject, self.header(header, stmt, frame)):
+                    self.block(body, frame)
+                    return None
+            return None
+        if kind == "for":
+            return self.for_loop(stmt, frame)
+        if kind == "while":
+            while self.truth(self.header(stmt.tokens, stmt, frame), stmt.pos):
+                try:
+                    self.block(stmt.parts[0][1], frame)
+                except _Break:
+                    break
+                except _Continue:
+                    continue
+            return None
+        if kind == "try":
+            saved = len(self.problems)
+            try:
+                self.block(stmt.parts[0][1], frame)
+            except (EvalError, NeedsValue, NotRun, Skip):
+                pass
+            else:
+                if len(self.problems) == saved:
+                    return None
+            del self.problems[saved:]
+            if len(stmt.parts) > 1:
+                header, body = stmt.parts[1]
+                if header:
+                    frame.ws[header[0].value] = {"message": "error in the try block", "identifier": ""}
+                self.block(body, frame)
+            return None
+        raise EvalError(f"'{stmt.word or kind}' statements are not supported", stmt.pos)
+
+    def header(self, tokens: list[Token] | None, stmt: Stmt, frame: Frame) -> Any:
+        if not tokens:
+            raise EvalError(f"'{stmt.word}' needs an expression", stmt.pos)
+        key = (stmt.sid, tokens[0].pos)
+        node = self.parsed.get(key)  # type: ignore[call-overload]
+        if node is None:
+            node = parse_expression(tokens, tokens[-1].pos + 1)
+            self.parsed[key] = node  # type: ignore[index]
+        return self.value(node, frame)
+
+    def for_loop(self, stmt: Stmt, frame: Frame) -> None:
+        tokens = stmt.tokens
+        if tokens and tokens[0].kind == "op" and tokens[0].value == "(":
+            tokens = tokens[1:-1]
+        if len(tokens) < 3 or tokens[0].kind != "id" or not (tokens[1].kind == "op" and tokens[1].value == "="):
+            raise EvalError("expected 'for NAME = VALUES'", stmt.pos)
+        variable = tokens[0].value
+        key = (stmt.sid, -1)
+        node = self.parsed.get(key)  # type: ignore[call-overload]
+        if node is None:
+            node = parse_expression(tokens[2:], tokens[-1].pos + 1)
+            self.parsed[key] = node  # type: ignore[index]
+        if isinstance(node, Range):  # never materialised: 1:1e9 runs out of CPU time, not memory
+            start, step, stop = self.range_bounds(node, frame)
+            count = max(0, int(np.floor((stop - start) / step + 1e-10)) + 1)
+            items: Any = (np.array([[start + step * k]]) for k in range(count))
+        else:
+            values = self.value(node, frame)
+            items = self.columns(values)
+        body = stmt.parts[0][1]
+        for item in items:
+            self.budget.tick(stmt.pos)
+            if variable not in self.pinned:
+                frame.ws[variable] = item
+            try:
+                self.block(body, frame)
+            except _Break:
+                break
+            except _Continue:
+                continue
+
+    def columns(self, value: Any) -> Any:
+        if isinstance(value, np.ndarray):
+            array = value.reshape(value.shape[0], -1) if value.ndim > 2 else value
+            return (array[:, k:k + 1] for k in range(array.shape[1]))
+        if isinstance(value, Cell):
+            return (Cell(value.data[:, k:k + 1]) for k in range(value.data.shape[1]))
+        if isinstance(value, Strings):
+            return (Strings(value.data[:, k:k + 1]) for k in range(value.data.shape[1]))
+        if isinstance(value, str):
+            return iter(value)
+        if isinstance(value, LayerArray):
+            return (LayerArray([layer]) for layer in value)
+        return iter([value])
+
+    def simple(self, stmt: Stmt, frame: Frame) -> None:
+        node = self.parsed.get(stmt.sid)
+        if node is None:
+            node = parse_statement(stmt.tokens, top_level_assignment(stmt.tokens), stmt.end)
+            self.parsed[stmt.sid] = node
+        self.unsupported_layers(node, frame)
+        if isinstance(node, ExprStatement):
+            value = node.value
+            if isinstance(value, Call) and isinstance(value.base, Name) and value.base.name == "load" and "load" not in frame.ws:
+                self.load(value, frame, None)
+                return
+            if isinstance(value, Name) and value.name == "load":
+                self.load(None, frame, None)
+                return
+            self.value(value, frame)
+            return
+        targets = node.targets
+        if len(targets) == 1:
+            target = targets[0]
+            rhs = node.value
+            if isinstance(rhs, Call) and isinstance(rhs.base, Name) and rhs.base.name == "load" and "load" not in frame.ws:
+                value = self.load(rhs, frame, target)
+            else:
+                value = self.value(rhs, frame)
+            self.store(target, value, frame)
+            return
+        values = self.outputs(node.value, frame, len(targets))
+        for target, value in zip(targets, values):
+            if not isinstance(target, Tilde):
+                self.store(target, value, frame)
+
+    def store(self, target: Any, value: Any, frame: Frame) -> None:
+        if isinstance(value, CSList):
+            if not value:
+                raise EvalError("the right side gives no value", getattr(target, "pos", None))
+            value = value[0]
+        if isinstance(value, Layer):
+            value = LayerArray([value])
+        name_node = target
+        chain: list[Any] = []
+        while not isinstance(name_node, Name):
+            chain.append(name_node)
+            name_node = name_node.base
+        name = name_node.name
+        if name in self.pinned:
+            return
+        if not chain:
+            frame.ws[name] = value
+            return
+        current = frame.ws.get(name)
+        if isinstance(current, Poisoned):
+            raise Skip()
+        if isinstance(current, Unavailable):
+            raise NeedsValue(name, name_node.pos, current)
+        frame.ws[name] = self.assign_into(current, list(reversed(chain)), value, frame)
+
+    def assign_into(self, current: Any, chain: list[Any], value: Any, frame: Frame) -> Any:
+        node = chain[0]
+        rest = chain[1:]
+        if isinstance(node, Field):
+            name = node.name if node.name is not None else text(self.value(node.expr, frame), "a dynamic field name")
+            if isinstance(current, np.ndarray) and current.size == 0 or current is None:
+                current = {}
+            if not isinstance(current, dict):
+                raise EvalError(f"cannot set field {name!r} of {describe(current)}", node.pos)
+            out = dict(current)
+            out[name] = self.assign_into(out.get(name), rest, value, frame) if rest else value
+            return out
+        indices = self.index_args(node, current if current is not None else np.zeros((0, 0)), frame)
+        try:
+            if rest:
+                inner = select(current, indices, self.budget, node.pos) if not node.brace else contents(current, indices, self.budget, node.pos)
+                if isinstance(inner, list):
+                    if len(inner) != 1:
+                        raise EvalError("a nested assignment needs one element", node.pos)
+                    inner = inner[0]
+                elif isinstance(inner, Cell) and inner.data.size == 1 and isinstance(rest[0], Field):
+                    inner = inner.data.reshape(-1)[0]
+                new_inner = self.assign_into(inner, rest, value, frame)
+                return assign(current, indices, new_inner, self.budget, node.pos, brace=node.brace)
+            return assign(current, indices, value, self.budget, node.pos, brace=node.brace)
+        except IndexError_ as error:
+            raise EvalError(str(error), node.pos) from None
+
+    def command(self, stmt: Stmt, frame: Frame) -> None:
+        if stmt.word == "load":
+            self.bind_data(stmt.words[0] if stmt.words else None, [w for w in stmt.words[1:] if not w.startswith("-")], frame, stmt.pos)
+            return
+        raise EvalError(f"command '{stmt.word}' is not evaluated", stmt.pos)
+
+    # -- data --------------------------------------------------------------------------------------------
+    def load(self, call: Call | None, frame: Frame, target: Any) -> Any:
+        args = [self.value(a, frame) for a in call.args] if call is not None else []
+        names = [text(a, "load's argument") for a in args]
+        file = names[0] if names else None
+        wanted = [n for n in names[1:] if not n.startswith("-")]
+        if target is None:
+            self.bind_data(file, wanted, frame, call.pos if call else None)
+            return None
+        if not self.data.paths:
+            shown = f"load({file!r})" if file else "load"
+            raise NotRun(Unavailable(shown, self.line(call.pos if call else 0), "data"), call.pos if call else 0)
+        variables = self.data_variables(file, wanted, call.pos if call else None)
+        return dict(variables)
+
+    def data_variables(self, file: str | None, wanted: list[str], pos: int | None) -> dict[str, Any]:
+        available = self.data.for_file(file)
+        if wanted:
+            return {n: available[n] for n in wanted if n in available}
+        return dict(available)
+
+    def bind_data(self, file: str | None, wanted: list[str], frame: Frame, pos: int | None) -> None:
+        for name, value in self.data_variables(file, wanted, pos).items():
+            if name not in self.pinned:
+                frame.ws[name] = value
+
+    # -- expressions ---------------------------------------------------------------------------------------
+    def value(self, node: Any, frame: Frame) -> Any:
+        out = self.evaluate(node, frame)
+        if isinstance(out, CSList):
+            if len(out) != 1:
+                raise EvalError(f"expected one value, got {len(out)} (a comma-separated list)", getattr(node, "pos", None))
+            return out[0]
+        return out
+
+    def evaluate(self, node: Any, frame: Frame) -> Any:
+        self.budget.tick(None)
+        kind = type(node)
+        if kind is Num:
+            return np.array([[node.value]])
+        if kind is Str:
+            if node.double:
+                return Strings.scalar(node.value)
+            return node.value
+        if kind is Name:
+            return self.name(node, frame)
+        if kind is Call:
+            return self.call(node, frame)
+        if kind is Binary:
+            return self.binary(node, frame)
+        if kind is Unary:
+            operand = self.value(node.operand, frame)
+            if node.op == "~":
+                return self.numeric(operand, "the operator '~'", node.pos) == 0
+            x = self.numeric(operand, f"unary {node.op}", node.pos)
+            self.budget.charge(x.size, node.pos, x.shape)
+            return -x if node.op == "-" else x.copy()
+        if kind is Matrix:
+            return self.matrix(node, frame)
+        if kind is Range:
+            start, step, stop = self.range_bounds(node, frame)
+            count = max(0, int(np.floor((stop - start) / step + 1e-10)) + 1)
+            self.budget.charge(count, node.pos, (1, count))
+            return (start + step * np.arange(count, dtype=float)).reshape(1, -1)
+        if kind is Transpose:
+            return transpose(self.value(node.operand, frame), self, node.pos)
+        if kind is Field:
+            return self.field(node, frame)
+        if kind is EndRef:
+            if not self.end_stack:
+                raise EvalError("'end' is only meaningful inside an index", node.pos)
+            value, k, count = self.end_stack[-1]
+            shape = shape_of(value)
+            if count == 1:
+                return np.array([[float(elements(shape))]])
+            dims = list(shape) + [1] * max(0, count - len(shape))
+            extent = dims[k] if k < count - 1 else elements(tuple(dims[k:]))
+            return np.array([[float(extent)]])
+        if kind is Lambda:
+            return Opaque("function_handle")
+        if kind is Colon:
+            return ":"
+        if kind is NameArg:
+            raise EvalError("a Name=value argument can only appear inside a call", node.pos)
+        raise EvalError("this expression is not supported", getattr(node, "pos", None))
+
+    def numeric(self, value: Any, what: str, pos: int | None) -> np.ndarray:
+        try:
+            return numbers(value, what)
+        except FunctionError as error:
+            raise EvalError(str(error), pos) from None
+
+    def range_bounds(self, node: Range, frame: Frame) -> tuple[float, float, float]:
+        parts = [node.start, node.step if node.step is not None else None, node.stop]
+        values = []
+        for part in parts:
+            if part is None:
+                values.append(1.0)
+                continue
+            x = self.numeric(self.value(part, frame), "a range", node.pos)
+            if x.size == 0:
+                raise EvalError("a range bound is empty", node.pos)
+            values.append(float(x.reshape(-1)[0]))
+        start, step, stop = values
+        if step == 0 or not all(np.isfinite(v) for v in values):
+            raise EvalError("a range needs finite bounds and a non-zero step", node.pos)
+        return start, step, stop
+
+    def name(self, node: Name, frame: Frame) -> Any:
+        name = node.name
+        ws = frame.ws
+        if name in ws:
+            value = ws[name]
+            if isinstance(value, Poisoned):
+                raise Skip()
+            if isinstance(value, Unavailable):
+                raise NeedsValue(name, node.pos, value)
+            return value
+        if name in ("true", "false"):
+            return np.array([[name == "true"]])
+        if name in CONSTANTS:
+            return np.array([[CONSTANTS[name]]])
+        if name == "nargin" and frame.function is not None:
+            return np.array([[float(len(frame.function.inputs) - len(frame.missing_inputs))]])
+        if name in self.program.functions or name in LAYER_TYPES or name in FUNCTIONS or name == "load":
+            return self.call(Call(node, (), False, node.pos), frame)
+        return self.unknown(name, node.pos, frame, called=False, nargout=1)
+
+    def unknown(self, name: str, pos: int, frame: Frame, called: bool, nargout: int, brace: bool = False) -> Any:
+        """A name that is neither in the workspace nor a known function: a missing variable or a call not run."""
+        if name in NEVER_RUN:
+            raise NotRun(Unavailable(name, self.line(pos), "never", pos), pos)
+        if name in self.ctx.assigned or name in frame.missing_inputs or name in self.data.names() or brace:
+            raise NeedsValue(name, pos)
+        if not called and nargout <= 1:
+            raise NeedsValue(name, pos)
+        if called and self.has_load:
+            raise NeedsValue(name, pos)
+        raise NotRun(Unavailable(name, self.line(pos), "unknown", pos), pos)
+
+    def field(self, node: Field, frame: Frame) -> Any:
+        base = self.evaluate(node.base, frame)
+        name = node.name if node.name is not None else text(self.value(node.expr, frame), "a dynamic field name")
+        items = base if isinstance(base, CSList) else [base]
+        out = CSList()
+        for item in items:
+            out += self.field_of(item, name, node.pos)
+        return out[0] if len(out) == 1 else out
+
+    def field_of(self, value: Any, name: str, pos: int) -> list[Any]:
+        if isinstance(value, dict):
+            if name not in value:
+                fields = ", ".join(value) or "none"
+                raise EvalError(f"the struct has no field {name!r} (its fields: {fields})", pos)
+            return [value[name]]
+        if isinstance(value, Cell) and all(isinstance(v, dict) for v in value.data.flat):
+            return [v[name] for v in value.data.reshape(-1, order="F")]
+        if isinstance(value, LayerArray) and name == "Layers":
+            return [value]
+        if isinstance(value, (Layer, LayerArray)):
+            layers = [value] if isinstance(value, Layer) else list(value)
+            out = []
+            for layer in layers:
+                if not hasattr(layer, name) or name.startswith("_"):
+                    raise EvalError(f"{layer.FUNCTION} has no property {name!r}", pos)
+                out.append(from_layer_property(getattr(layer, name)))
+            return out
+        if isinstance(value, Opaque):
+            raise OpaqueData(f"field {name!r}", None, value.matlab_class)
+        raise EvalError(f"{describe(value)} has no fields (looking up {name!r})", pos)
+
+    def binary(self, node: Binary, frame: Frame) -> Any:
+        op = node.op
+        if op in ("&&", "||"):
+            left = self.truth(self.value(node.left, frame), node.pos)
+            if op == "&&" and not left:
+                return np.array([[False]])
+            if op == "||" and left:
+                return np.array([[True]])
+            return np.array([[self.truth(self.value(node.right, frame), node.pos)]])
+        a, b = self.value(node.left, frame), self.value(node.right, frame)
+        if op in ("==", "~=") and (isinstance(a, (Strings, str)) and isinstance(b, (Strings, str))) and (
+                isinstance(a, Strings) or isinstance(b, Strings)):
+            left, right = texts(a, "==")[0], texts(b, "==")[0]
+            if len(right) == 1:
+                result = np.array([s == right[0] for s in left]).reshape(shape_of(a), order="F")
+            elif len(left) == 1:
+                result = np.array([left[0] == s for s in right]).reshape(shape_of(b), order="F")
+            elif len(left) == len(right):
+                result = np.array([s == t for s, t in zip(left, right)]).reshape(shape_of(a), order="F")
+            else:
+                raise EvalError("the string arrays have different sizes", node.pos)
+            return result if op == "==" else ~result
+        if op == "+" and (isinstance(a, Strings) or isinstance(b, Strings)):
+            left, shape_a = texts(a, "+")
+            right, shape_b = texts(b, "+")
+            if len(left) != 1 and len(right) != 1 and len(left) != len(right):
+                raise EvalError("the string arrays have different sizes", node.pos)
+            count = max(len(left), len(right))
+            joined = [(left[k] if len(left) > 1 else left[0]) + (right[k] if len(right) > 1 else right[0]) for k in range(count)]
+            self.budget.charge(sum(STRING_COST + len(s) // STRING_COST for s in joined), node.pos, (count,))
+            return Strings(object_array(joined, shape_a if len(left) >= len(right) else shape_b))
+        x = self.numeric(a, f"the operator {op!r}", node.pos)
+        y = self.numeric(b, f"the operator {op!r}", node.pos)
+        if op in ("*", "/", "\\") and x.size != 1 and y.size != 1:
+            if op == "*":
+                if x.ndim != 2 or y.ndim != 2 or x.shape[1] != y.shape[0]:
+                    raise EvalError(f"sizes {shape_of(x)} and {shape_of(y)} do not agree for '*'", node.pos)
+                self.budget.charge(x.shape[0] * y.shape[1] + x.shape[0] * x.shape[1] * y.shape[1] / 64, node.pos,
+                                   (x.shape[0], y.shape[1]))
+                return x @ y
+            raise EvalError(f"matrix {op!r} is not supported; use a scalar or the element-wise '.{op}'", node.pos)
+        try:
+            shape = np.broadcast_shapes(x.shape, y.shape)
+        except ValueError:
+            raise EvalError(f"sizes {shape_of(x)} and {shape_of(y)} do not agree for {op!r}", node.pos) from None
+        self.budget.charge(elements(shape), node.pos, shape)
+        with np.errstate(all="ignore"):
+            fn = _OPERATORS[op]
+            out = fn(x, y)
+        if out.dtype != bool and not np.all(np.isfinite(out)) and np.all(np.isfinite(x)) and np.all(np.isfinite(y)):
+            raise EvalError(f"{op!r} gives a non-finite result (Inf or NaN)", node.pos)
+        return out
+
+    def truth(self, value: Any, pos: int | None) -> bool:
+        if isinstance(value, str):
+            return bool(value) and all(c != "\0" for c in value)
+        x = self.numeric(value, "a condition", pos)
+        return bool(x.size) and bool(np.all(x != 0))
+
+    def matches(self, subject: Any, case: Any) -> bool:
+        if isinstance(case, Cell):
+            return any(self.matches(subject, item) for item in case.data.reshape(-1))
+        if isinstance(subject, (str, Strings)) or isinstance(case, (str, Strings)):
+            try:
+                left, right = texts(subject, "switch")[0], texts(case, "switch")[0]
+            except FunctionError:
+                return False
+            if isinstance(subject, np.ndarray) or isinstance(case, np.ndarray):
+                return False
+            return len(left) == 1 and len(right) == 1 and left[0] == right[0]
+        if isinstance(subject, np.ndarray) and isinstance(case, np.ndarray):
+            return subject.size == 1 and case.size == 1 and float(subject.reshape(-1)[0]) == float(case.reshape(-1)[0])
+        return False
+
+    def matrix(self, node: Matrix, frame: Frame) -> Any:
+        rows: list[list[Any]] = []
+        for row in node.rows:
+            items: list[Any] = []
+            for element in row:
+                value = self.evaluate(element, frame)
+                if isinstance(value, CSList):
+                    items += list(value)
+                else:
+                    items.append(value)
+            rows.append(items)
+        if node.brace:
+            cell_rows = [[Cell(object_array([item], (1, 1))) for item in row] for row in rows]
+            try:
+                return concatenate(cell_rows, self.budget, node.pos) if any(cell_rows) else Cell(np.empty((0, 0), dtype=object))
+            except IndexError_ as error:
+                raise EvalError(str(error), node.pos) from None
+        try:
+            return concatenate(rows, self.budget, node.pos) if rows else np.zeros((0, 0))
+        except IndexError_ as error:
+            raise EvalError(str(error), node.pos) from None
+
+    # -- calls and indexing ----------------------------------------------------------------------------------
+    def index_args(self, node: Call, target: Any, frame: Frame) -> list[Any]:
+        out: list[Any] = []
+        count = len(node.args)
+        for k, arg in enumerate(node.args):
+            if isinstance(arg, Colon):
+                out.append(ALL)
+                continue
+            if isinstance(arg, NameArg):
+                raise EvalError("a Name=value argument cannot index a variable", arg.pos)
+            self.end_stack.append((target, k, count))
+            try:
+                value = self.evaluate(arg, frame)
+            finally:
+                self.end_stack.pop()
+            if isinstance(value, CSList):
+                out += list(value)
+            elif isinstance(value, str) and value == ":":
+                out.append(ALL)
+            else:
+                out.append(value)
+        return out
+
+    def call(self, node: Call, frame: Frame) -> Any:
+        base = node.base
+        if isinstance(base, Name) and base.name not in frame.ws:
+            return self.function_call(base.name, node, frame, 1)
+        target = self.evaluate(base, frame)
+        if isinstance(target, CSList):
+            if len(target) != 1:
+                raise EvalError("cannot index a comma-separated list", node.pos)
+            target = target[0]
+        if isinstance(target, Opaque) and target.matlab_class == "function_handle":
+            raise NotRun(Unavailable("a function handle", self.line(node.pos), "unknown"), node.pos)
+        indices = self.index_args(node, target, frame)
+        try:
+            if node.brace:
+                return CSList(contents(target, indices, self.budget, node.pos))
+            if isinstance(target, Opaque):
+                raise OpaqueData("indexing", base.name if isinstance(base, Name) else None, target.matlab_class)
+            return select(target, indices, self.budget, node.pos)
+        except IndexError_ as error:
+            raise EvalError(str(error), node.pos) from None
+
+    def outputs(self, node: Any, frame: Frame, nargout: int) -> list[Any]:
+        """The values of a multiple assignment's right side."""
+        if isinstance(node, Call) and isinstance(node.base, Name) and node.base.name not in frame.ws and not node.brace:
+            result = self.function_call(node.base.name, node, frame, nargout)
+            values = list(result) if isinstance(result, tuple) else [result]
+        else:
+            result = self.evaluate(node, frame)
+            values = list(result) if isinstance(result, CSList) else [result]
+        if len(values) < nargout:
+            raise EvalError(f"the right side gives {len(values)} values for {nargout} outputs", getattr(node, "pos", None))
+        return values[:nargout]
+
+    def call_arguments(self, node: Call, frame: Frame) -> tuple[list[Any], list[str | None]]:
+        values: list[Any] = []
+        names: list[str | None] = []
+        for arg in node.args:
+            if isinstance(arg, NameArg):
+                values += [arg.name, self.value(arg.value, frame)]
+                names += [None, None]
+                continue
+            if isinstance(arg, Colon):
+                values.append(":")
+                names.append(None)
+                continue
+            value = self.evaluate(arg, frame)
+            if isinstance(value, CSList):
+                values += list(value)
+                names += [None] * len(value)
+            else:
+                values.append(value)
+                names.append(arg.name if isinstance(arg, Name) else None)
+        return values, names
+
+    def function_call(self, name: str, node: Call, frame: Frame, nargout: int) -> Any:
+        if node.brace:
+            return self.unknown(name, node.base.pos, frame, called=True, nargout=nargout, brace=True)
+        if name in self.program.functions:
+            args, _ = self.call_arguments(node, frame)
+            results = self.call_local(self.program.functions[name], args, nargout, node.pos)
+            return tuple(results) if nargout > 1 else results[0]
+        if name in LAYER_TYPES:
+            return self.layer(name, node, frame)
+        if name == "load":
+            return self.load(node, frame, Name("%value", node.pos))
+        if name in GRAPH_EDITS:
+            raise EvalError(f"{name} makes a layer graph with branches; lstm2onnx builds chains of layers "
+                            "(put the layers in one array)", node.pos)
+        fn = FUNCTIONS.get(name)
+        if fn is None:
+            if name in CONSTANTS and not node.args:
+                return np.array([[CONSTANTS[name]]])
+            return self.unknown(name, node.base.pos, frame, called=bool(node.args), nargout=nargout)
+        args, names = self.call_arguments(node, frame)
+        if any(isinstance(a, (Layer, LayerArray)) for a in args) and name not in ("layerGraph", "dlnetwork", "assembleNetwork",
+                                                                                "addLayers", "numel", "length", "size",
+                                                                                "isempty", "horzcat", "vertcat", "cat", "repmat"):
+            raise EvalError(f"{name} does not take layers", node.pos)
+        try:
+            return fn(_Call(self.budget, name, names, node.pos), args, nargout)
+        except (FunctionError, IndexError_) as error:
+            raise EvalError(str(error), node.pos) from None
+        except OpaqueData as opaque:
+            if opaque.argument is None:
+                opaque.argument = next((n for n, a in zip(names, args) if isinstance(a, Opaque)), None)
+            raise
+
+    def layer(self, name: str, node: Call, frame: Frame) -> Layer:
+        positional: list[Any] = []
+        pairs: list[Any] = []
+        for arg in node.args:
+            if isinstance(arg, NameArg):
+                pairs += [arg.name, self.value(arg.value, frame)]
+                continue
+            if pairs:
+                raise EvalError("positional arguments must come before Name=value arguments", node.base.pos)
+            value = self.evaluate(arg, frame)
+            positional += list(value) if isinstance(value, CSList) else [value]
+        values = []
+        for value in positional + pairs:
+            if isinstance(value, (Layer, LayerArray)):
+                raise EvalError(f"{name}: a layer cannot be a layer option", node.base.pos)
+            if isinstance(value, Opaque) and value.matlab_class == "function_handle":
+                raise EvalError(f"{name}: a function handle ('@') cannot be a layer option "
+                                "(lstm2onnx never calls MATLAB functions)", node.base.pos)
+            if isinstance(value, Opaque):
+                raise OpaqueData(name, None, value.matlab_class)
+            values.append(to_layer_argument(value))
+        constructor = getattr(layer_module, LAYER_TYPES[name].FUNCTION)
+        try:
+            return constructor(*values)
+        except Lstm2OnnxError as error:
+            raise EvalError(str(error), node.base.pos) from None
+        except TypeError as error:  # wrong positional arity
+            raise EvalError(f"{name}: {error}", node.base.pos) from None
+
+    def call_local(self, fn: Stmt, args: list[Any], nargout: int, pos: int) -> list[Any]:
+        if len(args) > len(fn.inputs):
+            raise EvalError(f"{fn.name} takes at most {len(fn.inputs)} inputs, got {len(args)}", pos)
+        outputs = fn.outputs[: max(1, nargout)]
+        if nargout > len(fn.outputs) or (not fn.outputs and nargout >= 1):
+            raise EvalError(f"{fn.name} returns {len(fn.outputs)} outputs, {max(1, nargout)} asked for", pos)
+        if self.call_depth >= MAX_CALL_DEPTH:
+            raise EvalError(f"calls nest deeper than {MAX_CALL_DEPTH} levels (recursion?)", pos)
+        ws = {name: value for name, value in zip(fn.inputs, args)}
+        frame = Frame(ws, self.function_slice(fn, tuple(outputs)), fn, set(fn.inputs[len(args):]))
+        self.call_depth += 1
+        try:
+            self.block(fn.parts[0][1], frame)
+        except _Return:
+            pass
+        finally:
+            self.call_depth -= 1
+        return [self.output(fn, name, frame, pos) for name in outputs]
+
+    def output(self, fn: Stmt, name: str, frame: Frame, pos: int) -> Any:
+        if name not in frame.ws:
+            raise EvalError(f"output {name!r} of {fn.name} is not set", pos)
+        value = frame.ws[name]
+        if isinstance(value, Poisoned):
+            raise Skip()
+        if isinstance(value, Unavailable):
+            raise NotRun(value, pos)
+        return value
+
+    def function_slice(self, fn: Stmt, outputs: tuple[str, ...]) -> set[int]:
+        key = (fn.name, outputs)
+        if key not in self.function_slices:
+            self.function_slices[key] = analysis.slice_program(fn.parts[0][1], set(outputs), self.ctx)
+        return self.function_slices[key]
+
+    # -- checks before evaluating ---------------------------------------------------------------------------
+    def unsupported_layers(self, node: Any, frame: Frame) -> None:
+        """Every call of a layer lstm2onnx does not know, in one statement: all reported at once."""
+        found: list[tuple[str, int]] = []
+
+        def visit(item: Any) -> None:
+            if isinstance(item, Call) and isinstance(item.base, Name):
+                name = item.base.name
+                if self._unknown_layer(name, frame):
+                    found.append((name, item.base.pos))
+            elif isinstance(item, Name) and self._unknown_layer(item.name, frame):
+                found.append((item.name, item.pos))
+            if hasattr(item, "__dataclass_fields__"):
+                for key in item.__dataclass_fields__:
+                    child = getattr(item, key)
+                    if isinstance(child, tuple):
+                        for c in child:
+                            if isinstance(c, tuple):
+                                for cc in c:
+                                    visit(cc)
+                            else:
+                                visit(c)
+                    elif hasattr(child, "__dataclass_fields__"):
+                        visit(child)
+
+        visit(node)
+        for name, pos in found:
+            self.problem(unsupported_layer_message(name), pos)
+        if found:
+            raise Skip()
+
+    def _unknown_layer(self, name: str, frame: Frame) -> bool:
+        return (name.endswith("Layer") or name in MATLAB_LAYERS) and name not in LAYER_TYPES and name not in frame.ws and \
+            name not in self.program.functions and name not in self.ctx.assigned
+
+    # -- messages ------------------------------------------------------------------------------------------
+    def needs_message(self, stmt: Stmt, need: NeedsValue, frame: Frame) -> str:
+        name = need.name
+        said = f"{self.statement_text(stmt)} (line {self.line(stmt.pos)})"
+        target = next((t for t in stmt.targets if t != name), None) if stmt.kind == "simple" else None
+        if target is None or target in self.layer_variables:
+            target = name
+        set_other = f", or --set {target}=<value>"
+        if need.unavailable is not None:
+            return f"{said} needs {name}, which {need.unavailable.origin()}: pass --data FILE holding {name}{set_other}"
+        if name in frame.missing_inputs:
+            return f"{said} needs {name}, an input of {frame.function.name} that is not given: pass --set {name}=<value>"
+        if name in self.ctx.assigned:
+            lines = sorted({self.line(s.pos) for s in self.program.all_statements() if name in s.targets})
+            where = ", ".join(map(str, lines[:5]))
+            return f"undefined variable {name!r}: {said} runs before (or without) its assignment at line {where}"
+        if self.has_load or self.data.paths:
+            held = self.data.held()
+            note = f" (the --data files hold: {held})" if self.data.paths else ""
+            return f"{said} needs {name}, which comes from data{note}: pass --data FILE holding {name}{set_other}"
+        return f"undefined variable {name!r} in {said}: pass --set {name}=<value>, or --data FILE holding {name}"
+
+    def opaque_message(self, stmt: Stmt, opaque: OpaqueData) -> str:
+        name = opaque.argument or "the variable"
+        target = stmt.targets[0] if stmt.kind == "simple" and stmt.targets else "the value"
+        return (f"{self.statement_text(stmt)} (line {self.line(stmt.pos)}): {opaque.function} needs the values of {name}, "
+                f"a MATLAB {opaque.matlab_class} object that only MATLAB can read: save string({name}) in the .mat file "
+                f"(e.g. {name} = string({name}); save(file, '{name}')), or pass --set {target}=<value>")
+
+
+def unsupported_layer_message(name: str) -> str:
+    if name in MATLAB_LAYERS:
+        return (f"unsupported layer {name!r}: a MATLAB layer lstm2onnx does not build yet "
+                f"(it builds: {', '.join(sorted(LAYER_TYPES))})")
+    return f"unsupported layer {name!r} (not a built-in MATLAB layer lstm2onnx knows)"
+
+
+def to_layer_argument(value: Any) -> Any:
+    from .workspace import to_python
+
+    return to_python(value)
+
+
+def from_layer_property(value: Any) -> Any:
+    from .workspace import from_python
+
+    if value is None:
+        return np.zeros((0, 0))
+    if isinstance(value, np.ndarray):
+        return value.astype(float).reshape(-1, 1) if value.ndim == 1 else value.astype(float)
+    return from_python(value)
+
+
+def transpose(value: Any, context: Any, pos: int | None = None) -> Any:
+    budget = context.budget
+    if isinstance(value, np.ndarray):
+        if value.ndim > 2:
+            raise EvalError("transpose is defined for 2-D arrays", pos)
+        budget.charge(value.size, pos, value.shape[::-1])
+        return value.T.copy()
+    if isinstance(value, (Cell, Strings)):
+        budget.charge(value.data.size, pos, value.data.shape[::-1])
+        return type(value)(value.data.T.copy())
+    if isinstance(value, str):
+        return Strings(object_array(list(value), (len(value), 1))) if len(value) > 1 else value
+    if isinstance(value, (LayerArray, Layer)):
+        return value
+    raise EvalError(f"cannot transpose {describe(value)}", pos)
+
+
+_OPERATORS: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
+    "+": np.add, "-": np.subtract, "*": np.multiply, ".*": np.multiply, "/": np.divide, "./": np.divide,
+    "\\": lambda a, b: np.divide(b, a), ".\\": lambda a, b: np.divide(b, a), "^": np.power, ".^": np.power,
+    "==": np.equal, "~=": np.not_equal, "<": np.less, "<=": np.less_equal, ">": np.greater, ">=": np.greater_equal,
+    "&": lambda a, b: (a != 0) & (b != 0), "|": lambda a, b: (a != 0) | (b != 0),
+}

@@ -1,0 +1,842 @@
+"""The MATLAB functions the evaluator knows: sizes of data, arithmetic, texts, cells, structs, layer graphs.
+
+Each function takes ``(call, args, nargout)`` where ``call`` gives the budget
+and the argument names (for messages), and returns one value, or a tuple of
+``nargout`` values. Every result's size is charged before it is made. Layer
+functions are not here: they come from :data:`lstm2onnx.layers.LAYER_TYPES`.
+
+Follows MATLAB R2024a's documented behaviour: ``size`` with more outputs than
+dimensions gives 1s and folds the rest into the last output; ``max``/``min``/
+``sum``/``prod``/``mean`` work along the first dimension that is not 1;
+``unique`` sorts and returns a row for a row vector, else a column;
+``categories`` returns the sorted unique labels as a column cell array.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any, Callable, Protocol
+
+import numpy as np
+
+from ..layers import Layer
+from ..network import LayerArray
+from .indexing import IndexError_, concatenate
+from .matfile import Opaque
+from .workspace import STRING_COST, Budget, Cell, Strings, describe, elements, object_array, shape_of
+
+
+class FunctionError(Exception):
+    """A function got arguments it cannot use (message for the user)."""
+
+
+class OpaqueData(Exception):
+    """A function needs the values of a MATLAB object only MATLAB can read (e.g. a categorical array)."""
+
+    def __init__(self, function: str, argument: str | None, matlab_class: str) -> None:
+        super().__init__(function)
+        self.function, self.argument, self.matlab_class = function, argument, matlab_class
+
+
+class CallContext(Protocol):
+    budget: Budget
+    arg_names: list[str | None]
+    pos: int | None
+
+
+Builtin = Callable[[CallContext, list[Any], int], Any]
+FUNCTIONS: dict[str, Builtin] = {}
+
+
+def builtin(*names: str) -> Callable[[Builtin], Builtin]:
+    def register(fn: Builtin) -> Builtin:
+        for name in names:
+            FUNCTIONS[name] = fn
+        return fn
+
+    return register
+
+
+# Calls the evaluator never runs: what they compute is training, plotting, printing or files.
+NEVER_RUN = frozenset({
+    "trainingOptions", "trainNetwork", "trainnet", "classify", "predict", "minibatchpredict", "scores2label", "forward",
+    "activations", "predictAndUpdateState", "classifyAndUpdateState", "resetState", "figure", "plot", "subplot",
+    "title", "xlabel", "ylabel", "legend", "hold", "histogram", "bar", "confusionchart", "analyzeNetwork", "fprintf",
+    "disp", "display", "save", "print", "saveas", "exportONNXNetwork", "exportNetworkToTensorFlow", "rng", "tic",
+    "toc", "clc", "clear", "close", "clearvars", "warning", "error", "input", "keyboard", "pause", "drawnow",
+    "imshow", "stackedplot", "plotconfusion", "deepNetworkDesigner", "addpath", "cd", "system", "eval", "evalin",
+    "assignin", "feval", "dos", "unix", "web", "delete", "mkdir", "fopen", "fclose", "fwrite", "fread", "readtable",
+    "writetable", "readmatrix", "csvread", "xlsread", "importdata", "audioread", "imread", "datastore",
+    "fileDatastore", "arrayDatastore", "transform", "combine", "cellfun", "arrayfun", "structfun", "parfeval",
+    "batch", "gpuArray", "gather", "connectLayers", "disconnectLayers", "removeLayers", "replaceLayer",
+})
+# Of those, the ones that train, plot, print or save (the others are code lstm2onnx never runs: eval, system, files).
+SIDE_EFFECTS = frozenset({
+    "trainingOptions", "trainNetwork", "trainnet", "classify", "predict", "minibatchpredict", "scores2label", "forward",
+    "activations", "predictAndUpdateState", "classifyAndUpdateState", "resetState", "figure", "plot", "subplot",
+    "title", "xlabel", "ylabel", "legend", "hold", "histogram", "bar", "confusionchart", "analyzeNetwork", "fprintf",
+    "disp", "display", "save", "print", "saveas", "exportONNXNetwork", "exportNetworkToTensorFlow", "rng", "tic",
+    "toc", "clc", "clear", "close", "clearvars", "drawnow", "imshow", "stackedplot", "plotconfusion",
+})
+# Layer-graph functions that make a graph rather than a chain: named in the error.
+GRAPH_EDITS = frozenset({"connectLayers", "disconnectLayers", "removeLayers", "replaceLayer"})
+WRAPPERS = frozenset({"layerGraph", "dlnetwork", "assembleNetwork", "addLayers"})
+CONSTANTS = {"pi": math.pi, "Inf": math.inf, "inf": math.inf, "NaN": math.nan, "nan": math.nan, "eps": float(np.finfo(float).eps)}
+
+
+# -- conversions --------------------------------------------------------------------------------------
+
+
+def numbers(value: Any, what: str) -> np.ndarray:
+    """A numeric or logical value as float64 (chars as their codes, as MATLAB does)."""
+    if isinstance(value, np.ndarray) and value.dtype.kind in "iufb":
+        return value.astype(float, copy=False) if value.dtype != float else value
+    if isinstance(value, str):
+        return np.array([[float(ord(c)) for c in value]]) if value else np.zeros((0, 0))
+    if isinstance(value, Opaque):
+        raise OpaqueData(what, None, value.matlab_class)
+    raise FunctionError(f"{what} needs numbers, got {describe(value)}")
+
+
+def scalar(value: Any, what: str) -> float:
+    array = numbers(value, what)
+    if array.size != 1:
+        raise FunctionError(f"{what} needs one number, got {describe(value)}")
+    return float(array.reshape(-1)[0])
+
+
+def integer(value: Any, what: str, low: int = 0) -> int:
+    number = scalar(value, what)
+    if not number.is_integer() or number < low:
+        raise FunctionError(f"{what} needs an integer >= {low}, got {number:g}")
+    return int(number)
+
+
+def text(value: Any, what: str) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, Strings) and value.data.size == 1:
+        return str(value.data.reshape(-1)[0])
+    raise FunctionError(f"{what} needs a text, got {describe(value)}")
+
+
+def number_text(value: float) -> str:
+    """MATLAB's ``string(x)``/``num2str(x)`` of one number: integers in full, else 4 decimals' worth."""
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "Inf" if value > 0 else "-Inf"
+    if value.is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    return f"{value:.5g}"
+
+
+def texts(value: Any, what: str) -> tuple[list[str], tuple[int, ...]]:
+    """The texts of a char vector, string array, cell array of texts, or numbers (as MATLAB's string())."""
+    if isinstance(value, str):
+        return [value], (1, 1)
+    if isinstance(value, Strings):
+        return [str(s) for s in value.data.reshape(-1, order="F")], value.data.shape
+    if isinstance(value, Cell):
+        out = []
+        for item in value.data.reshape(-1, order="F"):
+            if isinstance(item, str):
+                out.append(item)
+            elif isinstance(item, Strings) and item.data.size == 1:
+                out.append(str(item.data.reshape(-1)[0]))
+            else:
+                raise FunctionError(f"{what} needs a cell array of texts, got a cell holding {describe(item)}")
+        return out, value.data.shape
+    if isinstance(value, np.ndarray) and value.dtype.kind in "iufb":
+        return [number_text(float(v)) for v in value.reshape(-1, order="F")], value.shape
+    if isinstance(value, Opaque):
+        raise OpaqueData(what, None, value.matlab_class)
+    raise FunctionError(f"{what} needs texts or numbers, got {describe(value)}")
+
+
+def _charge_texts(call: CallContext, items: list[str]) -> None:
+    call.budget.charge(sum(STRING_COST + len(s) // STRING_COST for s in items), call.pos, (len(items),))
+
+
+def _opaque_check(call: CallContext, name: str, args: list[Any]) -> None:
+    for k, value in enumerate(args):
+        if isinstance(value, Opaque):
+            raise OpaqueData(name, call.arg_names[k] if k < len(call.arg_names) else None, value.matlab_class)
+
+
+def _nargs(name: str, args: list[Any], low: int, high: int) -> None:
+    if not low <= len(args) <= high:
+        want = f"{low}" if low == high else f"{low} to {high}"
+        raise FunctionError(f"{name} takes {want} arguments, got {len(args)}")
+
+
+# -- sizes ------------------------------------------------------------------------------------------
+
+
+def _size_of(value: Any) -> tuple[int, ...]:
+    if isinstance(value, Opaque):
+        return (1, 1)
+    return shape_of(value)
+
+
+@builtin("size")
+def _size(call: CallContext, args: list[Any], nargout: int) -> Any:
+    _nargs("size", args, 1, 2)
+    shape = _size_of(args[0])
+    if len(args) == 2:
+        dims = numbers(args[1], "size's dimension").reshape(-1)
+        out = []
+        for d in dims:
+            if not float(d).is_integer() or d < 1:
+                raise FunctionError(f"size's dimension must be a positive integer, got {d:g}")
+            out.append(shape[int(d) - 1] if int(d) <= len(shape) else 1)
+        return np.array([out], dtype=float)
+    if nargout <= 1:
+        return np.array([shape], dtype=float)
+    dims = list(shape) + [1] * max(0, nargout - len(shape))
+    return tuple(np.array([[float(d)]]) for d in dims[: nargout - 1] + [elements(tuple(dims[nargout - 1:]))])
+
+
+@builtin("numel")
+def _numel(call: CallContext, args: list[Any], nargout: int) -> Any:
+    _nargs("numel", args, 1, 1)
+    return np.array([[float(elements(_size_of(args[0])))]])
+
+
+@builtin("length")
+def _length(call: CallContext, args: list[Any], nargout: int) -> Any:
+    _nargs("length", args, 1, 1)
+    shape = _size_of(args[0])
+    return np.array([[0.0 if 0 in shape else float(max(shape))]])
+
+
+def _dimension(index: int, name: str) -> Builtin:
+    def size_along(call: CallContext, args: list[Any], nargout: int) -> Any:
+        _nargs(name, args, 1, 1)
+        shape = _size_of(args[0])
+        return np.array([[float(shape[index])]])
+
+    return size_along
+
+
+FUNCTIONS["height"] = _dimension(0, "height")
+FUNCTIONS["width"] = _dimension(1, "width")
+
+
+@builtin("ndims")
+def _ndims(call: CallContext, args: list[Any], nargout: int) -> Any:
+    _nargs("ndims", args, 1, 1)
+    return np.array([[float(len(_size_of(args[0])))]])
+
+
+@builtin("isempty")
+def _isempty(call: CallContext, args: list[Any], nargout: int) -> Any:
+    _nargs("isempty", args, 1, 1)
+    return np.array([[0 in _size_of(args[0])]])
+
+
+# -- reductions and element-wise arithmetic ---------------------------------------------------------------
+
+
+def _first_dim(shape: tuple[int, ...]) -> int:
+    return next((k for k, d in enumerate(shape) if d != 1), 0)
+
+
+def _reduction(name: str, fn: Callable[..., np.ndarray]) -> Builtin:
+    def reduce(call: CallContext, args: list[Any], nargout: int) -> Any:
+        _opaque_check(call, name, args)
+        _nargs(name, args, 1, 2)
+        x = numbers(args[0], name)
+        if len(args) == 2 and isinstance(args[1], str) and args[1].lower() == "all":
+            return np.array([[float(fn(x))]]) if x.size else np.array([[float(fn(np.zeros(0)))]])
+        axis = integer(args[1], f"{name}'s dimension", 1) - 1 if len(args) == 2 else _first_dim(x.shape)
+        if axis >= x.ndim:
+            return x.copy()
+        with np.errstate(all="ignore"):
+            out = fn(x, axis=axis, keepdims=True)
+        return np.asarray(out, dtype=float)
+
+    return reduce
+
+
+FUNCTIONS["sum"] = _reduction("sum", np.sum)
+FUNCTIONS["prod"] = _reduction("prod", np.prod)
+FUNCTIONS["mean"] = _reduction("mean", np.mean)
+
+
+def _extreme(name: str, pick: Callable, arg: Callable) -> Builtin:
+    def extreme(call: CallContext, args: list[Any], nargout: int) -> Any:
+        _opaque_check(call, name, args)
+        _nargs(name, args, 1, 3)
+        if len(args) == 2:
+            a, b = numbers(args[0], name), numbers(args[1], name)
+            try:
+                shape = np.broadcast_shapes(a.shape, b.shape)
+            except ValueError:
+                raise FunctionError(f"{name}: sizes {shape_of(a)} and {shape_of(b)} do not agree") from None
+            call.budget.charge(elements(shape), call.pos, shape)
+            return np.asarray(pick(np.stack(np.broadcast_arrays(a, b)), axis=0), dtype=float)
+        x = numbers(args[0], name)
+        if x.size == 0:
+            return (np.zeros((0, 0)), np.zeros((0, 0))) if nargout > 1 else np.zeros((0, 0))
+        axis = integer(args[2], f"{name}'s dimension", 1) - 1 if len(args) == 3 else _first_dim(x.shape)
+        if axis >= x.ndim:
+            return (x.copy(), np.ones_like(x)) if nargout > 1 else x.copy()
+        value = np.asarray(pick(x, axis=axis, keepdims=True), dtype=float)
+        if nargout > 1:
+            return value, np.asarray(np.expand_dims(arg(x, axis=axis), axis), dtype=float) + 1
+        return value
+
+    return extreme
+
+
+FUNCTIONS["max"] = _extreme("max", np.max, np.argmax)
+FUNCTIONS["min"] = _extreme("min", np.min, np.argmin)
+
+
+def _elementwise(name: str, fn: Callable[[np.ndarray], np.ndarray]) -> Builtin:
+    def apply(call: CallContext, args: list[Any], nargout: int) -> Any:
+        _opaque_check(call, name, args)
+        _nargs(name, args, 1, 1)
+        x = numbers(args[0], name)
+        call.budget.charge(x.size, call.pos, x.shape)
+        with np.errstate(all="ignore"):
+            return np.asarray(fn(x), dtype=float)
+
+    return apply
+
+
+for _name, _fn in {"floor": np.floor, "ceil": np.ceil, "round": lambda x: np.where(x >= 0, np.floor(x + 0.5), -np.floor(-x + 0.5)),
+                   "fix": np.trunc, "abs": np.abs, "sqrt": np.sqrt, "exp": np.exp, "log": np.log, "log2": np.log2,
+                   "log10": np.log10, "sign": np.sign, "double": lambda x: x, "single": lambda x: x.astype(np.float32).astype(float),
+                   "int8": np.round, "int16": np.round, "int32": np.round, "int64": np.round, "uint8": np.round,
+                   "uint16": np.round, "uint32": np.round, "uint64": np.round}.items():
+    FUNCTIONS[_name] = _elementwise(_name, _fn)
+
+
+def _binary_numeric(name: str, fn: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> Builtin:
+    def apply(call: CallContext, args: list[Any], nargout: int) -> Any:
+        _nargs(name, args, 2, 2)
+        a, b = numbers(args[0], name), numbers(args[1], name)
+        try:
+            shape = np.broadcast_shapes(a.shape, b.shape)
+        except ValueError:
+            raise FunctionError(f"{name}: sizes {shape_of(a)} and {shape_of(b)} do not agree") from None
+        call.budget.charge(elements(shape), call.pos, shape)
+        with np.errstate(all="ignore"):
+            return np.asarray(fn(a, b), dtype=float)
+
+    return apply
+
+
+FUNCTIONS["mod"] = _binary_numeric("mod", lambda a, b: np.where(b == 0, a, a - np.floor(a / np.where(b == 0, 1, b)) * b))
+FUNCTIONS["rem"] = _binary_numeric("rem", lambda a, b: np.where(b == 0, a, a - np.trunc(a / np.where(b == 0, 1, b)) * b))
+
+
+@builtin("logical")
+def _logical(call: CallContext, args: list[Any], nargout: int) -> Any:
+    _nargs("logical", args, 1, 1)
+    return numbers(args[0], "logical") != 0
+
+
+@builtin("any", "all")
+def _any_all(call: CallContext, args: list[Any], nargout: int) -> Any:
+    _nargs("any/all", args, 1, 1)
+    x = numbers(args[0], "any/all") != 0
+    return np.array([[bool(x.any()) if call.name == "any" else bool(x.all())]])
+
+
+def _sizes(call: CallContext, args: list[Any], name: str) -> tuple[int, ...]:
+    dims: list[float] = []
+    for a in args:
+        if isinstance(a, str):  # 'double', 'single', 'like'
+            continue
+        dims += [float(v) for v in numbers(a, name).reshape(-1)[:64]]
+    if not dims:
+        dims = [1.0]
+    if any(not math.isfinite(d) or not d.is_integer() for d in dims):
+        raise FunctionError(f"{name} needs integer sizes")
+    shape = tuple(max(int(d), 0) for d in (dims * 2 if len(dims) == 1 else dims))
+    call.budget.charge(elements(shape), call.pos, shape)
+    return shape
+
+
+def _filled(name: str, value: Any) -> Builtin:
+    def make(call: CallContext, args: list[Any], nargout: int) -> Any:
+        return np.full(_sizes(call, args, name), value)
+
+    return make
+
+
+FUNCTIONS["zeros"] = _filled("zeros", 0.0)
+FUNCTIONS["ones"] = _filled("ones", 1.0)
+FUNCTIONS["true"] = _filled("true", True)
+FUNCTIONS["false"] = _filled("false", False)
+
+
+@builtin("cell")
+def _cell(call: CallContext, args: list[Any], nargout: int) -> Any:
+    from .indexing import _empty_cells
+
+    shape = _sizes(call, args, "cell")
+    return Cell(_empty_cells(elements(shape)).reshape(shape))
+
+
+@builtin("linspace")
+def _linspace(call: CallContext, args: list[Any], nargout: int) -> Any:
+    _nargs("linspace", args, 2, 3)
+    count = integer(args[2], "linspace's count") if len(args) == 3 else 100
+    call.budget.charge(count, call.pos, (1, count))
+    return np.linspace(scalar(args[0], "linspace"), scalar(args[1], "linspace"), count).reshape(1, -1)
+
+
+@builtin("unique")
+def _unique(call: CallContext, args: list[Any], nargout: int) -> Any:
+    _opaque_check(call, "unique", args)
+    _nargs("unique", args, 1, 2)
+    value = args[0]
+    row = len(shape_of(value)) == 2 and shape_of(value)[0] == 1
+    if isinstance(value, np.ndarray):
+        flat = np.unique(numbers(value, "unique").reshape(-1))
+        return flat.reshape(1, -1) if row else flat.reshape(-1, 1)
+    items, _ = texts(value, "unique")
+    out = sorted(set(items))
+    _charge_texts(call, out)
+    shape = (1, len(out)) if row else (len(out), 1)
+    if isinstance(value, Cell):
+        return Cell(object_array(out, shape))
+    return Strings(object_array(out, shape))
+
+
+@builtin("categories")
+def _categories(call: CallContext, args: list[Any], nargout: int) -> Any:
+    _opaque_check(call, "categories", args)
+    _nargs("categories", args, 1, 1)
+    value = args[0]
+    if isinstance(value, np.ndarray):
+        out = [number_text(v) for v in np.unique(numbers(value, "categories").reshape(-1))]
+    else:
+        out = sorted(set(texts(value, "categories")[0]))
+    _charge_texts(call, out)
+    return Cell(object_array(out, (len(out), 1)))
+
+
+# -- texts --------------------------------------------------------------------------------------------
+
+
+def _text_array(name: str, wrap: Callable[[np.ndarray], Any], most: int = 1) -> Builtin:
+    """string / cellstr / categorical (modelled as the string array of the labels: enough for categories,
+    numel and Classes)."""
+
+    def make(call: CallContext, args: list[Any], nargout: int) -> Any:
+        _opaque_check(call, name, args)
+        _nargs(name, args, 1, most)
+        if isinstance(args[0], np.ndarray):
+            call.budget.charge(args[0].size * STRING_COST, call.pos, args[0].shape, "a string array")
+        items, shape = texts(args[0], name)
+        _charge_texts(call, items)
+        return wrap(object_array(items, shape))
+
+    return make
+
+
+FUNCTIONS["categorical"] = _text_array("categorical", Strings, 3)
+FUNCTIONS["string"] = _text_array("string", Strings)
+FUNCTIONS["cellstr"] = _text_array("cellstr", Cell)
+
+
+@builtin("char")
+def _char(call: CallContext, args: list[Any], nargout: int) -> Any:
+    _nargs("char", args, 1, 1)
+    value = args[0]
+    if isinstance(value, np.ndarray):
+        codes = numbers(value, "char").reshape(-1)
+        call.budget.charge(1 + codes.size / STRING_COST, call.pos)
+        return "".join(chr(int(c)) if 0 <= c < 0x110000 else "?" for c in codes)
+    items, _ = texts(value, "char")
+    if len(items) == 1:
+        return items[0]
+    width = max(len(s) for s in items)
+    return Strings(object_array([s.ljust(width) for s in items], (len(items), 1)))
+
+
+@builtin("num2str", "int2str")
+def _num2str(call: CallContext, args: list[Any], nargout: int) -> Any:
+    _nargs("num2str", args, 1, 2)
+    if isinstance(args[0], str):
+        return args[0]
+    x = numbers(args[0], "num2str").reshape(-1)
+    call.budget.charge(x.size * 2, call.pos, (x.size,))
+    if len(args) == 2:
+        if isinstance(args[1], str):
+            return _format(args[1], list(x), call)
+        digits = integer(args[1], "num2str's precision", 1)
+        return "  ".join(f"{v:.{digits}g}" for v in x)
+    if call.name == "int2str":
+        x = np.round(x)
+    return "  ".join(number_text(float(v)) for v in x)
+
+
+_SPEC = re.compile(r"%(?P<flags>[-+ 0#]*)(?P<width>\d+|\*)?(?:\.(?P<prec>\d+))?(?P<conv>[diuoxXfeEgGcs%])")
+_ESCAPES = {"n": "\n", "t": "\t", "\\": "\\", "r": "\r", "a": "\a", "b": "\b", "f": "\f", "v": "\v"}
+
+
+def _unescape(fmt: str) -> str:
+    return re.sub(r"\\(.)", lambda m: _ESCAPES.get(m.group(1), m.group(0)), fmt).replace("%%", "\x00")
+
+
+def _format(fmt: str, values: list[Any], call: CallContext) -> str:
+    """MATLAB's sprintf: the format is reused while arguments are left; output stops at a spec without one."""
+    fmt = _unescape(fmt)
+    specs = [m for m in _SPEC.finditer(fmt) if m.group("conv") != "%"]
+    out: list[str] = []
+    k = 0
+    size = 0
+    while True:
+        last = 0
+        stopped = False
+        for m in specs:
+            out.append(fmt[last:m.start()])
+            last = m.end()
+            if k >= len(values):
+                if values:
+                    stopped = True
+                    break
+                continue
+            out.append(_convert(m, values[k]))
+            size += len(out[-1])
+            k += 1
+        if not stopped:
+            out.append(fmt[last:])
+        size += len(fmt)
+        call.budget.charge(size / STRING_COST, call.pos)
+        if stopped or k >= len(values) or not specs:
+            break
+    return "".join(out).replace("\x00", "%")
+
+
+def _convert(m: re.Match, value: Any) -> str:
+    conv = m.group("conv")
+    spec = "%" + (m.group("flags") or "") + (m.group("width") or "").replace("*", "") + (f".{m.group('prec')}" if m.group("prec") else "")
+    if conv == "s":
+        return (spec + "s") % (value if isinstance(value, str) else number_text(float(value)))
+    if conv == "c":
+        return value if isinstance(value, str) else chr(int(value)) if 0 <= value < 0x110000 else "?"
+    if isinstance(value, str):
+        return value
+    if not math.isfinite(value):
+        return number_text(value)
+    if conv in "diu":
+        return (spec + "d") % int(value) if float(value).is_integer() else (spec + "e") % float(value)
+    if conv in "oxX":
+        return (spec + conv) % int(value)
+    return (spec + conv) % float(value)
+
+
+@builtin("sprintf", "compose")
+def _sprintf(call: CallContext, args: list[Any], nargout: int) -> Any:
+    if not args:
+        raise FunctionError("sprintf needs a format")
+    fmt = text(args[0], "sprintf's format")
+    values: list[Any] = []
+    for a in args[1:]:
+        if isinstance(a, str):
+            values.append(a)
+        elif isinstance(a, (Strings, Cell)):
+            values += texts(a, "sprintf")[0]
+        else:
+            values += [float(v) for v in numbers(a, "sprintf").reshape(-1, order="F")[: call.budget.max_elements]]
+    result = _format(fmt, values, call)
+    return Strings.scalar(result) if call.name == "compose" or isinstance(args[0], Strings) else result
+
+
+@builtin("strcat")
+def _strcat(call: CallContext, args: list[Any], nargout: int) -> Any:
+    if any(isinstance(a, (Strings, Cell)) for a in args):
+        columns = [texts(a, "strcat") for a in args]
+        count = max(len(items) for items, _ in columns)
+        for items, _ in columns:
+            if len(items) not in (1, count):
+                raise FunctionError("strcat: the arguments have different numbers of texts")
+        joined = ["".join(items[k if len(items) > 1 else 0] for items, _ in columns) for k in range(count)]
+        _charge_texts(call, joined)
+        shape = next(shape for items, shape in columns if len(items) == count)
+        wrap = Cell if any(isinstance(a, Cell) for a in args) and not any(isinstance(a, Strings) for a in args) else Strings
+        return wrap(object_array(joined, shape))
+    parts = [text(a, "strcat").rstrip(" \t\n") if isinstance(a, str) else text(a, "strcat") for a in args]
+    out = "".join(parts)
+    call.budget.charge(1 + len(out) / STRING_COST, call.pos)
+    return out
+
+
+def _text_map(name: str, fn: Callable[[str], str]) -> Builtin:
+    def apply(call: CallContext, args: list[Any], nargout: int) -> Any:
+        _nargs(name, args, 1, 1)
+        value = args[0]
+        items, shape = texts(value, name)
+        out = [fn(s) for s in items]
+        _charge_texts(call, out)
+        if isinstance(value, str):
+            return out[0]
+        return (Cell if isinstance(value, Cell) else Strings)(object_array(out, shape))
+
+    return apply
+
+
+FUNCTIONS["upper"] = _text_map("upper", str.upper)
+FUNCTIONS["lower"] = _text_map("lower", str.lower)
+FUNCTIONS["strtrim"] = _text_map("strtrim", str.strip)
+
+
+@builtin("strjoin", "join")
+def _strjoin(call: CallContext, args: list[Any], nargout: int) -> Any:
+    _nargs("strjoin", args, 1, 2)
+    items, _ = texts(args[0], "strjoin")
+    sep = _unescape(text(args[1], "strjoin's delimiter")).replace("\x00", "%") if len(args) == 2 else " "
+    out = sep.join(items)
+    call.budget.charge(1 + len(out) / STRING_COST, call.pos)
+    return Strings.scalar(out) if isinstance(args[0], Strings) else out
+
+
+@builtin("strrep")
+def _strrep(call: CallContext, args: list[Any], nargout: int) -> Any:
+    _nargs("strrep", args, 3, 3)
+    old, new = text(args[1], "strrep"), text(args[2], "strrep")
+    items, shape = texts(args[0], "strrep")
+    if old and new and len(new) > len(old):
+        growth = sum(s.count(old) for s in items) * (len(new) - len(old))
+        call.budget.charge(growth / STRING_COST, call.pos)
+    out = [s.replace(old, new) if old else s for s in items]
+    if isinstance(args[0], str):
+        return out[0]
+    return (Cell if isinstance(args[0], Cell) else Strings)(object_array(out, shape))
+
+
+def _compare_texts(name: str, fold: bool) -> Builtin:
+    def compare(call: CallContext, args: list[Any], nargout: int) -> Any:
+        _nargs(name, args, 2, 2)
+        a, b = args
+        try:
+            left, right = texts(a, name)[0], texts(b, name)[0]
+        except FunctionError:
+            return np.array([[False]])
+        if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+            return np.array([[False]])
+        if fold:
+            left, right = [s.lower() for s in left], [s.lower() for s in right]
+        if len(left) == 1 and len(right) == 1:
+            return np.array([[left[0] == right[0]]])
+        many, one = (left, right) if len(left) >= len(right) else (right, left)
+        shape = shape_of(a) if len(left) >= len(right) else shape_of(b)
+        if len(one) == 1:
+            return np.array([s == one[0] for s in many]).reshape(shape, order="F")
+        if len(one) != len(many):
+            raise FunctionError(f"{name}: the arguments have different numbers of texts")
+        return np.array([s == t for s, t in zip(left, right)]).reshape(shape, order="F")
+
+    return compare
+
+
+FUNCTIONS["strcmp"] = _compare_texts("strcmp", False)
+FUNCTIONS["strcmpi"] = _compare_texts("strcmpi", True)
+
+
+@builtin("str2double")
+def _str2double(call: CallContext, args: list[Any], nargout: int) -> Any:
+    _nargs("str2double", args, 1, 1)
+    items, shape = texts(args[0], "str2double")
+
+    def parse(s: str) -> float:
+        try:
+            return float(s.strip())
+        except ValueError:
+            return math.nan
+
+    return np.array([parse(s) for s in items]).reshape(shape if len(shape) >= 2 else (1, len(items)), order="F")
+
+
+@builtin("isequal")
+def _isequal(call: CallContext, args: list[Any], nargout: int) -> Any:
+    from .workspace import same
+
+    if len(args) < 2:
+        raise FunctionError("isequal needs two or more arguments")
+    first = args[0]
+    return np.array([[all(same(first, other) for other in args[1:])]])
+
+
+def _is_kind(name: str, test: Callable[[Any], bool]) -> Builtin:
+    def check(call: CallContext, args: list[Any], nargout: int) -> Any:
+        _nargs(name, args, 1, 1)
+        return np.array([[bool(test(args[0]))]])
+
+    return check
+
+
+FUNCTIONS["isnumeric"] = _is_kind("isnumeric", lambda v: isinstance(v, np.ndarray) and v.dtype.kind in "iuf")
+FUNCTIONS["islogical"] = _is_kind("islogical", lambda v: isinstance(v, np.ndarray) and v.dtype == bool)
+FUNCTIONS["ischar"] = _is_kind("ischar", lambda v: isinstance(v, str))
+FUNCTIONS["isstring"] = _is_kind("isstring", lambda v: isinstance(v, Strings))
+FUNCTIONS["iscell"] = _is_kind("iscell", lambda v: isinstance(v, Cell))
+FUNCTIONS["isstruct"] = _is_kind("isstruct", lambda v: isinstance(v, dict))
+FUNCTIONS["iscellstr"] = _is_kind("iscellstr", lambda v: isinstance(v, Cell) and all(isinstance(s, str) for s in v.data.flat))
+
+
+# -- cells, structs, arrays ------------------------------------------------------------------------------
+
+
+@builtin("deal")
+def _deal(call: CallContext, args: list[Any], nargout: int) -> Any:
+    if len(args) == 1:
+        return tuple([args[0]] * max(nargout, 1)) if nargout > 1 else args[0]
+    if nargout > len(args) or (nargout > 1 and nargout != len(args)):
+        raise FunctionError(f"deal: {len(args)} inputs for {nargout} outputs")
+    return tuple(args) if nargout > 1 else args[0]
+
+
+@builtin("struct")
+def _struct(call: CallContext, args: list[Any], nargout: int) -> Any:
+    if len(args) % 2:
+        raise FunctionError("struct needs field-value pairs")
+    out: dict[str, Any] = {}
+    for k in range(0, len(args), 2):
+        value = args[k + 1]
+        if isinstance(value, Cell):
+            if value.data.size != 1:
+                raise FunctionError("struct arrays are not supported: give each field one value (or {value})")
+            value = value.data.reshape(-1)[0]
+        out[text(args[k], "struct's field name")] = value
+    return out
+
+
+@builtin("fieldnames")
+def _fieldnames(call: CallContext, args: list[Any], nargout: int) -> Any:
+    _nargs("fieldnames", args, 1, 1)
+    if not isinstance(args[0], dict):
+        raise FunctionError(f"fieldnames needs a struct, got {describe(args[0])}")
+    names = list(args[0])
+    return Cell(object_array(names, (len(names), 1)))
+
+
+@builtin("isfield")
+def _isfield(call: CallContext, args: list[Any], nargout: int) -> Any:
+    _nargs("isfield", args, 2, 2)
+    if not isinstance(args[0], dict):
+        return np.array([[False]])
+    names, shape = texts(args[1], "isfield")
+    return np.array([s in args[0] for s in names]).reshape(shape, order="F")
+
+
+@builtin("horzcat", "vertcat")
+def _cat(call: CallContext, args: list[Any], nargout: int) -> Any:
+    rows = [list(args)] if call.name == "horzcat" else [[a] for a in args]
+    try:
+        return concatenate(rows, call.budget, call.pos)
+    except IndexError_ as error:
+        raise FunctionError(f"{call.name}: {error}") from None
+
+
+@builtin("cat")
+def _cat_dim(call: CallContext, args: list[Any], nargout: int) -> Any:
+    if not args:
+        raise FunctionError("cat needs a dimension")
+    dim = integer(args[0], "cat's dimension", 1)
+    if dim > 2:
+        raise FunctionError("cat along dimensions above 2 is not supported")
+    rows = [list(args[1:])] if dim == 2 else [[a] for a in args[1:]]
+    try:
+        return concatenate(rows, call.budget, call.pos)
+    except IndexError_ as error:
+        raise FunctionError(f"cat: {error}") from None
+
+
+@builtin("repmat")
+def _repmat(call: CallContext, args: list[Any], nargout: int) -> Any:
+    _nargs("repmat", args, 2, 3)
+    value = args[0]
+    reps = _sizes(call, [np.zeros((1, 1))], "repmat") and [integer(a, "repmat's count") for a in args[1:]]
+    if len(reps) == 1:
+        reps = reps * 2
+    if isinstance(value, (Layer, LayerArray)):
+        layers = list(value) if isinstance(value, LayerArray) else [value]
+        count = elements(tuple(reps))
+        call.budget.charge(len(layers) * count, call.pos)
+        return LayerArray(layers * count)
+    array, wrap = (value.data, type(value)) if isinstance(value, (Cell, Strings)) else (numbers(value, "repmat"), lambda a: a)
+    shape = tuple(d * r for d, r in zip(array.shape, reps))
+    call.budget.charge(elements(shape), call.pos, shape)
+    return wrap(np.tile(array, reps))
+
+
+@builtin("reshape")
+def _reshape(call: CallContext, args: list[Any], nargout: int) -> Any:
+    if len(args) < 2:
+        raise FunctionError("reshape needs a size")
+    value = args[0]
+    array, wrap = (value.data, type(value)) if isinstance(value, (Cell, Strings)) else (numbers(value, "reshape"), lambda a: a)
+    dims: list[int | None] = []
+    for a in args[1:]:
+        if isinstance(a, np.ndarray) and a.size == 0:
+            dims.append(None)
+        else:
+            dims += [integer(v, "reshape's size") for v in numbers(a, "reshape").reshape(-1)]
+    known = elements(tuple(d for d in dims if d is not None))
+    if None in dims:
+        if dims.count(None) > 1 or known == 0 or array.size % known:
+            raise FunctionError("reshape: the sizes do not fit the number of elements")
+        dims = [array.size // known if d is None else d for d in dims]
+    if elements(tuple(dims)) != array.size:  # type: ignore[arg-type]
+        raise FunctionError(f"reshape: {array.size} elements cannot become {'x'.join(map(str, dims))}")
+    return wrap(array.reshape(tuple(dims), order="F"))  # type: ignore[arg-type]
+
+
+@builtin("transpose")
+def _transpose_fn(call: CallContext, args: list[Any], nargout: int) -> Any:
+    from .evaluator import transpose
+
+    _nargs("transpose", args, 1, 1)
+    return transpose(args[0], call)
+
+
+# -- layer graphs ---------------------------------------------------------------------------------------
+
+
+def _layers(value: Any, name: str) -> LayerArray:
+    if isinstance(value, LayerArray):
+        return value
+    if isinstance(value, Layer):
+        return LayerArray([value])
+    if isinstance(value, np.ndarray) and value.size == 0:
+        return LayerArray()
+    raise FunctionError(f"{name} needs a layer array, got {describe(value)}")
+
+
+@builtin("layerGraph", "assembleNetwork")
+def _layer_graph(call: CallContext, args: list[Any], nargout: int) -> Any:
+    _nargs(call.name, args, 0, 1)
+    return LayerArray(_layers(args[0], call.name)) if args else LayerArray()
+
+
+@builtin("dlnetwork")
+def _dlnetwork(call: CallContext, args: list[Any], nargout: int) -> Any:
+    if not args:
+        return LayerArray()
+    rest = args[1:]
+    if len(rest) % 2:
+        raise FunctionError("dlnetwork takes a layer array and name-value options")
+    for k in range(0, len(rest), 2):
+        option = text(rest[k], "dlnetwork's option").lower()
+        if option not in ("initialize", "inputs", "outputnames"):
+            raise FunctionError(f"dlnetwork: unknown option {option!r}")
+    return LayerArray(_layers(args[0], "dlnetwork"))
+
+
+@builtin("addLayers")
+def _add_layers(call: CallContext, args: list[Any], nargout: int) -> Any:
+    _nargs("addLayers", args, 2, 2)
+    graph, layers = _layers(args[0], "addLayers"), _layers(args[1], "addLayers")
+    if graph and layers:
+        raise FunctionError("addLayers adds a second branch to a layer graph; lstm2onnx builds chains: "
+                            "put the layers in one array instead")
+    return LayerArray(list(graph) + list(layers))

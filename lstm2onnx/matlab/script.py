@@ -1,0 +1,204 @@
+"""A whole MATLAB script or function file -> the layer array it builds, lazily and within budgets.
+
+The stages, each testable alone: :func:`~.lexer.tokenize` (tokens),
+:func:`~.statements.split` (statements and blocks), :mod:`.analysis` (which
+statements the wanted variable depends on), :class:`~.evaluator.Evaluator`
+(those statements, over a workspace). Everything else in the file is skipped
+and listed (``verbose``), so data loading, training, plotting and printing
+around the array, and any MATLAB the network does not need, never stop the build.
+
+Which variable: ``variable`` if given, else the last layer array the script
+assigns (a note names the others). In a function file (the first statement is
+``function``), the first function is the entry point: its inputs come from
+``workspace`` (``--set``) by name and its first output is the network.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping
+
+from ..layers import Layer
+from ..network import LayerArray
+from . import analysis
+from .data import NAME, DataFiles
+from .evaluator import Evaluator, Frame, Poisoned, Unavailable, _Return
+from .lexer import Source, tokenize
+from .problems import MatlabError
+from .statements import Program, split
+from .workspace import Budget, BudgetExceeded, describe, from_python
+
+
+@dataclass
+class ScriptResult:
+    """What a script built: the layers, the variable they came from, notes, and each statement's fate."""
+
+    layers: LayerArray
+    variable: str
+    notes: list[str] = field(default_factory=list)
+    statements: list[tuple[int, str, str]] = field(default_factory=list)  # (line, statement, evaluated/skipped...)
+
+    def report(self) -> str:
+        """The ``--verbose`` listing: statements evaluated and skipped, then the layer array."""
+        lines = [f"line {line:>4}: {what:<9} {text}" if what in ("evaluated", "skipped") else f"line {line:>4}: {what}: {text}"
+                 for line, text, what in self.statements]
+        evaluated = sum(1 for _, _, what in self.statements if what == "evaluated")
+        lines.append(f"{evaluated} statements evaluated, {len(self.statements) - evaluated} skipped; "
+                     f"'{self.variable}' is a {len(self.layers)}-layer array:")
+        lines.append(str(self.layers).rstrip())
+        return "\n".join(lines)
+
+
+def read_script(text: str, workspace: Mapping[str, Any] | None = None, data: Iterable[str | os.PathLike] = (),
+                variable: str | None = None) -> ScriptResult:
+    """Build the layer array of a MATLAB script or function file (see the module docstring)."""
+    if not isinstance(text, str):
+        raise MatlabError(f"expected MATLAB text, got {type(text).__name__}")
+    budget = Budget()
+    tokens = tokenize(text)
+    source = Source(text)
+    try:
+        program = split(tokens, source)
+    except RecursionError:
+        raise MatlabError("the text nests too deeply") from None
+    initial = _workspace(workspace)
+    files = DataFiles(data)
+    ctx = analysis.context(program, set(initial), files.names())
+    ctx.budget = budget
+    evaluator = Evaluator(program, budget, ctx, files, initial)
+    notes: list[str] = []
+    try:
+        if program.function_file:
+            value, chosen = _run_function_file(program, evaluator, initial, files, variable, notes)
+        else:
+            value, chosen = _run_script(program, evaluator, initial, files, variable, notes)
+    except BudgetExceeded as error:
+        raise MatlabError(error.message, text, error.pos) from None
+    except RecursionError:
+        raise MatlabError("the text nests too deeply") from None
+    problems = [(p.message, p.pos) for p in evaluator.problems]
+    if not problems and not isinstance(value, Poisoned):
+        layers = _as_layers(value, chosen, evaluator, program)
+        if isinstance(layers, str):
+            problems.append((layers, value.pos if isinstance(value, Unavailable) else None))
+    if problems or isinstance(value, Poisoned):
+        raise MatlabError.report(problems or [(f"'{chosen}' could not be computed", None)], text)
+    notes += _pinned_notes(program, initial, source)
+    return ScriptResult(layers, chosen, notes, evaluator.log)  # type: ignore[arg-type]
+
+
+def _workspace(workspace: Mapping[str, Any] | None) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, value in (workspace or {}).items():
+        if not isinstance(name, str) or not NAME.match(name):
+            raise MatlabError(f"workspace: {name!r} is not a MATLAB variable name")
+        out[name] = from_python(value)
+    return out
+
+
+def _run_script(program: Program, evaluator: Evaluator, initial: dict[str, Any], files: DataFiles,
+                variable: str | None, notes: list[str]) -> tuple[Any, str]:
+    arrays = analysis.layer_assignments(program, evaluator.ctx)
+    evaluator.layer_variables = {name for name, _ in arrays}
+    last_line: dict[str, int] = {}
+    for name, stmt in arrays:
+        last_line[name] = program.source.line_of(stmt.pos)
+    if variable is not None:
+        if not NAME.match(variable):
+            raise MatlabError(f"--variable {variable!r} is not a MATLAB variable name")
+        if variable not in evaluator.ctx.assigned and variable not in initial:
+            found = ", ".join(last_line) or "none"
+            raise MatlabError(f"the script assigns no variable {variable!r} (layer arrays found: {found})")
+        chosen = variable
+    else:
+        if not arrays:
+            broken = [(s.error[0], s.error[1]) for s in program.all_statements() if s.kind == "broken" and s.error]
+            message = "the text defines no layer array (e.g. layers = [sequenceInputLayer(12) lstmLayer(100) ...])"
+            if broken:
+                raise MatlabError.report([(message, None)] + broken, program.source.text)
+            raise MatlabError(message)
+        chosen = arrays[-1][0]
+        others = [n for n in last_line if n != chosen]
+        if others:
+            listed = ", ".join(f"{n} (line {last_line[n]})" for n in last_line)
+            notes.append(f"layer arrays found: {listed}; building '{chosen}', the last one assigned "
+                         "(choose another with --variable NAME)")
+    marked = analysis.slice_program(program.statements, {chosen}, evaluator.ctx)
+    ws = dict(files.variables())
+    ws.update(initial)
+    frame = Frame(ws, marked)
+    try:
+        evaluator.block(program.statements, frame, top=True)
+    except _Return:
+        pass
+    return ws.get(chosen, _missing(chosen)), chosen
+
+
+def _run_function_file(program: Program, evaluator: Evaluator, initial: dict[str, Any], files: DataFiles,
+                       variable: str | None, notes: list[str]) -> tuple[Any, str]:
+    entry = next(iter(program.functions.values()), None)
+    if entry is None:
+        raise MatlabError("the function file defines no function")
+    if entry.error:
+        raise MatlabError(entry.error[0], program.source.text, entry.error[1])
+    if not entry.outputs:
+        raise MatlabError(f"function {entry.name} returns nothing; its first output should be the layer array",
+                          program.source.text, entry.pos)
+    chosen = variable or entry.outputs[0]
+    ws = dict(files.variables())
+    ws.update(initial)
+    missing = {name for name in entry.inputs if name not in initial}
+    given = [name for name in entry.inputs if name in initial]
+    notes.append(f"function file: building {chosen} = {entry.name}({', '.join(entry.inputs)})"
+                 + (f" with {', '.join(given)} from --set" if given else ""))
+    marked = evaluator.function_slice(entry, (chosen,))
+    frame = Frame(ws, marked, entry, missing, entry=True)
+    try:
+        evaluator.block(entry.parts[0][1], frame, top=True)
+    except _Return:
+        pass
+    return ws.get(chosen, _missing(chosen)), chosen
+
+
+class _Missing:
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+
+def _missing(name: str) -> _Missing:
+    return _Missing(name)
+
+
+def _as_layers(value: Any, chosen: str, evaluator: Evaluator, program: Program) -> LayerArray | str:
+    if isinstance(value, LayerArray):
+        return LayerArray(value)
+    if isinstance(value, Layer):
+        return LayerArray([value])
+    if isinstance(value, Unavailable):
+        return f"'{chosen}' {value.origin()}: write the layer array in the script (or pick another with --variable NAME)"
+    if isinstance(value, _Missing):
+        return f"'{chosen}' is never assigned by the statements that run"
+    return f"'{chosen}' is not a layer array: it holds {describe(value)}"
+
+
+def _pinned_notes(program: Program, initial: dict[str, Any], source: Source) -> list[str]:
+    notes = []
+    for stmt in program.all_statements():
+        if stmt.kind == "simple":
+            for name in stmt.full & set(initial):
+                notes.append(f"--set {name} replaces the script's assignment at line {source.line_of(stmt.pos)}")
+    return notes
+
+
+def from_matlab(text: str, workspace: Mapping[str, Any] | None = None, data: Iterable[str | os.PathLike] = (),
+                variable: str | None = None) -> LayerArray:
+    """The layer array a MATLAB script, function file or layer-array snippet builds.
+
+    ``workspace``: values by name (``--set``; Python numbers, strings, lists or
+    MATLAB literal values), which win over the script's own assignments;
+    ``data``: ``.mat``/``.npz`` files whose variables the script may use or
+    ``load``; ``variable``: which layer array (default: the last one assigned).
+    Every problem is reported at once in one :class:`MatlabError`.
+    """
+    return read_script(text, workspace, data, variable).layers

@@ -1,0 +1,379 @@
+"""Tokens -> statements and blocks, the second stage of the MATLAB front end.
+
+Every statement of a script is split off and classified without parsing its
+expressions: a simple statement (an assignment or an expression), a command
+(``load WaveformData``, ``hold on``), a block (``for``/``parfor``, ``while``,
+``if``/``elseif``/``else``, ``switch``/``case``/``otherwise``,
+``try``/``catch``), a ``function`` (with its outputs, name and inputs), a
+keyword statement (``break``, ``return``, ``global x``) or a broken statement
+(a problem in its tokens, kept with its position). For each simple statement
+the names it assigns (``targets``), whether it replaces them whole (``x = ...``)
+or changes part of them (``x(2) = ...``, ``s.f = ...``), and the names it reads
+(``uses``) come from its tokens alone, which is all the dependency analysis
+needs; expressions are parsed later, only for the statements the network needs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterator
+
+from .lexer import Source, Token
+
+MAX_BLOCK_DEPTH = 64
+
+_OPEN = frozenset("([{")
+_CLOSE = frozenset(")]}")
+_SEPARATORS = frozenset({"nl", "semi", "comma"})
+
+
+@dataclass
+class Stmt:
+    """A statement: ``kind`` is simple, command, for, while, if, switch, try, function, keyword or broken.
+
+    ``tokens`` is the statement's own token list (the header of a block);
+    ``parts`` the bodies of a block: ``[(header tokens, body)]`` for if/switch/try
+    clauses (the header is None for ``else``/``otherwise``/``catch`` without a name).
+    """
+
+    sid: int
+    kind: str
+    pos: int
+    end: int
+    tokens: list[Token] = field(default_factory=list)
+    parts: list[tuple[list[Token] | None, list["Stmt"]]] = field(default_factory=list)
+    targets: list[str] = field(default_factory=list)
+    full: set[str] = field(default_factory=set)
+    uses: set[str] = field(default_factory=set)
+    error: tuple[str, int] | None = None  # (message, position) of a broken statement
+    # function definitions
+    name: str = ""
+    inputs: list[str] = field(default_factory=list)
+    outputs: list[str] = field(default_factory=list)
+    word: str = ""  # the keyword of keyword statements, the command name of commands
+    words: list[str] = field(default_factory=list)
+
+    def children(self) -> Iterator["Stmt"]:
+        for _, body in self.parts:
+            yield from body
+
+    def walk(self) -> Iterator["Stmt"]:
+        yield self
+        for child in self.children():
+            yield from child.walk()
+
+
+@dataclass
+class Program:
+    """A parsed file: top-level statements, local functions by name, and whether it is a function file."""
+
+    source: Source
+    statements: list[Stmt]
+    functions: dict[str, Stmt]
+    function_file: bool
+
+    def all_statements(self) -> Iterator[Stmt]:
+        for stmt in self.statements:
+            yield from stmt.walk()
+        for fn in self.functions.values():
+            yield from fn.walk()
+
+
+class _Splitter:
+    def __init__(self, tokens: list[Token], source: Source) -> None:
+        self.tokens = tokens
+        self.source = source
+        self.i = 0
+        self.sid = 0
+        self.depth = 0
+
+    def peek(self) -> Token:
+        return self.tokens[self.i]
+
+    def new(self, kind: str, pos: int, **kw) -> Stmt:
+        self.sid += 1
+        return Stmt(self.sid, kind, pos, pos, **kw)
+
+    def skip_separators(self) -> None:
+        while self.tokens[self.i].kind in _SEPARATORS:
+            self.i += 1
+
+    def until_separator(self) -> list[Token]:
+        """Tokens up to a separator, keyword or eof outside brackets (the separator is not consumed)."""
+        out: list[Token] = []
+        depth = 0
+        while True:
+            tok = self.tokens[self.i]
+            if tok.kind == "eof" or (depth == 0 and (tok.kind in _SEPARATORS or tok.kind == "kw")):
+                return out
+            if tok.kind == "op":
+                if tok.value in _OPEN:
+                    depth += 1
+                elif tok.value in _CLOSE:
+                    depth = max(0, depth - 1)
+            elif tok.kind == "err":
+                depth = 0
+            out.append(tok)
+            self.i += 1
+
+    def block(self, stops: frozenset[str]) -> tuple[list[Stmt], Token]:
+        """Statements up to a keyword in ``stops`` (returned, not consumed) or eof."""
+        self.depth += 1
+        body: list[Stmt] = []
+        try:
+            while True:
+                self.skip_separators()
+                tok = self.peek()
+                if tok.kind == "eof" or (tok.kind == "kw" and tok.value in stops):
+                    return body, tok
+                if self.depth > MAX_BLOCK_DEPTH:
+                    body.append(self.broken(f"blocks nest deeper than {MAX_BLOCK_DEPTH} levels", tok))
+                    self.i = len(self.tokens) - 1
+                    return body, self.peek()
+                body.append(self.statement())
+        finally:
+            self.depth -= 1
+
+    def broken(self, message: str, tok: Token, tokens: list[Token] | None = None) -> Stmt:
+        stmt = self.new("broken", tok.pos, error=(message, tok.pos), tokens=tokens or [])
+        if tokens:
+            stmt.targets, stmt.full, stmt.uses = assignment_names(tokens)
+            stmt.end = self.peek().pos
+        return stmt
+
+    def statement(self) -> Stmt:
+        tok = self.peek()
+        if tok.kind == "kw":
+            return self.keyword(tok)
+        if tok.kind == "cmd":
+            self.i += 1
+            name, words = tok.value
+            stmt = self.new("command", tok.pos, word=name, words=list(words), tokens=[tok])
+            stmt.end = tok.pos + len(name)
+            return stmt
+        tokens = self.until_separator()
+        if not tokens:  # a keyword in the middle of nowhere; consumed by keyword()
+            return self.keyword(self.peek())
+        bad = next((t for t in tokens if t.kind == "err"), None)
+        if bad is not None:
+            return self.broken(bad.value, bad, tokens)
+        stmt = self.new("simple", tokens[0].pos, tokens=tokens)
+        stmt.end = self.peek().pos
+        stmt.targets, stmt.full, stmt.uses = assignment_names(tokens)
+        return stmt
+
+    def keyword(self, tok: Token) -> Stmt:
+        word = tok.value
+        self.i += 1
+        if word in ("for", "parfor", "while"):
+            header = self.until_separator()
+            body, stop = self.block(frozenset({"end"}))
+            return self.closed(self.new("while" if word == "while" else "for", tok.pos, word=word, tokens=header,
+                                        parts=[(header, body)]), stop, tok)
+        if word == "if":
+            stmt = self.new("if", tok.pos, word=word)
+            header: list[Token] | None = self.until_separator()
+            while True:
+                body, stop = self.block(frozenset({"elseif", "else", "end"}))
+                stmt.parts.append((header, body))
+                if stop.kind == "kw" and stop.value == "elseif":
+                    self.i += 1
+                    header = self.until_separator()
+                    continue
+                if stop.kind == "kw" and stop.value == "else":
+                    self.i += 1
+                    body, stop = self.block(frozenset({"end"}))
+                    stmt.parts.append((None, body))
+                return self.closed(stmt, stop, tok)
+        if word == "switch":
+            stmt = self.new("switch", tok.pos, word=word, tokens=self.until_separator())
+            self.skip_separators()
+            stop = self.peek()
+            while stop.kind == "kw" and stop.value in ("case", "otherwise"):
+                self.i += 1
+                header = self.until_separator() if stop.value == "case" else None
+                body, stop = self.block(frozenset({"case", "otherwise", "end"}))
+                stmt.parts.append((header, body))
+            return self.closed(stmt, stop, tok)
+        if word == "try":
+            stmt = self.new("try", tok.pos, word=word)
+            body, stop = self.block(frozenset({"catch", "end"}))
+            stmt.parts.append(([], body))
+            if stop.kind == "kw" and stop.value == "catch":
+                self.i += 1
+                name = self.peek()
+                header = None
+                if name.kind in ("id", "cmd"):  # `catch ME` (a cmd token when words follow on the line)
+                    header = [Token("id", name.value if name.kind == "id" else name.value[0], name.pos)]
+                    self.i += 1
+                body, stop = self.block(frozenset({"end"}))
+                stmt.parts.append((header, body))
+            return self.closed(stmt, stop, tok)
+        if word == "function":
+            return self.function(tok)
+        if word in ("break", "continue", "return"):
+            return self.new("keyword", tok.pos, word=word)
+        if word in ("global", "persistent"):
+            names = self.until_separator()
+            return self.new("keyword", tok.pos, word=word, words=[t.value for t in names if t.kind == "id"])
+        if word in ("spmd", "classdef"):
+            self.until_separator()
+            body, stop = self.block(frozenset({"end"}))
+            broken = self.broken(f"'{word}' blocks are not supported", tok)
+            return self.closed(broken, stop, tok, fail_silently=True)
+        # end/else/elseif/case/otherwise/catch without their block
+        return self.broken(f"'{word}' without a matching block", tok)
+
+    def closed(self, stmt: Stmt, stop: Token, opener: Token, fail_silently: bool = False) -> Stmt:
+        if stop.kind == "kw" and stop.value == "end":
+            self.i += 1
+            stmt.end = stop.pos + 3
+            return stmt
+        if fail_silently:
+            return stmt
+        message = f"'{opener.value}' is never closed with 'end'"
+        broken = self.new("broken", opener.pos, error=(message, opener.pos), parts=stmt.parts)
+        broken.targets = _block_targets(stmt)
+        return broken
+
+    def function(self, tok: Token) -> Stmt:
+        header = self.until_separator()
+        stmt = self.new("function", tok.pos, word="function", tokens=header)
+        outputs, name, inputs, error = _function_header(header)
+        if error is not None:
+            stmt.error = error
+        stmt.name, stmt.inputs, stmt.outputs = name, inputs, outputs
+        body, stop = self.block(frozenset({"end", "function"}))
+        stmt.parts.append((header, body))
+        if stop.kind == "kw" and stop.value == "end":
+            self.i += 1
+            stmt.end = stop.pos + 3
+        else:
+            stmt.end = stop.pos
+        return stmt
+
+
+def _block_targets(stmt: Stmt) -> list[str]:
+    out: list[str] = []
+    for child in stmt.walk():
+        for name in child.targets:
+            if name not in out:
+                out.append(name)
+    return out
+
+
+def _function_header(header: list[Token]) -> tuple[list[str], str, list[str], tuple[str, int] | None]:
+    """``[a, b] = name(x, y)`` / ``a = name(x)`` / ``name(x)`` / ``name``: outputs, name, inputs, error."""
+    eq = next((k for k, t in enumerate(header) if t.kind == "op" and t.value == "="), None)
+    outputs: list[str] = []
+    rest = header
+    if eq is not None:
+        outputs = [t.value for t in header[:eq] if t.kind == "id"]
+        rest = header[eq + 1:]
+    if not rest or rest[0].kind != "id":
+        pos = rest[0].pos if rest else (header[-1].pos if header else 0)
+        return outputs, "", [], ("expected a function name", pos)
+    name = rest[0].value
+    inputs = [t.value for t in rest[1:] if t.kind == "id" or (t.kind == "op" and t.value == "~")]
+    inputs = [v if v != "~" else f"~{k}" for k, v in enumerate(inputs)]
+    return outputs, name, inputs, None
+
+
+def nesting(tok: Token) -> int:
+    """+1 for an opening bracket, -1 for a closing one, else 0."""
+    if tok.kind != "op":
+        return 0
+    return 1 if tok.value in _OPEN else -1 if tok.value in _CLOSE else 0
+
+
+def top_level_assignment(tokens: list[Token]) -> int | None:
+    """Index of the ``=`` that makes ``tokens`` an assignment, or None."""
+    depth = 0
+    for k, tok in enumerate(tokens):
+        depth += nesting(tok)
+        if depth == 0 and tok.kind == "op" and tok.value == "=":
+            return k
+    return None
+
+
+def assignment_names(tokens: list[Token]) -> tuple[list[str], set[str], set[str]]:
+    """(names assigned, names replaced whole, names read) of a simple statement, from its tokens."""
+    eq = top_level_assignment(tokens)
+    if eq is None:
+        return [], set(), names_read(tokens)
+    lhs, rhs = tokens[:eq], tokens[eq + 1:]
+    uses = names_read(rhs)
+    targets: list[str] = []
+    full: set[str] = set()
+    if lhs and lhs[0].kind == "op" and lhs[0].value == "[":
+        groups: list[list[Token]] = [[]]
+        depth = 0
+        for tok in lhs[1:-1]:
+            if depth == 0 and tok.kind == "comma":
+                groups.append([])
+                continue
+            if depth == 0 and tok.space_before and groups[-1] and (tok.kind == "id" or tok.value == "~"):
+                groups.append([])
+            if tok.kind == "op" and tok.value in _OPEN:
+                depth += 1
+            elif tok.kind == "op" and tok.value in _CLOSE:
+                depth -= 1
+            groups[-1].append(tok)
+    else:
+        groups = [lhs]
+    for group in groups:
+        if not group or group[0].kind != "id":
+            continue
+        name = group[0].value
+        targets.append(name)
+        if len(group) == 1:
+            full.add(name)
+        else:
+            uses |= names_read(group)
+    return targets, full, uses
+
+
+def names_read(tokens: list[Token]) -> set[str]:
+    """Identifiers a token range reads: not field names after '.', not ``Name`` in ``Name=value``."""
+    out: set[str] = set()
+    depth = 0
+    for k, tok in enumerate(tokens):
+        depth += nesting(tok)
+        if tok.kind != "id":
+            continue
+        if k and tokens[k - 1].kind == "op" and tokens[k - 1].value == "." :
+            continue
+        nxt = tokens[k + 1] if k + 1 < len(tokens) else None
+        if depth > 0 and nxt is not None and nxt.kind == "op" and nxt.value == "=":
+            continue
+        out.add(tok.value)
+    return out
+
+
+def split(tokens: list[Token], source: Source) -> Program:
+    """The statements and local functions of a tokenized file."""
+    splitter = _Splitter(tokens, source)
+    statements: list[Stmt] = []
+    functions: dict[str, Stmt] = {}
+    function_file = False
+    first = True
+    while True:
+        body, stop = splitter.block(frozenset({"function"}))
+        statements += body
+        if body:
+            first = False
+        if stop.kind == "eof":
+            break
+        splitter.i += 1
+        fn = splitter.function(stop)
+        if first:
+            function_file = True
+        first = False
+        if fn.name and fn.name not in functions:
+            functions[fn.name] = fn
+        elif fn.error is None:
+            fn.error = (f"function '{fn.name}' is defined twice", stop.pos)
+            statements.append(splitter.broken(fn.error[0], stop))
+        else:
+            statements.append(splitter.broken(fn.error[0], stop))
+    return Program(source, statements, functions, function_file)
