@@ -179,6 +179,17 @@ def describe_model(model, path: str = "<model>") -> str:
             where = f"falls back to CPU (carries {', '.join(fallback)})" if fallback else "runs on CUDA"
             lines.append(f"    {node.name}: hidden {attrs['hidden_size']}, {attrs.get('direction', b'forward').decode()}, "
                          f"{'/'.join(acts[:3])} -> {where}")
+    gru_nodes = [n for n in model.graph.node if n.op_type == "GRU"]
+    if gru_nodes:  # cuDNN's GRU is linear_before_reset=1 only: onnxruntime's CUDA provider hands 0 to the CPU
+        lines += ["", "  GRU nodes (onnxruntime CUDA provider):"]
+        for node in gru_nodes:
+            attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+            acts = [a.decode() for a in attrs.get("activations", [])] or ["Sigmoid", "Tanh"]
+            fallback = sorted({"activations", "activation_alpha", "activation_beta", "clip"} & set(attrs))
+            linear = attrs.get("linear_before_reset", 0)
+            reasons = ([] if linear else ["linear_before_reset=0"]) + ([f"carries {', '.join(fallback)}"] if fallback else [])
+            where = f"falls back to CPU ({'; '.join(reasons)})" if reasons else "runs on CUDA"
+            lines.append(f"    {node.name}: hidden {attrs['hidden_size']}, linear_before_reset={linear}, {'/'.join(acts[:2])} -> {where}")
     if META_IO in meta:
         io = json.loads(meta[META_IO])
         lines += ["", f"  task: {io['task']}, output '{io['output']}' ({'sequence' if io['sequence_output'] else 'one step'} per sequence)"]

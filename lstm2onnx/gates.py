@@ -1,8 +1,13 @@
-"""Gate orders: the one place that knows how LSTM gates are stacked.
+"""Gate orders: the one place that knows how recurrent gates are stacked.
 
-MATLAB and PyTorch stack the four gate blocks as input, forget, cell
+LSTM: MATLAB and PyTorch stack the four gate blocks as input, forget, cell
 candidate, output (``"ifgo"``); ONNX stacks them as input, output, forget,
 cell (``"iofc"``). ONNX's cell gate ``c`` is MATLAB's cell candidate ``g``.
+
+GRU: MATLAB stacks reset, update, candidate (``"rzh"``), PyTorch's
+``nn.GRU`` the same blocks as r, z, n (``"rzn"``, its new gate ``n`` is the
+candidate ``h``); ONNX's ``GRU`` stacks update, reset, hidden (``"zrh"``).
+
 Every permutation in the project is computed here from those names.
 """
 
@@ -14,34 +19,43 @@ MATLAB = "ifgo"
 PYTORCH = "ifgo"
 ONNX = "iofc"
 
-# ONNX calls the cell candidate "c"; MATLAB and PyTorch call it "g".
-_CANONICAL = {"i": "i", "f": "f", "o": "o", "g": "g", "c": "g"}
+GRU_MATLAB = "rzh"
+GRU_PYTORCH = "rzn"
+GRU_ONNX = "zrh"
+
+# Different names for the same gate: ONNX's LSTM cell "c" is the candidate "g";
+# PyTorch's GRU new gate "n" is the candidate "h".
+_CANONICAL = {"i": "i", "f": "f", "o": "o", "g": "g", "c": "g", "r": "r", "z": "z", "h": "h", "n": "h"}
+_FAMILIES = ("ifgo", "rzh")
 
 
 def _canonical(order: str) -> str:
     letters = "".join(_CANONICAL.get(ch, "?") for ch in order)
-    if len(order) != 4 or sorted(letters) != sorted("ifgo"):
-        raise ValueError(f"gate order must name each of i, f, g|c, o once, got {order!r}")
+    if not any(sorted(letters) == sorted(family) for family in _FAMILIES):
+        raise ValueError(f"gate order must name each LSTM gate i, f, g|c, o or each GRU gate r, z, h|n once, got {order!r}")
     return letters
 
 
 def gate_permutation(src: str, dst: str) -> list[int]:
     """Block indices p such that ``dst_blocks = [src_blocks[k] for k in p]``."""
     s, d = _canonical(src), _canonical(dst)
+    if sorted(s) != sorted(d):
+        raise ValueError(f"gate orders {src!r} and {dst!r} name different gates")
     return [s.index(gate) for gate in d]
 
 
 def reorder_gates(array: np.ndarray, src: str, dst: str, axis: int = 0) -> np.ndarray:
-    """Restack the four gate blocks of ``array`` along ``axis`` from ``src`` to ``dst`` order.
+    """Restack the gate blocks of ``array`` along ``axis`` from ``src`` to ``dst`` order.
 
-    ``array.shape[axis]`` must be ``4*H``; each block of ``H`` rows moves whole.
+    ``array.shape[axis]`` must be ``G*H`` for the ``G = len(src)`` gates; each block of ``H`` rows moves whole.
     """
-    blocks = np.split(np.asarray(array), 4, axis=axis)
-    return np.concatenate([blocks[k] for k in gate_permutation(src, dst)], axis=axis)
+    permutation = gate_permutation(src, dst)
+    blocks = np.split(np.asarray(array), len(permutation), axis=axis)
+    return np.concatenate([blocks[k] for k in permutation], axis=axis)
 
 
 def gate_rows(order: str, gate: str, hidden_size: int) -> slice:
-    """The rows of ``gate`` (one of i, f, g/c, o) in a ``4*H`` stack of the given order."""
+    """The rows of ``gate`` (one of the order's letters or their aliases) in a ``G*H`` stack of the given order."""
     k = _canonical(order).index(_CANONICAL[gate])
     return slice(k * hidden_size, (k + 1) * hidden_size)
 
@@ -65,3 +79,35 @@ def to_onnx_lstm(
     Wb = np.stack([reorder_gates(b, src, ONNX) for b in biases])
     B = np.concatenate([Wb, np.zeros_like(Wb)], axis=1)
     return W.astype(np.float32), R.astype(np.float32), B.astype(np.float32)
+
+
+def to_onnx_gru(
+    input_weights: np.ndarray,
+    recurrent_weights: np.ndarray,
+    bias: np.ndarray,
+    recurrent_bias: np.ndarray | None,
+    src: str = GRU_MATLAB,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """ONNX ``W [1, 3H, I]``, ``R [1, 3H, H]``, ``B [1, 6H]`` for a (forward) GRU node, float32, gates z, r, h.
+
+    Inputs: ``input_weights`` ``[3H, I]``, ``recurrent_weights`` ``[3H, H]``,
+    ``bias`` ``[3H]`` and ``recurrent_bias`` ``[3H]`` or None, stacked in
+    ``src`` order. ``B = [Wb, Rb]``: the bias goes to ``Wb``; ``Rb`` is the
+    recurrent bias, zero when there is none. With ``linear_before_reset=1``
+    ONNX computes ``h~ = g(W_h x + Wb_h + r ⊙ (R_h h + Rb_h))`` and adds
+    ``Wb + Rb`` for z and r, which is MATLAB's 'recurrent-bias-after-multiplication'
+    (and 'after-multiplication' with ``Rb`` zero).
+    """
+    W = reorder_gates(input_weights, src, GRU_ONNX)[None]
+    R = reorder_gates(recurrent_weights, src, GRU_ONNX)[None]
+    Wb = reorder_gates(bias, src, GRU_ONNX)
+    Rb = np.zeros_like(Wb) if recurrent_bias is None else reorder_gates(recurrent_bias, src, GRU_ONNX)
+    B = np.concatenate([Wb, Rb])[None]
+    return W.astype(np.float32), R.astype(np.float32), B.astype(np.float32)
+
+
+def from_onnx_gru(W: np.ndarray, R: np.ndarray, B: np.ndarray, dst: str = GRU_MATLAB) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The inverse of :func:`to_onnx_gru`: ``(input_weights, recurrent_weights, bias, recurrent_bias)`` in ``dst`` order."""
+    rows = W.shape[1]
+    return (reorder_gates(W[0], GRU_ONNX, dst), reorder_gates(R[0], GRU_ONNX, dst),
+            reorder_gates(B[0, :rows], GRU_ONNX, dst), reorder_gates(B[0, rows:], GRU_ONNX, dst))

@@ -18,7 +18,7 @@ from onnx import numpy_helper
 from . import gates
 from .builder import META_SPEC
 from .errors import Lstm2OnnxError
-from .layers import FullyConnectedLayer, LSTMLayer
+from .layers import FullyConnectedLayer, GRULayer, LSTMLayer
 from .network import LayerArray
 
 
@@ -49,6 +49,9 @@ def _with_learnables(layer: Any, tensors: dict[str, np.ndarray]) -> Any:
             RecurrentWeights=np.concatenate([gates.reorder_gates(R[d], gates.ONNX, gates.MATLAB) for d in dirs]),
             Bias=np.concatenate([gates.reorder_gates(B[d, : 4 * H] + B[d, 4 * H :], gates.ONNX, gates.MATLAB) for d in dirs]),
         )
+    if isinstance(layer, GRULayer):
+        W, R, Wb, Rb = gates.from_onnx_gru(*(_tensor(tensors, f"{name}.{k}") for k in ("W", "R", "B")))
+        return dataclasses.replace(layer, InputWeights=W, RecurrentWeights=R, Bias=Wb, RecurrentBias=Rb if layer.recurrent_bias_mode else None)
     if isinstance(layer, FullyConnectedLayer):
         return dataclasses.replace(layer, Weights=_tensor(tensors, f"{name}.Weights.T").T, Bias=_tensor(tensors, f"{name}.Bias"))
     return layer

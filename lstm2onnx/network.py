@@ -115,8 +115,7 @@ def analyze(layers: Sequence[Layer] | Any, *, need_statistics: bool = True) -> N
 
     Raises :class:`NetworkError` naming the layer for: a missing or misplaced
     input layer, duplicate names, an InputSize or learnable that contradicts
-    the inferred sizes, a recurrent layer after OutputMode 'last', an output
-    layer that is not last, a classification layer without a softmax before
+    the inferred sizes, an output layer that is not last, a classification layer without a softmax before
     it or whose Classes disagree with it, and (``need_statistics``)
     normalization statistics that are missing.
     """

@@ -124,21 +124,29 @@ def probability(value: Any, where: str) -> float:
     raise _fail(where, "a number in the range [0, 1)", value)
 
 
-def factor(value: Any, where: str) -> float | tuple[float, float, float, float]:
-    """A nonnegative learn-rate/L2 factor: scalar, or 1-by-4 over the gates i, f, g, o."""
-    expected = "a nonnegative scalar or a 1-by-4 vector of nonnegative numbers (gates i, f, g, o)"
-    scalar = _scalar(value)
-    if _is_number(scalar):
-        if np.isfinite(scalar) and scalar >= 0:
-            return float(scalar)
+def gate_factor(gates: str) -> Converter:
+    """A nonnegative learn-rate/L2 factor: scalar, or 1-by-G over the G gates named in ``gates`` (e.g. "ifgo")."""
+    count, listing = len(gates), ", ".join(gates)
+    expected = f"a nonnegative scalar or a 1-by-{count} vector of nonnegative numbers (gates {listing})"
+
+    def convert(value: Any, where: str) -> float | tuple[float, ...]:
+        scalar = _scalar(value)
+        if _is_number(scalar):
+            if np.isfinite(scalar) and scalar >= 0:
+                return float(scalar)
+            raise _fail(where, expected, value)
+        try:
+            arr = np.asarray(value, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise _fail(where, expected, value) from None
+        if arr.size == count and arr.ndim <= 2 and count in arr.shape and np.all(np.isfinite(arr)) and np.all(arr >= 0):
+            return tuple(float(v) for v in arr.ravel())
         raise _fail(where, expected, value)
-    try:
-        arr = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise _fail(where, expected, value) from None
-    if arr.size == 4 and arr.ndim <= 2 and 4 in arr.shape and np.all(np.isfinite(arr)) and np.all(arr >= 0):
-        return tuple(float(v) for v in arr.ravel())
-    raise _fail(where, expected, value)
+
+    return convert
+
+
+factor = gate_factor("ifgo")  # lstmLayer / bilstmLayer: scalar or 1-by-4 over i, f, g, o
 
 
 def scalar_factor(value: Any, where: str) -> float:

@@ -11,6 +11,8 @@ from . import reference
 from .errors import Lstm2OnnxError
 from .importer import load_onnx
 
+STATE_KEYS = ("HiddenState", "CellState")
+
 
 def verify_model(path: str | os.PathLike, *, provider: str = "cpu", batch: int = 8, time: int = 20, seed: int = 0) -> dict[str, float]:
     """Max abs error per output between onnxruntime and the float64 reference on random ragged sequences.
@@ -37,12 +39,13 @@ def verify_model(path: str | os.PathLike, *, provider: str = "cpu", batch: int =
         feeds["sequence_lengths"] = lengths.astype(np.int32)
     initial = {}
     for layer in layers:
-        hidden_in = f"{layer.Name}.HiddenState.in"
-        if hidden_in in names:
-            h = rng.uniform(-0.5, 0.5, (batch, layer.NumHiddenUnits)).astype(np.float32)
-            c = rng.uniform(-1, 1, (batch, layer.NumHiddenUnits)).astype(np.float32)
-            feeds[hidden_in], feeds[f"{layer.Name}.CellState.in"] = h, c
-            initial[layer.Name] = (h, c)
+        if f"{layer.Name}.HiddenState.in" in names:  # (h, c) for an lstmLayer, (h,) for a gruLayer
+            parts = [rng.uniform(-0.5, 0.5, (batch, layer.NumHiddenUnits)).astype(np.float32)]
+            if f"{layer.Name}.CellState.in" in names:
+                parts.append(rng.uniform(-1, 1, (batch, layer.NumHiddenUnits)).astype(np.float32))
+            for key, value in zip(STATE_KEYS, parts):
+                feeds[f"{layer.Name}.{key}.in"] = value
+            initial[layer.Name] = tuple(parts)
     session = ort.InferenceSession(model.SerializeToString(), providers=_providers(provider))
     if provider == "cuda" and "CUDAExecutionProvider" not in session.get_providers():
         raise Lstm2OnnxError("verify: provider 'cuda' was asked for, but onnxruntime could not start CUDA (check the GPU driver and CUDA/cuDNN libraries)")
@@ -57,10 +60,10 @@ def verify_model(path: str | os.PathLike, *, provider: str = "cpu", batch: int =
                                          bilstm_last=bilstm_last, return_states=True)
     first = model.graph.output[0].name
     report = {first: reference.max_abs_error(outputs[first], expected)}
-    for name, (h, c) in states.items():
-        for key, value in ((f"{name}.HiddenState.out", h), (f"{name}.CellState.out", c)):
-            if key in outputs:
-                report[key] = reference.max_abs_error(outputs[key], value)
+    for name, parts in states.items():
+        for key, value in zip(STATE_KEYS, parts):
+            if f"{name}.{key}.out" in outputs:
+                report[f"{name}.{key}.out"] = reference.max_abs_error(outputs[f"{name}.{key}.out"], value)
     return report
 
 

@@ -70,8 +70,6 @@ BAD_NETWORKS = [
     ([sequenceInputLayer(2), lstmLayer(3, InputWeights=np.zeros((12, 5)))], "layer 2 'lstm' (lstmLayer): InputWeights says 5 input features, but the previous layer outputs 2"),
     ([sequenceInputLayer(2), lstmLayer(3), fullyConnectedLayer(2, Weights=np.zeros((2, 4)))], "layer 3 'fc' (fullyConnectedLayer): Weights says 4 input features, but the previous layer outputs 3"),
     ([sequenceInputLayer(2), bilstmLayer(3), fullyConnectedLayer(2, InputSize=3)], "layer 3 'fc' (fullyConnectedLayer): InputSize says 3 input features, but the previous layer outputs 6"),
-    ([sequenceInputLayer(2), lstmLayer(3, Name="a", OutputMode="last"), lstmLayer(3, Name="b")], "layer 3 'b' (lstmLayer) needs sequence input, but an earlier layer has OutputMode 'last'"),
-    ([sequenceInputLayer(2), lstmLayer(3, OutputMode="last"), dropoutLayer(), bilstmLayer(3)], "layer 4 'bilstm' (bilstmLayer) needs sequence input"),
     ([sequenceInputLayer(2), lstmLayer(3), regressionLayer(), fullyConnectedLayer(1)], "layer 3 (regressionLayer): an output layer must be the last layer of the array"),
     ([sequenceInputLayer(2), lstmLayer(3), fullyConnectedLayer(2), classificationLayer()], "layer 4 (classificationLayer): a classification layer must follow a softmaxLayer, got fullyConnectedLayer before it"),
     ([sequenceInputLayer(2), lstmLayer(3), fullyConnectedLayer(2), softmaxLayer(), classificationLayer(Classes=["a", "b", "c"])], "layer 5 'classoutput' (classificationLayer): Classes names 3 classes, but the previous layer outputs 2"),

@@ -6,7 +6,8 @@ The model's interface (all names stable, listed in ``metadata_props``):
 - ``ragged=True``: input ``sequence_lengths`` int32 ``[batch]``;
 - ``stateful=True``: for every lstmLayer ``L``, inputs ``L.HiddenState.in`` and
   ``L.CellState.in`` float32 ``[batch, H]`` and outputs ``L.HiddenState.out``,
-  ``L.CellState.out`` (the state after each sequence's last valid step);
+  ``L.CellState.out`` (the state after each sequence's last valid step); for
+  every gruLayer ``G`` only ``G.HiddenState.in`` / ``G.HiddenState.out``;
 - first output: ``probabilities`` (softmax/classification), ``responses``
   (regression) or ``outputs``; ``[batch, time, K]`` for sequence output,
   ``[batch, K]`` after OutputMode 'last'.
@@ -61,7 +62,8 @@ def build(
 
     Unset learnables are drawn MATLAB's way from ``seed`` (see
     :func:`lstm2onnx.initialize`). ``ragged`` adds the ``sequence_lengths``
-    input; ``stateful`` adds state inputs/outputs for every lstmLayer;
+    input; ``stateful`` adds state inputs/outputs for every unidirectional
+    lstmLayer and gruLayer;
     ``bilstm_last`` chooses what a bilstm with OutputMode 'last' returns:
     'matlab' (the last step of its sequence output, as MATLAB's predict) or
     'final-state' (both directions' final states, ONNX Y_h, as Keras/PyTorch).
@@ -85,7 +87,8 @@ def build(
         graph.add_output(x.name, output, [BATCH, x.size])
     for io, h_T, c_T in ctx.states:
         graph.add_output(h_T, io.hidden_out, [BATCH, io.hidden_size])
-        graph.add_output(c_T, io.cell_out, [BATCH, io.hidden_size])
+        if io.cell_out is not None:
+            graph.add_output(c_T, io.cell_out, [BATCH, io.hidden_size])
 
     opsets = [helper.make_opsetid("", opset)]
     model = helper.make_model(
@@ -165,7 +168,11 @@ def _state_values(value: np.ndarray | None, size: int) -> list[float]:
 
 
 def _metadata(network: Network, ctx: EmitContext, output: str) -> dict[str, str]:
-    """``metadata_props``: the spec, the class names, the I/O contract and the producer version."""
+    """``metadata_props``: the spec, the class names, the I/O contract and the producer version.
+
+    Each state entry names its layer's tensors; a layer without a cell state
+    (gruLayer) has ``cell_in``, ``cell_out`` and ``initial_cell`` null.
+    """
     states = []
     for io, _, _ in ctx.states:
         layer = next(i.layer for i in network.infos if i.layer.Name == io.layer)
@@ -178,7 +185,7 @@ def _metadata(network: Network, ctx: EmitContext, output: str) -> dict[str, str]
                 "hidden_out": io.hidden_out,
                 "cell_out": io.cell_out,
                 "initial_hidden": _state_values(layer.HiddenState, io.hidden_size),
-                "initial_cell": _state_values(layer.CellState, io.hidden_size),
+                "initial_cell": _state_values(layer.CellState, io.hidden_size) if io.cell_in else None,
             }
         )
     io = {

@@ -294,6 +294,10 @@ class LSTMLayer(Layer):
         c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t          h_t = o_t ⊙ σ_c(c_t)
 
     Input ``[N, T, I]``; output ``[N, T, H]`` ('sequence') or ``[N, H]`` ('last').
+    After a layer with OutputMode 'last' the input is one time step ``[N, I]``:
+    it runs as a one-step sequence (T = 1) and the output is one step
+    ``[N, H]`` (``[N, 2H]`` for a bilstm) for either OutputMode, since with one
+    step both modes hold the same numbers.
     """
 
     FUNCTION: ClassVar[str] = "lstmLayer"
@@ -343,13 +347,9 @@ class LSTMLayer(Layer):
         self._expect_length("CellState", S, states)
 
     def infer(self, input_size: int, sequence: bool, where: str) -> tuple[int, bool]:
-        if not sequence:
-            raise NetworkError(
-                f"{where} needs sequence input, but an earlier layer has OutputMode 'last' and outputs one "
-                "time step; give every recurrent layer before it OutputMode 'sequence'"
-            )
+        """After a layer with OutputMode 'last' the input is one time step: a one-step sequence, one step out."""
         self._check_input_size(input_size, "InputWeights", where)
-        return self.state_size, self.OutputMode == "sequence"
+        return self.state_size, sequence and self.OutputMode == "sequence"
 
     def resolved(self, input_size: int) -> "LSTMLayer":
         return dataclasses.replace(self, InputSize=input_size)
@@ -628,3 +628,4 @@ from .normalization import (  # noqa: E402
     batchNormalizationLayer,
     layerNormalizationLayer,
 )
+from .gru import GRULayer, gruLayer  # noqa: E402

@@ -30,7 +30,7 @@ from ..layers import Layer
 from ..network import LayerArray, analyze
 from .matfile import Opaque, read_mat
 
-FIELDS = ("InputWeights", "RecurrentWeights", "Bias", "Weights", "Mean", "StandardDeviation", "Min", "Max", "HiddenState", "CellState",
+FIELDS = ("InputWeights", "RecurrentWeights", "Bias", "RecurrentBias", "Weights", "Mean", "StandardDeviation", "Min", "Max", "HiddenState", "CellState",
           "TrainedMean", "TrainedVariance", "Offset", "Scale")
 SNIPPET_HINT = (
     "save the learnables as plain arrays instead, one struct per layer Name: "

@@ -15,6 +15,7 @@ POSITIONAL = {
     "sequenceInputLayer": "InputSize",
     "lstmLayer": "NumHiddenUnits",
     "bilstmLayer": "NumHiddenUnits",
+    "gruLayer": "NumHiddenUnits",
     "fullyConnectedLayer": "OutputSize",
     "dropoutLayer": "Probability",
     "leakyReluLayer": "Scale",

@@ -124,6 +124,35 @@ def _compute_for(layer: Layer) -> Compute | None:
     return None
 
 
+RecurrentCompute = Callable[[Layer, Flow, "tuple[np.ndarray, ...] | None", dict], Flow]
+RECURRENT: dict[type[Layer], RecurrentCompute] = {}
+
+
+def recurrent(layer_type: type[Layer]) -> Callable[[RecurrentCompute], RecurrentCompute]:
+    """Register a recurrent family's reference: ``compute(layer, flow, initial, states) -> flow``.
+
+    ``initial`` is the caller's initial state tuple for this layer (each ``[N, H]``) or None;
+    the function stores its final state tuple in ``states[layer.Name]``.
+    """
+
+    def register(compute: RecurrentCompute) -> RecurrentCompute:
+        RECURRENT[layer_type] = compute
+        return compute
+
+    return register
+
+
+def as_sequence(flow: Flow) -> tuple[np.ndarray, np.ndarray]:
+    """A recurrent layer's input as padded ``[N, T, C]`` and lengths ``[N]``.
+
+    After a layer with OutputMode 'last' the flow is one step ``[N, C]``: a
+    one-step sequence (T = 1, every length 1).
+    """
+    if flow.sequence:
+        return flow.data, flow.lengths
+    return flow.data[:, None, :], np.ones(len(flow.data), dtype=int)
+
+
 def predict(
     layers: Sequence[Layer],
     sequences: Sequence[np.ndarray] | np.ndarray,
@@ -138,10 +167,11 @@ def predict(
     array. Returns ``[N, K]`` when the network ends in one time step
     (OutputMode 'last') and otherwise a list of ``[T_n, K]`` arrays.
     ``initial_states`` maps an lstmLayer Name to ``(h0, c0)``, each ``[N, H]``,
-    replacing its HiddenState/CellState. ``bilstm_last`` 'matlab' (the last
-    step of the bilstm sequence output) or 'final-state' (both directions'
-    final states, ONNX Y_h). ``return_states=True`` also returns
-    ``{name: (h_T, c_T)}`` for every lstmLayer.
+    replacing its HiddenState/CellState, and a gruLayer Name to ``(h0,)``.
+    ``bilstm_last`` 'matlab' (the last step of the bilstm sequence output) or
+    'final-state' (both directions' final states, ONNX Y_h).
+    ``return_states=True`` also returns ``{name: (h_T, c_T)}`` for every
+    lstmLayer and ``{name: (h_T,)}`` for every gruLayer.
     """
     network = analyze(layers)
     X, lengths = _pad(sequences, network.input_layer.InputSize)
@@ -154,6 +184,8 @@ def predict(
             flow.data = normalize(layer, flow.data)
         elif isinstance(layer, LSTMLayer):
             flow = _lstm(layer, flow, initial_states.pop(layer.Name, None), bilstm_last, states)
+        elif type(layer) in RECURRENT:
+            flow = RECURRENT[type(layer)](layer, flow, initial_states.pop(layer.Name, None), states)
         elif isinstance(layer, FullyConnectedLayer):
             W, b = _learnable(layer, "Weights"), _learnable(layer, "Bias")
             flow.data = flow.data @ W.T + b
@@ -164,7 +196,7 @@ def predict(
             flow = compute(layer, flow)
         # dropout is the identity at inference; output layers are losses: nothing to compute
     if initial_states:
-        raise Lstm2OnnxError(f"initial_states names no lstmLayer: {sorted(initial_states)}")
+        raise Lstm2OnnxError(f"initial_states names no recurrent layer (lstmLayer, gruLayer): {sorted(initial_states)}")
     if flow.sequence:
         out = [flow.data[n, :L] for n, L in enumerate(flow.lengths)]
     else:
@@ -203,17 +235,19 @@ def _lstm(layer: LSTMLayer, flow: _State, initial, bilstm_last: str, states: dic
         h0 = np.broadcast_to(_vector(layer.HiddenState, layer.state_size), (N, layer.state_size))
         c0 = np.broadcast_to(_vector(layer.CellState, layer.state_size), (N, layer.state_size))
     acts = GATE_ACTIVATIONS[layer.GateActivationFunction], STATE_ACTIVATIONS[layer.StateActivationFunction]
-    X, lengths = flow.data, flow.lengths
+    X, lengths = as_sequence(flow)
     fwd = slice(0, 4 * H)
     Y_f, h_f, c_f = lstm_direction(X, lengths, W[fwd], R[fwd], b[fwd], h0[:, :H], c0[:, :H], *acts)
     if not isinstance(layer, BiLSTMLayer):
         states[layer.Name] = (h_f, c_f)
-        if layer.OutputMode == "last":
-            return _State(h_f, lengths, False)
+        if layer.OutputMode == "last" or not flow.sequence:
+            return _State(h_f, flow.lengths, False)
         return _State(Y_f, lengths, True)
     bwd = slice(4 * H, 8 * H)
     Y_b_rev, h_b, _ = lstm_direction(reverse_in_time(X, lengths), lengths, W[bwd], R[bwd], b[bwd], h0[:, H:], c0[:, H:], *acts)
     Y = np.concatenate([Y_f, reverse_in_time(Y_b_rev, lengths)], axis=-1)
+    if not flow.sequence:  # one step: both directions' outputs at it (also their final states)
+        return _State(Y[:, 0], flow.lengths, False)
     if layer.OutputMode == "sequence":
         return _State(Y, lengths, True)
     if bilstm_last == "final-state":
@@ -254,3 +288,4 @@ def _stat(layer: SequenceInputLayer, name: str) -> np.ndarray | None:
 # -- layer families (imported last: they register with @computes) --------------------------------
 
 from . import activation, normalization  # noqa: E402,F401
+from . import gru  # noqa: E402,F401

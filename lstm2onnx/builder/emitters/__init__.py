@@ -48,24 +48,27 @@ class Tensor:
 
 @dataclass(frozen=True)
 class StateIO:
-    """The state inputs/outputs of one unidirectional recurrent layer in a stateful graph."""
+    """The state inputs/outputs of one unidirectional recurrent layer in a stateful graph.
+
+    An LSTM carries a hidden and a cell state; a GRU only a hidden state (``cell_in``/``cell_out`` None).
+    """
 
     layer: str
     hidden_size: int
     hidden_in: str
-    cell_in: str
+    cell_in: str | None
     hidden_out: str
-    cell_out: str
+    cell_out: str | None
 
     @staticmethod
-    def for_layer(name: str, hidden_size: int) -> "StateIO":
+    def for_layer(name: str, hidden_size: int, cell: bool = True) -> "StateIO":
         return StateIO(
             name,
             hidden_size,
             f"{name}.HiddenState.in",
-            f"{name}.CellState.in",
+            f"{name}.CellState.in" if cell else None,
             f"{name}.HiddenState.out",
-            f"{name}.CellState.out",
+            f"{name}.CellState.out" if cell else None,
         )
 
 
@@ -77,7 +80,7 @@ class EmitContext:
     lengths: str | None  # int32 [N] valid lengths (input sequence_lengths), None for full-length batches
     stateful: bool
     bilstm_last: str
-    states: list[tuple[StateIO, str, str]] = field(default_factory=list)  # (io, h_T tensor, c_T tensor)
+    states: list[tuple[StateIO, str, str | None]] = field(default_factory=list)  # (io, h_T tensor, c_T tensor or None)
     opset: int = 17  # the model's default-domain opset: emitters choose operators the opset has
 
     @cached_property
@@ -149,44 +152,41 @@ def emit_sequence_input(ctx: EmitContext, layer: SequenceInputLayer, x: Tensor) 
 
 @emits(LSTMLayer)
 def emit_lstm(ctx: EmitContext, layer: LSTMLayer, x: Tensor) -> Tensor:
-    """One standard ONNX LSTM node (lstm or bilstm), never unrolled."""
+    """One standard ONNX LSTM node (lstm or bilstm), never unrolled.
+
+    A one-step input (after OutputMode 'last') runs as a sequence of length 1
+    and gives one step ``[N, H]`` (``[N, 2H]``) whatever the OutputMode.
+    """
     g, name, H = ctx.graph, layer.Name, layer.NumHiddenUnits
     bidirectional = layer.DIRECTIONS == 2
     streams = ctx.stateful and not bidirectional
-    last = layer.OutputMode == "last"
-    need_y = not last or (bidirectional and ctx.bilstm_last == "matlab")
+    one_step = not x.sequence
+    last = layer.OutputMode == "last" or one_step
+    need_y = not last or (bidirectional and ctx.bilstm_last == "matlab" and not one_step)
     need_h = (last and not need_y) or streams
     state_io = StateIO.for_layer(name, H) if streams else None
 
+    X, lengths = recurrent_input(ctx, x)
     W, R, B = _lstm_parameters(ctx, layer)
-    h0, c0 = _lstm_initial_states(ctx, layer, state_io)
-    outputs = [g.name(f"{name}/Y") if need_y else "", g.name(f"{name}/Y_h") if need_h else "", g.name(f"{name}/Y_c") if streams else ""]
-    while outputs[-1] == "":
-        outputs.pop()
-    inputs = [x.name, W, R, B, ctx.lengths or "", h0, c0]
-    while inputs[-1] == "":
-        inputs.pop()
-    g.op("LSTM", inputs, name, outputs=outputs, hidden_size=H, **_lstm_attributes(layer))
+    h0 = initial_state(ctx, layer, "HiddenState", state_io.hidden_in if state_io else None, "hidden_in")
+    c0 = initial_state(ctx, layer, "CellState", state_io.cell_in if state_io else None, "cell_in")
+    outputs = trimmed([g.name(f"{name}/Y") if need_y else "", g.name(f"{name}/Y_h") if need_h else "", g.name(f"{name}/Y_c") if streams else ""])
+    g.op("LSTM", trimmed([X, W, R, B, lengths, h0, c0]), name, outputs=outputs, hidden_size=H, **_lstm_attributes(layer))
     Y = outputs[0]
     Y_h = outputs[1] if need_h else None
 
     if state_io is not None:
-        axis0 = g.const("axis_0", [0], np.int64)
-        h_T = g.op("Squeeze", [Y_h, axis0], f"{name}/hidden_out")
-        c_T = g.op("Squeeze", [outputs[2], axis0], f"{name}/cell_out")
-        ctx.states.append((state_io, h_T, c_T))
+        ctx.states.append((state_io, squeeze_state(g, Y_h, f"{name}/hidden_out"), squeeze_state(g, outputs[2], f"{name}/cell_out")))
 
     size = layer.state_size
+    if last and (not bidirectional or one_step or ctx.bilstm_last == "final-state"):
+        return Tensor(final_states(g, name, Y_h, layer.DIRECTIONS), size, False)
     if not last:
         if bidirectional:  # [T, 2, N, H] -> [T, N, 2H]: forward then backward features
             Y = g.op("Transpose", [Y], name, perm=[0, 2, 1, 3])
             return Tensor(g.op("Reshape", [Y, g.const("shape_0_0_m1", [0, 0, -1], np.int64)], name), size, True)
         return Tensor(g.op("Squeeze", [Y, g.const("axis_1", [1], np.int64)], name), size, True)
-    if not bidirectional:  # Y_h: the state after each sequence's last valid step
-        return Tensor(g.op("Squeeze", [Y_h, g.const("axis_0", [0], np.int64)], name), size, False)
-    if ctx.bilstm_last == "final-state":  # both directions' final states (Keras/PyTorch reading)
-        both = g.op("Transpose", [Y_h], name, perm=[1, 0, 2])
-    elif ctx.lengths is None:  # MATLAB: the last step of the sequence output
+    if ctx.lengths is None:  # MATLAB: the last step of the sequence output
         both = g.op("Gather", [Y, g.const("minus_one", -1, np.int64)], name, axis=0)
         both = g.op("Transpose", [both], name, perm=[1, 0, 2])
     else:  # each sequence's last valid step: [T, 2, N, H] -> [N, T, 2, H] -> [N, 2, H]
@@ -208,41 +208,83 @@ def _lstm_parameters(ctx: EmitContext, layer: LSTMLayer) -> tuple[str, str, str]
     return g.const(f"{layer.Name}.W", W), g.const(f"{layer.Name}.R", R), g.const(f"{layer.Name}.B", B)
 
 
-def _lstm_initial_states(ctx: EmitContext, layer: LSTMLayer, state_io: StateIO | None) -> tuple[str, str]:
-    """initial_h / initial_c: graph inputs (stateful), constants (non-zero HiddenState/CellState) or unset."""
-    g, H = ctx.graph, layer.NumHiddenUnits
-    if state_io is not None:
-        axis0 = g.const("axis_0", [0], np.int64)
-        h0 = g.add_input(state_io.hidden_in, TensorProto.FLOAT, [BATCH, H])
-        c0 = g.add_input(state_io.cell_in, TensorProto.FLOAT, [BATCH, H])
-        return g.op("Unsqueeze", [h0, axis0], f"{layer.Name}/hidden_in"), g.op("Unsqueeze", [c0, axis0], f"{layer.Name}/cell_in")
-
-    def constant(prop: str) -> str:
-        value = getattr(layer, prop)
-        if value is None or not np.any(value):
-            return ""
-        dirs = layer.DIRECTIONS
-        shape = g.op("Concat", [g.const("dirs", [dirs], np.int64), ctx.batch_dim, g.const("hidden", [H], np.int64)], f"{layer.Name}/{prop}", axis=0)
-        per_direction = g.const(f"{layer.Name}.{prop}", np.asarray(value).reshape(dirs, 1, H))
-        return g.op("Expand", [per_direction, shape], f"{layer.Name}/{prop}")
-
-    return constant("HiddenState"), constant("CellState")
-
-
 def _lstm_attributes(layer: LSTMLayer) -> dict:
-    """direction, activations (only when not ONNX's defaults) and HardSigmoid's alpha/beta (only when used).
+    """direction and the activations [f, g, h] per direction (see :func:`activation_attributes`)."""
+    attrs = activation_attributes(layer, state_slots=2)
+    if layer.DIRECTIONS == 2:
+        attrs["direction"] = "bidirectional"
+    return attrs
 
-    onnxruntime's CUDA provider hands an LSTM back to the CPU when it merely
-    carries activation_alpha/beta or clip, so those appear only for hard-sigmoid.
+
+# -- what every recurrent emitter shares (LSTM, GRU) ----------------------------------------------
+
+
+def trimmed(names: list[str]) -> list[str]:
+    """A node's input/output list without its trailing unset ("") optional entries."""
+    names = list(names)
+    while names and names[-1] == "":
+        names.pop()
+    return names
+
+
+def recurrent_input(ctx: EmitContext, x: Tensor) -> tuple[str, str]:
+    """``(X, sequence_lens)`` for a recurrent node: X time-major ``[T, N, C]``, lengths "" when all are full.
+
+    A one-step input ``[N, C]`` (after OutputMode 'last') becomes ``[1, N, C]``:
+    every sequence is one valid step, so no ``sequence_lens``.
+    """
+    if x.sequence:
+        return x.name, ctx.lengths or ""
+    g = ctx.graph
+    return g.op("Unsqueeze", [x.name, g.const("axis_0", [0], np.int64)], "one_step"), ""
+
+
+def initial_state(ctx: EmitContext, layer: Layer, prop: str, graph_input: str | None, hint: str) -> str:
+    """A recurrent node's ``initial_h``/``initial_c`` ``[dirs, N, H]`` from state property ``prop``.
+
+    Stateful: the batch-first graph input ``graph_input`` ``[batch, H]``,
+    unsqueezed. Otherwise a constant expanded over the batch when the
+    property is set and non-zero, else unset ("": ONNX's zeros).
+    """
+    g, H, dirs = ctx.graph, layer.NumHiddenUnits, layer.DIRECTIONS
+    if graph_input is not None:
+        value = g.add_input(graph_input, TensorProto.FLOAT, [BATCH, H])
+        return g.op("Unsqueeze", [value, g.const("axis_0", [0], np.int64)], f"{layer.Name}/{hint}")
+    value = getattr(layer, prop)
+    if value is None or not np.any(value):
+        return ""
+    shape = g.op("Concat", [g.const("dirs", [dirs], np.int64), ctx.batch_dim, g.const("hidden", [H], np.int64)], f"{layer.Name}/{prop}", axis=0)
+    per_direction = g.const(f"{layer.Name}.{prop}", np.asarray(value).reshape(dirs, 1, H))
+    return g.op("Expand", [per_direction, shape], f"{layer.Name}/{prop}")
+
+
+def squeeze_state(g: Graph, state: str, hint: str) -> str:
+    """A unidirectional node's final state ``[1, N, H]`` as the batch-first ``[N, H]`` a stateful graph outputs."""
+    return g.op("Squeeze", [state, g.const("axis_0", [0], np.int64)], hint)
+
+
+def final_states(g: Graph, name: str, Y_h: str, dirs: int) -> str:
+    """``Y_h`` ``[dirs, N, H]`` as one step ``[N, dirs*H]`` (forward then backward features)."""
+    if dirs == 1:
+        return g.op("Squeeze", [Y_h, g.const("axis_0", [0], np.int64)], name)
+    both = g.op("Transpose", [Y_h], name, perm=[1, 0, 2])
+    return g.op("Reshape", [both, g.const("shape_0_m1", [0, -1], np.int64)], name)
+
+
+def activation_attributes(layer: Layer, state_slots: int) -> dict:
+    """``activations`` (only when not ONNX's defaults) and HardSigmoid's alpha/beta (only when used).
+
+    Per direction ONNX lists the gate activation, then the state activation
+    ``state_slots`` times (LSTM: [f, g, h]; GRU: [f, g]). onnxruntime's CUDA
+    provider hands a node back to the CPU when it merely carries
+    activation_alpha/beta or clip, so those appear only for hard-sigmoid.
     """
     attrs: dict = {}
     dirs = layer.DIRECTIONS
-    if dirs == 2:
-        attrs["direction"] = "bidirectional"
     gate = GATE_ACTIVATIONS[layer.GateActivationFunction]
     state = STATE_ACTIVATIONS[layer.StateActivationFunction]
     if (gate, state) != ("Sigmoid", "Tanh"):
-        attrs["activations"] = [gate, state, state] * dirs
+        attrs["activations"] = [gate, *[state] * state_slots] * dirs
     if gate == "HardSigmoid":  # alphas/betas are consumed in order by the activations that take them
         attrs["activation_alpha"] = [HARD_SIGMOID_ALPHA] * dirs
         attrs["activation_beta"] = [HARD_SIGMOID_BETA] * dirs
@@ -277,3 +319,4 @@ def emit_identity(ctx: EmitContext, layer: Layer, x: Tensor) -> Tensor:
 # -- layer families (imported last: they register with @emits) ---------------------------------
 
 from . import activation, normalization  # noqa: E402,F401
+from . import gru  # noqa: E402,F401
