@@ -37,6 +37,7 @@ from lstm2onnx import (
     layerNormalizationLayer,
     lstmLayer,
     reference,
+    regressionLayer,
     reluLayer,
     sequenceInputLayer,
     softmaxLayer,
@@ -415,3 +416,27 @@ def test_spec_round_trip(rng):
     """)
     assert parsed[1] == batchNormalizationLayer(Epsilon=0.001, TrainedMean=[1, 2, 3])
     assert parsed[2].OperationDimension == "batch-excluded"
+
+
+@pytest.mark.parametrize("statistics", ["population", "moving"])
+def test_train_network_batchnorm_statistics(statistics, rng):
+    """'population' (MATLAB's default): after training, TrainedMean/TrainedVariance are the mean and biased variance of
+    the layer's input over every valid step of the training data; 'moving' keeps the running estimates."""
+    X = [rng.normal(1, 2, (int(rng.integers(2, 9)), 2)).astype(np.float32) for _ in range(20)]
+    Y = [np.float32([x.sum()]) for x in X]
+    layers = [sequenceInputLayer(2), fullyConnectedLayer(4), batchNormalizationLayer(), reluLayer(), lstmLayer(3, OutputMode="last"),
+              batchNormalizationLayer(Name="bn_last"), fullyConnectedLayer(1), regressionLayer()]
+    options = trainingOptions("sgdm", MaxEpochs=2, MiniBatchSize=6, Verbose=False, BatchNormalizationStatistics=statistics)
+    assert options.BatchNormalizationStatistics == statistics and trainingOptions("adam").BatchNormalizationStatistics == "population"
+    net, _ = trainNetwork(X, Y, layers, options, seed=1)
+    for k in (2, 5):
+        inputs = reference.predict(LayerArray(net.Layers[:k]), X)
+        values = np.concatenate(inputs) if isinstance(inputs, list) else inputs
+        population = np.allclose(net.Layers[k].TrainedMean, values.mean(0), rtol=1e-5, atol=1e-5) and \
+            np.allclose(net.Layers[k].TrainedVariance, values.var(0), rtol=1e-5, atol=1e-5)
+        assert population == (statistics == "population"), k
+
+
+def test_batchnorm_statistics_option_is_validated():
+    with pytest.raises(LayerError, match=r"trainingOptions: BatchNormalizationStatistics must be one of 'population', 'moving', got 'auto'"):
+        trainingOptions("adam", BatchNormalizationStatistics="auto")

@@ -120,9 +120,11 @@ class BatchNormalizationLayer(_PerChannel):
     with m the number of values averaged per channel. The Bessel factor
     m/(m-1) is our reading: MATLAB's page does not say, and its GPU path
     (cuDNN's batch-norm training call) as well as PyTorch update the running
-    variance with the unbiased estimate. This is MATLAB's
-    ``BatchNormalizationStatistics`` 'moving' mode; its default 'population'
-    (a final pass over the training data) is not implemented.
+    variance with the unbiased estimate. With trainingOptions'
+    ``BatchNormalizationStatistics`` 'population' (MATLAB's default) these
+    running values are replaced after training by the mean and population
+    (biased) variance of the layer's input over all valid steps of the
+    training data, one more pass as MATLAB makes it; 'moving' keeps them.
 
     ``Epsilon`` must be at least 1e-5, as MATLAB requires (cuDNN's minimum).
     Unset statistics are MATLAB's initial values: TrainedMean zeros,

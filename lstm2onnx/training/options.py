@@ -76,6 +76,7 @@ class TrainingOptions:
     Plots: str = "none"
     ExecutionEnvironment: str = "auto"
     CheckpointPath: str = ""
+    BatchNormalizationStatistics: str = "population"
 
     def learn_rate(self, epoch: int) -> float:
         """The global learning rate during ``epoch`` (1-based): piecewise drops every LearnRateDropPeriod epochs."""
@@ -89,7 +90,7 @@ def trainingOptions(solverName: str, *args: Any, **kwargs: Any) -> TrainingOptio
 
     Defaults are MATLAB's: InitialLearnRate 0.01 for 'sgdm' and 0.001 for 'adam'/'rmsprop';
     SquaredGradientDecayFactor 0.999 for 'adam' and 0.9 for 'rmsprop'; L2Regularization 1e-4;
-    MiniBatchSize 128; MaxEpochs 30; Shuffle 'once'.
+    MiniBatchSize 128; MaxEpochs 30; Shuffle 'once'; BatchNormalizationStatistics 'population'.
     """
     solver = _choice("solverName", solverName, SOLVERS)
     names = [f.name for f in dataclasses.fields(TrainingOptions) if f.name != "Solver"]
@@ -146,6 +147,8 @@ def _check(name: str, value: Any) -> Any:
         if not isinstance(value, str):
             raise LayerError(f"trainingOptions: CheckpointPath must be a folder name, got {value!r}")
         return value
+    if name == "BatchNormalizationStatistics":
+        return _choice(name, value, ("population", "moving"))
     if name == "ValidationData":
         if value is not None and not (isinstance(value, (tuple, list)) and len(value) == 2):
             raise LayerError("trainingOptions: ValidationData must be a pair (XValidation, YValidation)")

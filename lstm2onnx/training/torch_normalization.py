@@ -8,6 +8,7 @@ never changes a result, in training as at inference. x is ``[N, T, C]``
 from __future__ import annotations
 
 import dataclasses
+from typing import Callable, Iterable
 
 import numpy as np
 import torch
@@ -70,7 +71,9 @@ class BatchNormalization(_Normalization):
     (m/(m-1) taken as 1 when m = 1; see :class:`lstm2onnx.layers.BatchNormalizationLayer`
     for why the running variance is the unbiased one). Under data-parallel
     training each process uses the statistics of its own shard, and the
-    network returned holds the first process's running statistics.
+    network returned holds the first process's running statistics. With
+    'population' statistics (the default) :func:`population_statistics`
+    replaces them after training.
     """
 
     def __init__(self, layer: BatchNormalizationLayer) -> None:
@@ -104,6 +107,46 @@ class LayerNormalization(_Normalization):
         else:
             mean, variance, _ = masked_moments(x, None, (-1,))
         return self.affine(x, mean, variance), sequence
+
+
+@torch.no_grad()
+def population_statistics(module: nn.Module, batches: Callable[[], Iterable[tuple[torch.Tensor, torch.Tensor]]]) -> None:
+    """MATLAB's BatchNormalizationStatistics 'population': TrainedMean/TrainedVariance from one more pass over the data.
+
+    After training MATLAB "finalizes the statistics by passing through the
+    training data once more"; here each batch-normalization stage in network
+    order gets the mean and the (biased, population) variance of its input
+    over every valid element of every sequence that ``batches()`` yields as
+    ``(x [N, T, F], lengths [N])``, with the network in inference mode, so the
+    stages before it already use their final statistics. One pass per stage;
+    sums are accumulated in float64.
+    """
+    stages = [m for m in module.modules() if isinstance(m, BatchNormalization)]
+    was_training = module.training
+    module.eval()
+    for bn in stages:
+        total = {"count": 0.0, "sum": 0.0, "squares": 0.0}
+
+        def accumulate(stage: nn.Module, inputs: tuple) -> None:
+            x, lengths, sequence = inputs
+            x = x.double()
+            valid = valid_steps(x, lengths).expand_as(x) if sequence else torch.ones_like(x, dtype=torch.bool)
+            dims = (0, 1) if sequence else (0,)
+            total["count"] = total["count"] + valid.sum(dim=dims)
+            total["sum"] = total["sum"] + torch.where(valid, x, 0.0).sum(dim=dims)
+            total["squares"] = total["squares"] + torch.where(valid, x * x, 0.0).sum(dim=dims)
+
+        handle = bn.register_forward_pre_hook(accumulate)
+        try:
+            for x, lengths in batches():
+                module(x, lengths)
+        finally:
+            handle.remove()
+        mean = total["sum"] / total["count"]
+        variance = (total["squares"] / total["count"] - mean * mean).clamp_min(0.0)
+        bn.trained_mean.copy_(mean)
+        bn.trained_variance.copy_(variance)
+    module.train(was_training)
 
 
 @stage(BatchNormalizationLayer)

@@ -29,6 +29,7 @@ from ..network import LayerArray, analyze, initialize
 from .options import TrainingOptions
 from .solver import MatlabSolver
 from .torch_net import TorchNetwork
+from .torch_normalization import population_statistics
 
 
 @dataclass
@@ -435,6 +436,9 @@ def _train(X: Any, Y: Any, layers: Sequence[Layer], options: TrainingOptions, se
         if report.exhausted:
             break
     elapsed = report.close()
+    if options.BatchNormalizationStatistics == "population":  # MATLAB's default: one more pass over the training data
+        batches = [np.arange(k, min(k + size, n)) for k in range(0, n, size)]
+        population_statistics(module, lambda: (data.batch(idx, options, device)[:2] for idx in batches))
     final_loss = final_accuracy = math.nan
     if validation is not None:
         final_loss, final_accuracy = _evaluate(module, validation, options, device, class_weights)
