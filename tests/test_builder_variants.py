@@ -13,6 +13,7 @@ import pytest
 from conftest import assert_matches_reference, random_batch, run
 
 from lstm2onnx import (
+    Lstm2OnnxError,
     bilstmLayer,
     build,
     classificationLayer,
@@ -192,19 +193,7 @@ def test_same_seed_same_model_and_seed_changes_weights():
     assert a.SerializeToString() != c.SerializeToString()
 
 
-def test_stateful_graph_with_a_bilstm_keeps_its_constant_initial_state():
-    """In a stateful graph only unidirectional layers get state I/O; a bilstm starts from its HiddenState/CellState."""
-    rng = np.random.default_rng(8)
-    layers = [sequenceInputLayer(3), bilstmLayer(4, HiddenState=rng.uniform(-0.5, 0.5, 8), CellState=rng.normal(0, 1, 8)),
-              lstmLayer(5, Name="top", OutputMode="last"), fullyConnectedLayer(2)]
-    net = initialize(layers, seed=3)
-    model = build(net, stateful=True, ragged=True)
-    inputs, outputs = io_names(model)
-    assert inputs == ["sequences", "sequence_lengths", "top.HiddenState.in", "top.CellState.in"]
-    assert outputs == ["outputs", "top.HiddenState.out", "top.CellState.out"]
-    batch = random_batch(rng, 6, 10, 3, ragged=True)
-    h0, c0 = rng.uniform(-0.5, 0.5, (6, 5)).astype(np.float32), rng.normal(0, 1, (6, 5)).astype(np.float32)
-    out = run(model, {"sequences": batch.padded, "sequence_lengths": batch.lengths, "top.HiddenState.in": h0, "top.CellState.in": c0})
-    expected, states = reference.predict(net, batch.sequences, initial_states={"top": (h0, c0)}, return_states=True)
-    assert_matches_reference(out["outputs"], expected)
-    assert_matches_reference(out["top.CellState.out"], states["top"][1])
+def test_stateful_graph_with_a_bilstm_is_refused():
+    """A bilstm cannot carry its backward direction from chunk to chunk (more in tests/test_stateful_bilstm.py)."""
+    with pytest.raises(Lstm2OnnxError, match="bilstmLayer 'bilstm': a stateful graph carries each layer's state"):
+        build([sequenceInputLayer(3), bilstmLayer(4), lstmLayer(5, Name="top", OutputMode="last")], stateful=True)

@@ -31,7 +31,7 @@ def valid_parts(output, lengths, sequence):
 def test_appending_padding_changes_nothing(kind, pad):
     rng = np.random.default_rng(len(kind))
     net = initialize(networks()[kind], seed=1)
-    model = build(net, ragged=True, stateful=True)
+    model = build(net, ragged=True, stateful=not kind.startswith("bilstm"))  # a bilstm cannot be stateful
     sequence = kind.endswith("sequence")
     batch = random_batch(rng, 10, 12, 4, ragged=True)
     base = run(model, {"sequences": batch.padded, "sequence_lengths": batch.lengths, **zero_states(model, 10)})

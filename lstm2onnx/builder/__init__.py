@@ -7,7 +7,8 @@ The model's interface (all names stable, listed in ``metadata_props``):
 - ``stateful=True``: for every lstmLayer ``L``, inputs ``L.HiddenState.in`` and
   ``L.CellState.in`` float32 ``[batch, H]`` and outputs ``L.HiddenState.out``,
   ``L.CellState.out`` (the state after each sequence's last valid step); for
-  every gruLayer ``G`` only ``G.HiddenState.in`` / ``G.HiddenState.out``;
+  every gruLayer ``G`` only ``G.HiddenState.in`` / ``G.HiddenState.out``; a
+  bilstmLayer is refused (its backward direction cannot be carried forward in time);
 - first output: ``probabilities`` (softmax/classification), ``responses``
   (regression) or ``outputs``; ``[batch, time, K]`` for sequence output,
   ``[batch, K]`` after OutputMode 'last'.

@@ -26,6 +26,7 @@ from ...layers import (
     SequenceInputLayer,
     SoftmaxLayer,
 )
+from ...errors import Lstm2OnnxError
 from ..graph import Graph
 
 SEQUENCES = "sequences"
@@ -159,7 +160,14 @@ def emit_lstm(ctx: EmitContext, layer: LSTMLayer, x: Tensor) -> Tensor:
     """
     g, name, H = ctx.graph, layer.Name, layer.NumHiddenUnits
     bidirectional = layer.DIRECTIONS == 2
-    streams = ctx.stateful and not bidirectional
+    if ctx.stateful and bidirectional:
+        raise Lstm2OnnxError(
+            f"{layer.where()}: a stateful graph carries each layer's state from one chunk to the next (MATLAB's "
+            "predictAndUpdateState), but a bilstmLayer's backward direction runs from the end of the whole sequence, "
+            "so it cannot be carried forward in time and a chunked run would give wrong numbers; "
+            "build without stateful=True and predict whole sequences"
+        )
+    streams = ctx.stateful
     one_step = not x.sequence
     last = layer.OutputMode == "last" or one_step
     need_y = not last or (bidirectional and ctx.bilstm_last == "matlab" and not one_step)
