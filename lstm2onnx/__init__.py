@@ -55,6 +55,7 @@ from .layers import (  # activations, flatten, normalization
 from .network import LayerArray, analyze, initialize
 from .datasets import japaneseVowelsTestData, japaneseVowelsTrainData
 from .training import TrainingOptions, classify, predict, trainNetwork, trainingOptions
+from .training import classifyAndUpdateState, predictAndUpdateState, resetState
 
 __all__ = [
     "__version__",
@@ -113,4 +114,7 @@ __all__ = [
     "trainNetwork",
     "classify",
     "predict",
+    "predictAndUpdateState",
+    "classifyAndUpdateState",
+    "resetState",
 ]
