@@ -17,8 +17,9 @@ from onnx import numpy_helper
 
 from . import gates
 from .builder import META_SPEC
+from .builder.emitters.normalization import learnables_from_onnx as normalization_learnables
 from .errors import Lstm2OnnxError
-from .layers import FullyConnectedLayer, GRULayer, LSTMLayer
+from .layers import BatchNormalizationLayer, FullyConnectedLayer, GRULayer, LayerNormalizationLayer, LSTMLayer
 from .network import LayerArray
 
 
@@ -54,6 +55,8 @@ def _with_learnables(layer: Any, tensors: dict[str, np.ndarray]) -> Any:
         return dataclasses.replace(layer, InputWeights=W, RecurrentWeights=R, Bias=Wb, RecurrentBias=Rb if layer.recurrent_bias_mode else None)
     if isinstance(layer, FullyConnectedLayer):
         return dataclasses.replace(layer, Weights=_tensor(tensors, f"{name}.Weights.T").T, Bias=_tensor(tensors, f"{name}.Bias"))
+    if isinstance(layer, (BatchNormalizationLayer, LayerNormalizationLayer)):
+        return normalization_learnables(layer, lambda key: _tensor(tensors, key))
     return layer
 
 

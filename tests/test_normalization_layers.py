@@ -440,3 +440,25 @@ def test_train_network_batchnorm_statistics(statistics, rng):
 def test_batchnorm_statistics_option_is_validated():
     with pytest.raises(LayerError, match=r"trainingOptions: BatchNormalizationStatistics must be one of 'population', 'moving', got 'auto'"):
         trainingOptions("adam", BatchNormalizationStatistics="auto")
+
+
+def test_load_onnx_gives_back_offset_and_scale(rng, tmp_path):
+    """verify / to-matlab --learnables read the layers back from the file: the batch norm's folded constants unfolded."""
+    from lstm2onnx.importer import load_onnx
+    from lstm2onnx.verify import verify_model
+
+    net = initialize([sequenceInputLayer(3), batchnorm(rng, 3, Epsilon=0.01), lstmLayer(4), layernorm(rng, 4, OperationDimension="batch-excluded"),
+                      fullyConnectedLayer(2)], seed=3)
+    model = build(net, ragged=True)
+    back = load_onnx(model)
+    for name in ("batchnorm", "layernorm"):
+        original, loaded = (next(layer for layer in layers if layer.Name == name) for layers in (net, back))
+        for prop in ("Offset", "Scale"):
+            np.testing.assert_allclose(getattr(loaded, prop), getattr(original, prop), rtol=1e-6, atol=1e-6)
+    batch = random_batch(rng, 4, 6, 3, ragged=True)
+    for a, b in zip(reference.predict(back, batch.sequences), reference.predict(net, batch.sequences)):
+        np.testing.assert_allclose(a, b, atol=1e-6)
+    path = tmp_path / "net.onnx"
+    onnx.save(model, path)
+    errors = verify_model(path)
+    assert errors and max(errors.values()) <= ATOL_FLOAT32, errors

@@ -19,6 +19,9 @@ always uses the formula, with padded steps masked out by ``Where``.
 
 from __future__ import annotations
 
+import dataclasses
+from typing import Callable
+
 import numpy as np
 from onnx import TensorProto
 
@@ -85,3 +88,20 @@ def _normalize_over_time(ctx: EmitContext, layer: LayerNormalizationLayer, x: Te
     count = g.op("Mul", [g.op("Cast", [lengths], name, to=TensorProto.FLOAT), channels], name)  # [N]
     count = g.op("Unsqueeze", [count, g.const("axes_0_2", [0, 2], np.int64)], name)  # [1, N, 1]
     return _standardize(ctx, name, x.name, axes, count, valid, layer.Epsilon)
+
+
+def learnables_from_onnx(layer: BatchNormalizationLayer | LayerNormalizationLayer, tensor: Callable[[str], np.ndarray]):
+    """The layer with Offset/Scale read back from the initializers the emitters above wrote (for load_onnx).
+
+    ``tensor(name)`` returns the model's initializer of that name (and raises if it is missing).
+
+    A batch norm's folded constants give them back with its TrainedMean and
+    TrainedVariance (kept in the model's spec): Scale = a·√(TrainedVariance + ε),
+    Offset = b + TrainedMean·a, in float64.
+    """
+    name = layer.Name
+    if isinstance(layer, LayerNormalizationLayer):
+        return dataclasses.replace(layer, Offset=tensor(f"{name}.Offset"), Scale=tensor(f"{name}.Scale"))
+    a, b = (np.asarray(tensor(f"{name}.{k}"), np.float64) for k in ("FoldedScale", "FoldedOffset"))
+    mean, variance = np.asarray(layer.TrainedMean, np.float64), np.asarray(layer.TrainedVariance, np.float64)
+    return dataclasses.replace(layer, Scale=a * np.sqrt(variance + layer.Epsilon), Offset=b + mean * a)
