@@ -462,3 +462,20 @@ def test_load_onnx_gives_back_offset_and_scale(rng, tmp_path):
     onnx.save(model, path)
     errors = verify_model(path)
     assert errors and max(errors.values()) <= ATOL_FLOAT32, errors
+
+
+def test_stateful_graph_normalizes_each_chunk_as_matlabs_predict_and_update_state(rng):
+    """Only recurrent state carries between chunks (MATLAB's predictAndUpdateState): a 'batch-excluded' layer norm
+    takes its statistics over each chunk's own valid steps."""
+    net = initialize([sequenceInputLayer(3), layernorm(rng, 3, OperationDimension="batch-excluded"), lstmLayer(4, Name="lstm"),
+                      batchnorm(rng, 4), layernorm(rng, 4), fullyConnectedLayer(2)], seed=2)
+    model = build(net, ragged=True, stateful=True)
+    first, second = random_batch(rng, 3, 5, 3, ragged=True), random_batch(rng, 3, 4, 3, ragged=True)
+    zeros = np.zeros((3, 4), np.float32)
+    out1 = run(model, {"sequences": first.padded, "sequence_lengths": first.lengths, "lstm.HiddenState.in": zeros, "lstm.CellState.in": zeros})
+    out2 = run(model, {"sequences": second.padded, "sequence_lengths": second.lengths,
+                       "lstm.HiddenState.in": out1["lstm.HiddenState.out"], "lstm.CellState.in": out1["lstm.CellState.out"]})
+    expected1, states = reference.predict(net, first.sequences, return_states=True)
+    expected2 = reference.predict(net, second.sequences, initial_states={"lstm": states["lstm"]})
+    assert_matches_reference(out1["outputs"], expected1, first.lengths, atol=ATOL_FLOAT32)
+    assert_matches_reference(out2["outputs"], expected2, second.lengths, atol=ATOL_FLOAT32)

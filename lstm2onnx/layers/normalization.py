@@ -168,6 +168,9 @@ class LayerNormalizationLayer(_PerChannel):
     dimensions, so 'spatial-channel' equals 'channel-only' here. Over time,
     only each sequence's valid steps count, so padding never changes a
     result. A single step ``[N, C]`` ('CB') is normalized over C in every mode.
+    Streaming (a stateful graph, MATLAB's ``predictAndUpdateState``) carries
+    only recurrent state, so 'batch-excluded' then takes each chunk's own steps,
+    as MATLAB does for each call.
     """
 
     FUNCTION: ClassVar[str] = "layerNormalizationLayer"
