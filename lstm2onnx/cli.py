@@ -18,10 +18,27 @@ import os
 import sys
 from typing import Sequence
 
+from ._version import __version__
 from .builder import DEFAULT_OPSET, META_CLASSES, META_IO, META_SPEC, exportONNXNetwork
 from .errors import Lstm2OnnxError
+from .modelfile import shown
 from .network import LayerArray
 from .spec import load_spec
+
+
+# lstm2onnx-runtime is not on a package index: it installs from this project's source (a checkout, a git URL, or a wheel)
+RUNTIME_INSTALL = "pip install './runtime[cpu]' from a checkout of lstm2onnx (or '.../runtime[gpu]', or a wheel built from it)"
+
+
+def _positive(text: str) -> int:
+    """argparse type: a positive integer (``--batch 0`` is a usage error, not a traceback)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -29,10 +46,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if argv[:1] in (["predict"], ["stream"]):
         return _runtime_command(argv)
     parser = argparse.ArgumentParser(prog="lstm2onnx", description="MATLAB-style LSTM layer arrays to standard ONNX graphs.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
 
     build = commands.add_parser("build", help="build an .onnx file from a JSON/YAML layer spec")
-    build.add_argument("spec", help="MATLAB layer-array code (.m) or a JSON/YAML layer spec (see the README)")
+    build.add_argument("spec", help="MATLAB layer-array code (.m), a JSON/YAML layer spec (see the README), "
+                       "or an lstm2onnx .onnx model to rebuild (e.g. a stateful copy with --stateful)")
     build.add_argument("-o", "--output", required=True, help="the .onnx file to write")
     build.add_argument("--weights", help="trained learnables saved from MATLAB (.mat v5/v7 or v7.3), one struct per layer Name")
     build.add_argument("--opset", type=int, default=DEFAULT_OPSET, help=f"ONNX opset (default {DEFAULT_OPSET})")
@@ -54,8 +73,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     verify.add_argument("model", help="an .onnx file built by lstm2onnx")
     verify.add_argument("--provider", default="cpu", choices=["cpu", "cuda", "auto"])
     verify.add_argument("--tolerance", type=float, default=1e-5, help="max abs error allowed (default 1e-5)")
-    verify.add_argument("--batch", type=int, default=8, help="random sequences to run (default 8)")
-    verify.add_argument("--time", type=int, default=20, help="longest random sequence (default 20 steps)")
+    verify.add_argument("--batch", type=_positive, default=8, help="random sequences to run (default 8)")
+    verify.add_argument("--time", type=_positive, default=20, help="longest random sequence (default 20 steps)")
     verify.add_argument("--seed", type=int, default=0)
 
     args = parser.parse_args(argv)
@@ -79,16 +98,23 @@ def _runtime_command(argv: list[str]) -> int:
     try:
         from lstm2onnx_runtime.cli import main as run_main
     except ImportError:
-        print(f"lstm2onnx {argv[0]}: error: needs the runtime: pip install 'lstm2onnx-runtime[cpu]'", file=sys.stderr)
+        print(f"lstm2onnx {argv[0]}: error: needs lstm2onnx-runtime, which is not on a package index: "
+              f"{RUNTIME_INSTALL} (see the README's Install section)", file=sys.stderr)
         return 1
     return run_main(argv, prog="lstm2onnx")
 
 
 def _build(args: argparse.Namespace) -> int:
+    if args.spec.lower().endswith(".onnx"):
+        return _rebuild(args)
     if args.spec.lower().endswith(".m"):
         layers, spec_name = _read_matlab(args.spec), os.path.splitext(os.path.basename(args.spec))[0]
     else:
-        layers, spec_name = load_spec(args.spec)
+        try:
+            layers, spec_name = load_spec(args.spec)
+        except UnicodeDecodeError as error:
+            raise Lstm2OnnxError(f"{args.spec}: not UTF-8 text (byte {error.start}); a spec is JSON or YAML text "
+                                 "(an .onnx model is rebuilt only from a file named *.onnx)") from None
     if args.weights:
         from .matlab.weights import apply_weights, load_weights
 
@@ -100,31 +126,74 @@ def _build(args: argparse.Namespace) -> int:
     return 0
 
 
+def _rebuild(args: argparse.Namespace) -> int:
+    """``build MODEL.onnx -o OUT.onnx [--stateful] [--ragged] ...``: the model's stored spec and learnables, built again.
+
+    The layer array comes from the model's metadata and its weights from its
+    initializers (:func:`lstm2onnx.importer.load_onnx`), so the copy computes
+    the same numbers; it keeps the original's sequence_lengths input and
+    bilstm reading, its graph name unless --name is given, and adds what the
+    flags ask for (e.g. the state inputs/outputs of --stateful).
+    """
+    from .importer import load_onnx
+    from .modelfile import read_model, untrusted
+
+    model = read_model(args.spec)
+    with untrusted(args.spec):
+        layers = load_onnx(model)
+        io = json.loads({p.key: p.value for p in model.metadata_props}.get(META_IO, "{}"))
+        ragged = args.ragged or bool(io.get("sequence_lengths"))
+        bilstm_last = io.get("bilstm_last", args.bilstm_last) if args.bilstm_last == "matlab" else args.bilstm_last
+    if args.weights:
+        from .matlab.weights import apply_weights, load_weights
+
+        layers = apply_weights(layers, load_weights(args.weights))
+    exportONNXNetwork(layers, args.output, OpsetVersion=args.opset, NetworkName=args.name or model.graph.name or "lstm2onnx",
+                      seed=args.seed, ragged=ragged, stateful=args.stateful, bilstm_last=bilstm_last)
+    print(f"wrote {args.output}")
+    return 0
+
+
 def _read_matlab(path: str):
+    """MATLAB code: UTF-8 with or without a byte-order mark, else Windows-1252 (what MATLAB on Windows saved for years)."""
     from .matlab import from_matlab
 
     try:
-        with open(path, encoding="utf-8") as handle:
-            text = handle.read()
-    except UnicodeDecodeError:
-        raise Lstm2OnnxError(f"{path}: not UTF-8 text") from None
+        with open(path, "rb") as handle:
+            data = handle.read()
     except OSError as error:
         raise Lstm2OnnxError(f"cannot read {path!r}: {error.strerror}") from None
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in data:
+        raise Lstm2OnnxError(f"{path}: not UTF-8 text (UTF-16 or binary); save it as UTF-8")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        try:
+            text = data.decode("cp1252")
+        except UnicodeDecodeError as error:
+            raise Lstm2OnnxError(f"{path}: neither UTF-8 nor Windows-1252 text (byte {error.start})") from None
     return from_matlab(text)
 
 
 def _to_matlab(args: argparse.Namespace) -> int:
     from .importer import load_onnx
     from .matlab.writer import to_matlab
+    from .modelfile import read_model, untrusted
 
-    print(to_matlab(load_onnx(args.model), learnables=args.learnables), end="")
+    model = read_model(args.model)
+    with untrusted(args.model):
+        text = to_matlab(load_onnx(model), learnables=args.learnables)
+    print(text, end="")
     return 0
 
 
 def _verify(args: argparse.Namespace) -> int:
+    from .modelfile import read_model, untrusted
     from .verify import verify_model
 
-    report = verify_model(args.model, provider=args.provider, batch=args.batch, time=args.time, seed=args.seed)
+    read_model(args.model)  # the file checks (a folder, /dev/zero, garbage, external data) before verify reads it
+    with untrusted(args.model):
+        report = verify_model(args.model, provider=args.provider, batch=args.batch, time=args.time, seed=args.seed)
     worst = 0.0
     for name, error in report.items():
         worst = max(worst, error)
@@ -135,18 +204,19 @@ def _verify(args: argparse.Namespace) -> int:
 
 
 def _inspect(path: str) -> int:
-    import onnx
+    from .modelfile import read_model, untrusted
 
-    try:
-        model = onnx.load(path)
-    except Exception as error:  # onnx raises several types for unreadable files; report any as one line
-        raise Lstm2OnnxError(f"cannot read {path!r} as an ONNX model: {error}") from None
-    print(describe_model(model, path))
+    model = read_model(path)
+    with untrusted(path):
+        text = describe_model(model, path)
+    print(text)
     return 0
 
 
+
+
 def describe_model(model, path: str = "<model>") -> str:
-    """The text ``lstm2onnx inspect`` prints."""
+    """The text ``lstm2onnx inspect`` prints; control characters in names and metadata are shown escaped."""
     from onnx import TensorProto, helper
 
     meta = {p.key: p.value for p in model.metadata_props}
@@ -154,7 +224,10 @@ def describe_model(model, path: str = "<model>") -> str:
     lines = [f"{path}: graph '{model.graph.name}', opset {opset}, IR version {model.ir_version}, "
              f"producer {model.producer_name or '?'} {model.producer_version}".rstrip(), ""]
     if META_SPEC in meta:
-        lines.append(str(LayerArray.from_dict(json.loads(meta[META_SPEC]))).rstrip())
+        try:
+            lines += str(LayerArray.from_dict(json.loads(meta[META_SPEC]))).rstrip().split("\n")
+        except (Lstm2OnnxError, ValueError, TypeError, KeyError, AttributeError, RecursionError) as error:
+            lines.append(f"  (the layer spec in the metadata cannot be read: {type(error).__name__}: {str(error)[:200]})")
         lines.append("")
 
     def shape(value) -> str:
@@ -196,7 +269,7 @@ def describe_model(model, path: str = "<model>") -> str:
     others = {k: v for k, v in meta.items() if k not in (META_SPEC, META_CLASSES, META_IO)}
     if others:
         lines += ["", "  metadata:"] + [f"    {k}: {v if len(v) < 80 else v[:77] + '...'}" for k, v in others.items()]
-    return "\n".join(lines)
+    return "\n".join(shown(line) for line in lines)  # each entry is one line: an embedded newline is data, shown escaped
 
 
 if __name__ == "__main__":

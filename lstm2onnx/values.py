@@ -10,6 +10,7 @@ accepted 1-D or as MATLAB column (n x 1) / row (1 x n) vectors.
 from __future__ import annotations
 
 import numbers
+import unicodedata
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -81,10 +82,28 @@ def name_value(function: str, args: tuple, kwargs: dict[str, Any], names: Sequen
 
 
 def text(value: Any, where: str) -> str:
+    """A layer Name: any printable text (see :func:`printable`)."""
     if isinstance(value, np.str_):
         value = str(value)
     if not isinstance(value, str):
         raise _fail(where, "a character vector or string", value)
+    return printable(value, where)
+
+
+UNPRINTABLE = ("Cc", "Cf", "Zl", "Zp", "Cs")  # controls (newline, tab, ESC), format (bidi overrides), line/paragraph separators, surrogates
+
+
+def printable(value: str, where: str) -> str:
+    """Names and class names with no control characters, refused here, at layer creation.
+
+    A MATLAB char or string literal cannot hold a newline, and terminals act on
+    escape sequences, so such a name could neither be written back as MATLAB
+    code (``to_matlab``) nor printed safely. Every other Unicode character
+    (quotes, spaces, letters of any script) is allowed and round-trips.
+    """
+    bad = next((c for c in value if unicodedata.category(c) in UNPRINTABLE), None)
+    if bad is not None:
+        raise _fail(where, f"text without control characters (found U+{ord(bad):04X})", value)
     return value
 
 
@@ -256,7 +275,7 @@ def classes(value: Any, where: str) -> str | tuple[str, ...]:
             item = item.item()
         if isinstance(item, bool) or not isinstance(item, (str, numbers.Integral)):
             raise _fail(where, "a list of class names (strings or integers)", value)
-        names.append(str(item))
+        names.append(printable(str(item), where))
     if len(names) < 2 or len(set(names)) != len(names):
         raise _fail(where, "'auto' or a list of at least two unique class names", value)
     return tuple(names)

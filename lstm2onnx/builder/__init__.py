@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import os
-import uuid
 from typing import Any, Sequence
 
 import numpy as np
@@ -26,6 +25,7 @@ import onnx
 from onnx import TensorProto, helper
 
 from .. import values
+from .._files import atomic_write
 from .._version import __version__
 from ..errors import Lstm2OnnxError
 from ..layers import Layer, SoftmaxLayer
@@ -121,15 +121,8 @@ def exportONNXNetwork(net: Sequence[Layer] | Any, filename: str | os.PathLike, *
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):
         raise Lstm2OnnxError(f"exportONNXNetwork: folder {directory!r} does not exist")
-    tmp = os.path.join(directory, f".{os.path.basename(path)}.{uuid.uuid4().hex}.part")
-    try:
-        with open(tmp, "xb") as handle:  # a plain open keeps the user's umask (mkstemp would force 0600)
-            handle.write(model.SerializeToString())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_write(path) as handle:  # errors name `path`, never the temporary file
+        handle.write(model.SerializeToString())
 
 
 EXPORT_OPTIONS = {"OpsetVersion": "opset", "NetworkName": "name", "seed": "seed", "ragged": "ragged", "stateful": "stateful",

@@ -66,6 +66,8 @@ class Layer:
     def where(self, prop_name: str | None = None) -> str:
         """``lstmLayer 'lstm1': OutputMode`` — the prefix of every message about this layer."""
         name = getattr(self, "Name", "")
+        if isinstance(name, str) and not name.isprintable():
+            name = name.encode("unicode_escape").decode("ascii")  # a name being refused for its control characters
         label = f"{self.FUNCTION} '{name}'" if isinstance(name, str) and name else self.FUNCTION
         return f"{label}: {prop_name}" if prop_name else label
 

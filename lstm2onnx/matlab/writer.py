@@ -7,6 +7,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from .. import values
 from ..errors import SpecError
 from ..layers import Layer
 
@@ -48,7 +49,7 @@ def layer_call(layer: Layer, learnables: bool = False) -> str:
 def value_text(value: Any) -> str:
     """A property value as MATLAB source that parses back to the same float32/str value."""
     if isinstance(value, str):
-        return '"' + value.replace('"', '""') + '"'
+        return string_literal(value)
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (int, np.integer)):
@@ -68,6 +69,17 @@ def value_text(value: Any) -> str:
             return "[" + "; ".join(_float32(v) for v in value) + "]"  # a column, as MATLAB stores Bias, HiddenState, Mean...
         return "[" + "; ".join(" ".join(_float32(v) for v in row) for row in value) + "]"
     raise SpecError(f"cannot write {type(value).__name__} as MATLAB text")
+
+
+def string_literal(value: str) -> str:
+    """A MATLAB string literal: ``"..."`` with ``"`` doubled (the only escape MATLAB string literals have).
+
+    Text with control characters (a newline, ESC, bidi overrides) cannot be a
+    MATLAB literal; layers refuse such names and classes when they are created
+    (:func:`lstm2onnx.values.printable`), and this is checked again here, since the
+    text written is code: an unchecked newline could start a statement of its own.
+    """
+    return '"' + values.printable(value, "to_matlab: a name or class").replace('"', '""') + '"'
 
 
 def _number(value: float) -> str:

@@ -10,8 +10,8 @@ try:
     import onnxruntime as ort
 except ImportError as error:  # pragma: no cover - exercised in a subprocess test
     raise ImportError(
-        "lstm2onnx_runtime needs onnxruntime: pip install 'lstm2onnx-runtime[cpu]' "
-        "(or 'lstm2onnx-runtime[gpu]' for onnxruntime-gpu and the CUDA execution provider)"
+        "lstm2onnx_runtime needs onnxruntime: pip install onnxruntime (or onnxruntime-gpu for the CUDA execution "
+        "provider, never both); installing the runtime with its extra does it too: pip install './runtime[cpu]' from a checkout"
     ) from error
 
 from .errors import ProviderError
