@@ -22,7 +22,7 @@ import onnx
 import pytest
 import scipy.io
 import torch
-from conftest import ATOL_FLOAT32, assert_matches_reference, onnxruntime_max_opset, random_batch, run
+from conftest import ATOL_FLOAT32, assert_matches_reference, cuda_works, onnxruntime_max_opset, random_batch, run
 
 from lstm2onnx import (
     LayerArray,
@@ -479,3 +479,37 @@ def test_stateful_graph_normalizes_each_chunk_as_matlabs_predict_and_update_stat
     expected2 = reference.predict(net, second.sequences, initial_states={"lstm": states["lstm"]})
     assert_matches_reference(out1["outputs"], expected1, first.lengths, atol=ATOL_FLOAT32)
     assert_matches_reference(out2["outputs"], expected2, second.lengths, atol=ATOL_FLOAT32)
+
+
+CUDA_COMPUTE_OPS = {"Relu", "LeakyRelu", "Clip", "Elu", "Tanh", "Sigmoid", "Erf", "Gelu", "LayerNormalization", "ReduceSum", "Sqrt", "Where"}
+
+
+@pytest.mark.skipif(not cuda_works(), reason="onnxruntime cannot run on CUDA here (no CUDAExecutionProvider, or no usable GPU)")
+@pytest.mark.parametrize("opset", [MIN_OPSET, 17, 20])
+def test_every_activation_and_normalization_layer_on_cuda(opset, rng, tmp_path):
+    """The reference's numbers under onnxruntime's CUDA provider (TF32 off), and none of these layers' compute nodes on the CPU."""
+    import lstm2onnx_runtime as rt
+    from lstm2onnx import clippedReluLayer, eluLayer, geluLayer, leakyReluLayer, sigmoidLayer, swishLayer, tanhLayer
+
+    layers = [sequenceInputLayer(3), fullyConnectedLayer(6, Weights=rng.normal(0, 2, (6, 3))), batchnorm(rng, 6), reluLayer(),
+              leakyReluLayer(0.2), clippedReluLayer(2), eluLayer(), tanhLayer(), sigmoidLayer(), swishLayer(), geluLayer(),
+              geluLayer(Approximation="tanh"), layernorm(rng, 6), lstmLayer(5), layernorm(rng, 5, OperationDimension="batch-excluded"),
+              fullyConnectedLayer(2)]
+    net = initialize(layers, seed=1)
+    path = tmp_path / "net.onnx"
+    onnx.save(build(net, ragged=True, opset=opset), path)
+    model = rt.load(path, "cuda")
+    assert model.on_cuda
+    X = [rng.normal(size=(int(L), 3)).astype(np.float32) for L in rng.integers(1, 12, 9)]
+    assert reference.max_abs_error(_padded(rt.predict(model, X)), reference.predict(net, X)) <= ATOL_FLOAT32
+    on_cpu = [name for name, ep in model.node_placement().items() if ep == "CPUExecutionProvider"]
+    op_types = {name: re.search(r"/([A-Za-z]+)_node(_\d+)?$", name) for name in on_cpu}  # names are '<layer>/<Op>_node[_k]'
+    assert not [name for name, op in op_types.items() if op and op.group(1) in CUDA_COMPUTE_OPS], on_cpu
+
+
+def _padded(outputs: list[np.ndarray]) -> np.ndarray:
+    T = max(len(y) for y in outputs)
+    out = np.zeros((len(outputs), T, outputs[0].shape[1]))
+    for n, y in enumerate(outputs):
+        out[n, : len(y)] = y
+    return out
