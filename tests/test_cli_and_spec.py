@@ -63,7 +63,7 @@ class TestSpec:
         ("layers: [", "not valid JSON/YAML at line 1"),
         ("{}", "expected a list of layers or a mapping with 'layers'"),
         ("[]", "expected a non-empty list of layers"),
-        ("- lstmLayr: 3", "<spec>: layer 1: unknown layer type 'lstmLayr'; supported: bilstmLayer, classificationLayer"),
+        ("- lstmLayr: 3", "<spec>: layer 1: unknown layer type 'lstmLayr'; supported: averagePooling1dLayer, "),
         ("- sequenceInputLayer: 3\n- lstmLayer: [3, OutputMode, first]", "<spec>: layer 2: lstmLayer: OutputMode must be one of 'sequence', 'last', got 'first'"),
         ("- lstmLayer", "<spec>: layer 1: lstmLayer() missing 1 required positional argument: 'numHiddenUnits'"),
         ("- lstmLayer: {OutputMode: last}", "<spec>: layer 1: lstmLayer: NumHiddenUnits must be given"),

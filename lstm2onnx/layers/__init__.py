@@ -570,8 +570,8 @@ def _show(value: Any) -> str:
     if isinstance(value, np.ndarray):
         if value.ndim == 0:
             return f"{value.item():g}"
-        shape = value.shape if value.ndim == 2 else (value.shape[0], 1)
-        return f"[{shape[0]}×{shape[1]} single]"
+        shape = value.shape if value.ndim >= 2 else (value.shape[0], 1)
+        return "[" + "×".join(map(str, shape)) + " single]"
     if isinstance(value, tuple):
         if all(isinstance(v, str) for v in value):
             return f"[{len(value)}×1 categorical]"
@@ -631,3 +631,16 @@ from .normalization import (  # noqa: E402
     layerNormalizationLayer,
 )
 from .gru import GRULayer, gruLayer  # noqa: E402
+from .convolution import (  # noqa: E402
+    AveragePooling1DLayer,
+    Convolution1DLayer,
+    GlobalAveragePooling1DLayer,
+    GlobalMaxPooling1DLayer,
+    MaxPooling1DLayer,
+    averagePooling1dLayer,
+    convolution1dLayer,
+    globalAveragePooling1dLayer,
+    globalMaxPooling1dLayer,
+    maxPooling1dLayer,
+)
+from .embedding import WordEmbeddingLayer, wordEmbeddingLayer  # noqa: E402

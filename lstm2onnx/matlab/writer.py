@@ -22,6 +22,10 @@ POSITIONAL = {
     "leakyReluLayer": "Scale",
     "clippedReluLayer": "Ceiling",
     "eluLayer": "Alpha",
+    "convolution1dLayer": ("FilterSize", "NumFilters"),
+    "maxPooling1dLayer": "PoolSize",
+    "averagePooling1dLayer": "PoolSize",
+    "wordEmbeddingLayer": ("Dimension", "NumWords"),
 }
 
 
@@ -36,10 +40,10 @@ def layer_call(layer: Layer, learnables: bool = False) -> str:
     spec = layer.to_dict(learnables=learnables)
     function = spec.pop("type")
     args = []
-    positional = POSITIONAL.get(function)
-    if positional is not None:
-        args.append(value_text(getattr(layer, positional)))
-        spec.pop(positional, None)
+    positional = POSITIONAL.get(function, ())
+    for name in (positional,) if isinstance(positional, str) else positional:
+        args.append(value_text(getattr(layer, name)))
+        spec.pop(name, None)
     order = [f.name for f in fields(layer)]
     for name in sorted(spec, key=order.index):
         args.append(f'"{name}", {value_text(getattr(layer, name))}')
@@ -67,6 +71,8 @@ def value_text(value: Any) -> str:
             if value.size > 1 and not value.any():
                 return f"zeros({value.size}, 1)"
             return "[" + "; ".join(_float32(v) for v in value) + "]"  # a column, as MATLAB stores Bias, HiddenState, Mean...
+        if value.ndim == 3:  # MATLAB has no 3-D literal: its column-major elements, reshaped
+            return f"reshape([{' '.join(_float32(v) for v in value.ravel(order='F'))}], {', '.join(map(str, value.shape))})"
         return "[" + "; ".join(" ".join(_float32(v) for v in row) for row in value) + "]"
     raise SpecError(f"cannot write {type(value).__name__} as MATLAB text")
 

@@ -289,3 +289,4 @@ def _stat(layer: SequenceInputLayer, name: str) -> np.ndarray | None:
 
 from . import activation, normalization  # noqa: E402,F401
 from . import gru  # noqa: E402,F401
+from . import convolution, embedding  # noqa: E402,F401

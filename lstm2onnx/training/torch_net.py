@@ -282,7 +282,8 @@ class TorchNetwork(nn.Module):
             elif isinstance(layer, SoftmaxLayer) and k != self.final_softmax:
                 x = torch.softmax(x, dim=-1)
             elif key in self.stages and type(layer) in STAGES:
-                x, sequence = self.stages[key](x, lengths, sequence)
+                x, sequence, *changed = self.stages[key](x, lengths, sequence)
+                lengths = changed[0] if changed else lengths  # a stage that changes lengths returns them third
         return x
 
     def outputs(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
@@ -315,10 +316,7 @@ class TorchNetwork(nn.Module):
 
 
 def _factors(layer: Layer, learnable: str):
-    if isinstance(layer, FullyConnectedLayer):
-        prefix = {"Weights": "Weight", "Bias": "Bias"}[learnable]
-    else:
-        prefix = learnable
+    prefix = "Weight" if learnable == "Weights" else learnable  # MATLAB: Weights' factors are Weight*Factor
     return getattr(layer, f"{prefix}LearnRateFactor"), getattr(layer, f"{prefix}L2Factor")
 
 
@@ -327,7 +325,8 @@ STAGES: dict[type[Layer], Stage] = {}
 
 
 def stage(layer_type: type[Layer]) -> Callable[[Stage], Stage]:
-    """Register a family's torch module factory; the module's ``forward(x, lengths, sequence)`` returns ``(y, sequence)``."""
+    """Register a family's torch module factory; the module's ``forward(x, lengths, sequence)`` returns ``(y, sequence)``,
+    or ``(y, sequence, new_lengths)`` when it changes the sequence lengths (strided/padded convolution, pooling)."""
 
     def register(factory: Stage) -> Stage:
         STAGES[layer_type] = factory
@@ -363,3 +362,4 @@ def _torch(array: np.ndarray) -> torch.Tensor:
 # -- layer families (imported last: they register with @stage) -----------------------------------
 
 from . import torch_activation, torch_normalization  # noqa: E402,F401
+from . import torch_convolution  # noqa: E402,F401

@@ -83,6 +83,24 @@ class EmitContext:
     bilstm_last: str
     states: list[tuple[StateIO, str, str | None]] = field(default_factory=list)  # (io, h_T tensor, c_T tensor or None)
     opset: int = 17  # the model's default-domain opset: emitters choose operators the opset has
+    time: str = TIME  # the name of sequence outputs' time dimension ('output_time' once a stage changes lengths)
+
+    def __post_init__(self) -> None:
+        self.input_lengths = self.lengths  # the graph input; ``lengths`` follows the stages that change lengths
+
+    def set_lengths(self, lengths: str) -> None:
+        """Hand later layers new int32 ``[N]`` lengths (a strided or padded convolution/pooling changes them)."""
+        self.lengths = lengths
+        self.__dict__.pop("last_index", None)
+
+    def valid_steps(self, x: str, hint: str) -> str:
+        """bool ``[T, N, 1]`` for a time-major ``x``: step t of sequence n is before its length (``lengths`` set)."""
+        g = self.graph
+        T = g.op("Gather", [g.op("Shape", [x], hint), g.const("zero_scalar", 0, np.int64)], hint, axis=0)
+        steps = g.op("Range", [g.const("zero_scalar", 0, np.int64), T, g.const("one_scalar", 1, np.int64)], hint)
+        lengths = g.op("Cast", [self.lengths], hint, to=TensorProto.INT64)
+        valid = g.op("Less", [g.op("Unsqueeze", [steps, g.const("axis_1", [1], np.int64)], hint), lengths], hint)  # [T, N]
+        return g.op("Unsqueeze", [valid, g.const("axis_2", [2], np.int64)], hint)
 
     @cached_property
     def last_index(self) -> str:
@@ -328,3 +346,4 @@ def emit_identity(ctx: EmitContext, layer: Layer, x: Tensor) -> Tensor:
 
 from . import activation, normalization  # noqa: E402,F401
 from . import gru  # noqa: E402,F401
+from . import convolution, embedding  # noqa: E402,F401
