@@ -10,6 +10,8 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml runtime/pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[dev]" -e "./runtime[cpu]"
+	# Triton's server for the serving tests: only the wheel's binary is used, its numpy<2 pin would clash (README: Serving on Triton)
+	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check --no-deps -c constraints.txt nvidia-pytriton
 	touch $(STAMP)
 
 run: $(STAMP)

@@ -77,8 +77,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     verify.add_argument("--time", type=_positive, default=20, help="longest random sequence (default 20 steps)")
     verify.add_argument("--seed", type=int, default=0)
 
+    from .serving.cli import COMMANDS as SERVING_COMMANDS, add_commands as add_serving_commands, run as run_serving
+
+    add_serving_commands(commands)
     args = parser.parse_args(argv)
     try:
+        if args.command in SERVING_COMMANDS:
+            return run_serving(args)
         if args.command == "build":
             return _build(args)
         if args.command == "to-matlab":

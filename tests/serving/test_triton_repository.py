@@ -1,0 +1,188 @@
+"""``lstm2onnx triton``: the model repository, its configs parsed with Triton's own schema, state pairs against the graph.
+
+The onnxruntime-backend model is also run the way Triton's implicit state runs
+it (each request's output state fed back as the next request's input state,
+the initial state from the config at START), in onnxruntime, against the
+float64 reference: tolerance 1e-5.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+from conftest import ATOL_FLOAT32
+from serving_helpers import FEATURES, network, repository
+
+from lstm2onnx import exportONNXNetwork, lstmLayer, reference, sequenceInputLayer, initialize, bilstmLayer
+from lstm2onnx.cli import main
+from lstm2onnx.errors import Lstm2OnnxError
+from lstm2onnx.serving import write_repository
+
+model_config_pb2 = pytest.importorskip("tritonclient.grpc.model_config_pb2", reason="tritonclient is in the serve/dev extras")
+from google.protobuf import text_format  # noqa: E402  (protobuf comes with tritonclient's schema)
+
+
+def parse(folder):
+    return text_format.Parse((folder / "config.pbtxt").read_text(), model_config_pb2.ModelConfig())
+
+
+def graph_io(model: onnx.ModelProto):
+    shape = lambda v: [d.dim_value if d.HasField("dim_value") else -1 for d in v.type.tensor_type.shape.dim]  # noqa: E731
+    return {i.name: shape(i) for i in model.graph.input}, {o.name: shape(o) for o in model.graph.output}
+
+
+@pytest.mark.parametrize("ragged", [False, True], ids=["plain", "ragged"])
+def test_onnxruntime_config_has_one_state_pair_per_graph_state_tensor(tmp_path, ragged):
+    layers = network()
+    exportONNXNetwork(layers, tmp_path / "m.onnx", ragged=ragged)
+    folder = repository(tmp_path, tmp_path / "m.onnx", backend="onnxruntime", max_batch=32, instances=2, idle_us=5_000_000,
+                        queue_delay_us=250)
+    config = parse(folder)
+    model = onnx.load(folder / "1" / "model.onnx")
+    inputs, outputs = graph_io(model)
+    assert config.backend == "onnxruntime" and config.max_batch_size == 32
+    assert [(g.count, g.kind) for g in config.instance_group] == [(2, model_config_pb2.ModelInstanceGroup.KIND_CPU)]
+    batching = config.sequence_batching
+    assert batching.max_sequence_idle_microseconds == 5_000_000
+    assert batching.WhichOneof("strategy_choice") == "direct" and batching.direct.max_queue_delay_microseconds == 250
+    assert not batching.control_input  # the onnxruntime backend would require each control as a graph input
+    # every state input of the graph is carried, each to its own output, with dims [H] = the graph's [batch, H] minus batch
+    pairs = {s.input_name: s for s in batching.state}
+    state_inputs = sorted(n for n in inputs if n.endswith(".in"))
+    assert sorted(pairs) == state_inputs == ["lstm_a.CellState.in", "lstm_a.HiddenState.in", "lstm_b.CellState.in", "lstm_b.HiddenState.in"]
+    for name, state in pairs.items():
+        assert state.output_name == name.removesuffix(".in") + ".out" and state.output_name in outputs
+        assert inputs[name] == outputs[state.output_name] == [-1, state.dims[0]]
+        assert len(state.initial_state) == 1  # a repeated field in Triton's schema
+        assert list(state.initial_state[0].dims) == list(state.dims) and state.data_type == model_config_pb2.TYPE_FP32
+    # what the backend counts: config inputs + states = graph inputs
+    assert len(config.input) + len(batching.state) == len(inputs)
+    assert config.input[0].name == "sequences" and list(config.input[0].dims) == [-1, FEATURES]
+    if ragged:
+        assert config.input[1].name == "sequence_lengths" and list(config.input[1].dims) == [1]
+        assert list(config.input[1].reshape.shape) == []
+    assert [o.name for o in config.output] == [model.graph.output[0].name] and list(config.output[0].dims) == [-1, 2]
+    # non-zero initial states come from data files; zeros from zero_data
+    assert pairs["lstm_b.HiddenState.in"].initial_state[0].zero_data
+    hidden = pairs["lstm_a.HiddenState.in"].initial_state[0]
+    data = np.fromfile(folder / "initial_state" / hidden.data_file, "<f4")
+    np.testing.assert_array_equal(data, np.full(8, 0.1, np.float32))
+    cell = np.fromfile(folder / "initial_state" / pairs["lstm_a.CellState.in"].initial_state[0].data_file, "<f4")
+    np.testing.assert_array_equal(cell, np.full(8, -0.2, np.float32))
+
+
+def test_onnxruntime_model_with_implicit_state_equals_the_reference(tmp_path, rng):
+    """Triton's implicit state, done by hand: initial state from the config at START, each output state fed back."""
+    layers = network()
+    exportONNXNetwork(layers, tmp_path / "m.onnx")
+    folder = repository(tmp_path, tmp_path / "m.onnx", backend="onnxruntime")
+    config = parse(folder)
+    session = ort.InferenceSession(str(folder / "1" / "model.onnx"), providers=["CPUExecutionProvider"])
+    n = 4  # four sequences stepped together, one step per request (a shared chunk length, as the backend requires)
+    xs = rng.standard_normal((n, 9, FEATURES)).astype(np.float32)
+    state = {}
+    for s in config.sequence_batching.state:
+        (initial,) = s.initial_state
+        value = np.zeros(s.dims[0], np.float32) if initial.zero_data else np.fromfile(folder / "initial_state" / initial.data_file, "<f4")
+        state[s.input_name] = np.tile(value, (n, 1))
+    names = [config.output[0].name] + [s.output_name for s in config.sequence_batching.state]
+    steps = []
+    for t in range(xs.shape[1]):
+        y, *new = session.run(names, {"sequences": xs[:, t : t + 1], **state})
+        state = dict(zip(state, new))
+        steps.append(y)
+    expected = reference.predict(layers, list(xs))
+    assert np.abs(np.concatenate(steps, axis=1) - np.stack(expected)).max() <= ATOL_FLOAT32
+
+
+def test_python_config_and_files(tmp_path):
+    layers = network()
+    exportONNXNetwork(layers, tmp_path / "m.onnx", stateful=True)
+    folder = repository(tmp_path, tmp_path / "m.onnx", name="speech-v2", max_batch=16, idle_us=3_000_000)
+    config = parse(folder)
+    assert folder.name == "speech-v2" and config.name == "speech-v2" and config.backend == "python"
+    kinds = {c.name: model_config_pb2.ModelSequenceBatching.Control.Kind.Name(c.control[0].kind) for c in config.sequence_batching.control_input}
+    assert kinds == {"START": "CONTROL_SEQUENCE_START", "END": "CONTROL_SEQUENCE_END", "READY": "CONTROL_SEQUENCE_READY",
+                     "CORRID": "CONTROL_SEQUENCE_CORRID"}
+    assert config.sequence_batching.direct.max_queue_delay_microseconds == 1000
+    assert {k: v.string_value for k, v in config.parameters.items()} == {"provider": "cpu", "intra_op_threads": "1", "model_file": "model.onnx"}
+    assert [i.name for i in config.input] == ["sequences"]  # no state inputs: the StreamPool keeps the state
+    # model.py only imports the runtime's class; the stateful model is copied as it is
+    source = (folder / "1" / "model.py").read_text()
+    assert "from lstm2onnx_runtime.triton import TritonPythonModel" in source
+    assert (folder / "1" / "model.onnx").read_bytes() == (tmp_path / "m.onnx").read_bytes()
+    assert not (folder / "initial_state").exists()
+
+
+def test_cuda_instances_are_gpu_instances(tmp_path):
+    exportONNXNetwork(network(), tmp_path / "m.onnx")
+    for backend in ("python", "onnxruntime"):
+        config = parse(repository(tmp_path, tmp_path / "m.onnx", name=backend, backend=backend, provider="cuda"))
+        assert config.instance_group[0].kind == model_config_pb2.ModelInstanceGroup.KIND_GPU
+
+
+def test_last_mode_output_dims(tmp_path):
+    exportONNXNetwork(network("last"), tmp_path / "m.onnx")
+    assert list(parse(repository(tmp_path, tmp_path / "m.onnx")).output[0].dims) == [2]
+
+
+def test_an_existing_model_folder_is_replaced_whole(tmp_path):
+    exportONNXNetwork(network(), tmp_path / "m.onnx")
+    folder = repository(tmp_path, tmp_path / "m.onnx", backend="onnxruntime")
+    assert (folder / "initial_state").is_dir()
+    folder = repository(tmp_path, tmp_path / "m.onnx", backend="python")
+    assert not (folder / "initial_state").exists() and (folder / "1" / "model.py").is_file()
+    assert sorted(p.name for p in folder.parent.iterdir()) == ["net"]  # no staging or old folders left
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"backend": "tensorrt"}, "backend must be one of python, onnxruntime, got 'tensorrt'"),
+    ({"provider": "rocm"}, "provider must be one of cpu, cuda"),
+    ({"max_batch": 0}, "max_batch must be an integer >= 1, got 0"),
+    ({"instances": True}, "instances must be an integer >= 1, got True"),
+    ({"name": "../escape"}, "model name must be letters"),
+])
+def test_bad_options_are_refused_before_anything_is_written(tmp_path, options, message):
+    exportONNXNetwork(network(), tmp_path / "m.onnx")
+    (tmp_path / "repo").mkdir()
+    with pytest.raises(Lstm2OnnxError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        write_repository(tmp_path / "m.onnx", tmp_path / "repo", **options)
+    assert list((tmp_path / "repo").iterdir()) == []
+
+
+def test_models_that_cannot_be_served_with_state(tmp_path):
+    (tmp_path / "repo").mkdir()
+    exportONNXNetwork(initialize([sequenceInputLayer(3), bilstmLayer(4)], seed=0), tmp_path / "bi.onnx")
+    with pytest.raises(Lstm2OnnxError, match="stateful"):
+        write_repository(tmp_path / "bi.onnx", tmp_path / "repo")
+    (tmp_path / "junk.onnx").write_bytes(b"not a model")
+    with pytest.raises(Lstm2OnnxError, match="cannot read"):
+        write_repository(tmp_path / "junk.onnx", tmp_path / "repo")
+    exportONNXNetwork(initialize([sequenceInputLayer(3), lstmLayer(4)], seed=0), tmp_path / "ok.onnx")
+    with pytest.raises(Lstm2OnnxError, match="does not exist"):
+        write_repository(tmp_path / "ok.onnx", tmp_path / "missing")
+
+
+def test_cli_triton_writes_the_repository(tmp_path, capsys):
+    exportONNXNetwork(network(), tmp_path / "m.onnx")
+    (tmp_path / "repo").mkdir()
+    assert main(["triton", str(tmp_path / "m.onnx"), "-o", str(tmp_path / "repo"), "--backend", "onnxruntime", "--max-batch", "8",
+                 "--instances", "3", "--idle-us", "7000000", "--name", "lstm"]) == 0
+    config = parse(tmp_path / "repo" / "lstm")
+    assert (config.max_batch_size, config.instance_group[0].count, config.sequence_batching.max_sequence_idle_microseconds) == (8, 3, 7_000_000)
+    assert "lstm" in capsys.readouterr().out
+    assert main(["triton", str(tmp_path / "m.onnx"), "-o", str(tmp_path / "nowhere")]) == 1
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_cli_serve_without_the_wheel_says_how_to_install_it(tmp_path, capsys, monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "pytriton" else real(name, *a))
+    (tmp_path / "repo").mkdir()
+    assert main(["serve", str(tmp_path / "repo")]) == 1
+    err = capsys.readouterr().err
+    assert "Triton's server is not installed" in err and "nvidia-pytriton" in err
