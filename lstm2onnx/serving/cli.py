@@ -8,6 +8,8 @@
 from __future__ import annotations
 
 import argparse
+import signal
+import sys
 
 from .triton import BACKENDS, DEFAULT_IDLE_US, DEFAULT_MAX_BATCH, DEFAULT_QUEUE_DELAY_US, PROVIDERS
 
@@ -64,20 +66,27 @@ def _triton(args: argparse.Namespace) -> int:
     return 0
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def _serve(args: argparse.Namespace) -> int:
     from .server import TritonServer
 
     server = TritonServer(args.repository, http_port=args.http_port, grpc_port=args.grpc_port, metrics_port=args.metrics_port,
                           log_file=args.log_file, log_verbose=args.log_verbose)
-    server.start()
-    print(f"serving {args.repository}: HTTP {server.http_url}, gRPC {server.grpc_url}, metrics localhost:{server.metrics_port}; "
-          f"log in {server.log_file}; Ctrl-C stops", flush=True)
+    # the server runs in a session of its own (a terminal's Ctrl-C reaches only this process): stop it on SIGINT and SIGTERM
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
+        server.start()
+        print(f"serving {args.repository}: HTTP {server.http_url}, gRPC {server.grpc_url}, metrics localhost:{server.metrics_port}; "
+              f"log in {server.log_file}; Ctrl-C stops", flush=True)
         status = server.wait()
     except KeyboardInterrupt:
         print("stopping tritonserver ...", flush=True)
-        server.stop()
         return 0
-    server.stop()
-    print(f"tritonserver exited with status {status}; the end of {server.log_file}:\n{server.log_tail()}")
-    return 1 if status else 0
+    finally:
+        server.stop()
+    print(f"tritonserver exited with status {status}; the end of {server.log_file}:\n{server.log_tail()}", file=sys.stderr)
+    return 1

@@ -155,3 +155,32 @@ def test_an_idle_sequence_is_freed(server):
     while "freed idle sequences [501]" not in triton.log_tail(200) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert "freed idle sequences [501]" in triton.log_tail(200)
+
+
+def test_lstm2onnx_serve_starts_and_stops_cleanly_on_ctrl_c(server, tmp_path):
+    """The CLI: serves on the ports asked for, logs to the file asked for, and on SIGINT stops the server and exits 0."""
+    import signal
+    import subprocess
+    import sys
+
+    from lstm2onnx.serving.server import free_port
+
+    _, triton = server
+    http, grpc, metrics = free_port(), free_port(), free_port()
+    log = tmp_path / "served.log"
+    process = subprocess.Popen([sys.executable, "-m", "lstm2onnx.cli", "serve", str(triton.repository), "--http-port", str(http),
+                                "--grpc-port", str(grpc), "--metrics-port", str(metrics), "--log-file", str(log)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = process.stdout.readline()
+        assert line.startswith("serving") and f"gRPC localhost:{grpc}" in line, (line, process.stderr.read() if process.poll() is not None else "")
+        client = grpcclient.InferenceServerClient(f"localhost:{grpc}")
+        assert client.is_model_ready("net")
+        process.send_signal(signal.SIGINT)
+        assert process.wait(60) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+    with pytest.raises(InferenceServerException):
+        client.is_server_live()
+    assert "Started GRPCInferenceService" in log.read_text()
