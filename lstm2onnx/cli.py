@@ -4,6 +4,7 @@
     lstm2onnx inspect MODEL.onnx
     lstm2onnx to-matlab MODEL.onnx [--learnables]
     lstm2onnx verify MODEL.onnx [--provider cpu|cuda|auto] [--tolerance 1e-5]
+    lstm2onnx quantize MODEL.onnx -o OUT.onnx [--per-channel] [--check DATA [--labels L]]
     lstm2onnx predict|stream ...   (the runtime's lstm2onnx-run commands)
 
 Errors print one line to stderr and exit with status 1; ``build`` never
@@ -72,10 +73,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     verify = commands.add_parser("verify", help="compare onnxruntime with the numpy reference on random inputs")
     verify.add_argument("model", help="an .onnx file built by lstm2onnx")
     verify.add_argument("--provider", default="cpu", choices=["cpu", "cuda", "auto"])
-    verify.add_argument("--tolerance", type=float, default=1e-5, help="max abs error allowed (default 1e-5)")
+    verify.add_argument("--tolerance", type=float, help="max abs error allowed (default 1e-5; an int8 model: none, report only)")
     verify.add_argument("--batch", type=_positive, default=8, help="random sequences to run (default 8)")
     verify.add_argument("--time", type=_positive, default=20, help="longest random sequence (default 20 steps)")
     verify.add_argument("--seed", type=int, default=0)
+    verify.add_argument("--data", help="int8 model: .npy/.npz/.csv sequences to compare on (default: random sequences)")
+    verify.add_argument("--labels", help="int8 model: labels of --data for accuracy (.npy, .npz, or one per line)")
+    verify.add_argument("--float", dest="float_model", help="int8 model: the float .onnx it came from (default: its weights dequantized)")
+    verify.add_argument("--mini-batch-size", type=_positive, default=128, help="int8 model: MiniBatchSize for the speed ratio (default 128)")
+    quantize = commands.add_parser("quantize", help="int8 weights with onnxruntime's dynamic quantization (same inputs, outputs, metadata)")
+    quantize.add_argument("model", help="an .onnx file built by lstm2onnx")
+    quantize.add_argument("-o", "--output", required=True, help="the int8 .onnx file to write")
+    quantize.add_argument("--per-channel", action="store_true", help="one weight scale per gate row / output instead of per tensor")
+    quantize.add_argument("--reduce-range", action="store_true", help="7-bit weights (CPUs without VNNI)")
+    quantize.add_argument("--check", metavar="DATA", help="compare with the float model on DATA (.npy/.npz/.csv): differences, labels, speed")
+    quantize.add_argument("--labels", help="labels of DATA for accuracy (.npy, .npz, or one per line)")
+    quantize.add_argument("--mini-batch-size", type=_positive, default=128, help="MiniBatchSize for the speed ratio (default 128)")
 
     from .serving.cli import COMMANDS as SERVING_COMMANDS, add_commands as add_serving_commands, run as run_serving
 
@@ -90,6 +103,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _to_matlab(args)
         if args.command == "verify":
             return _verify(args)
+        if args.command == "quantize":
+            return _quantize(args)
         return _inspect(args.model)
     except Lstm2OnnxError as error:
         print(f"lstm2onnx {args.command}: error: {error}", file=sys.stderr)
@@ -196,6 +211,9 @@ def _verify(args: argparse.Namespace) -> int:
     from .modelfile import read_model, untrusted
     from .verify import verify_model
 
+    if _int8_model(args.model) is not None:
+        return _verify_int8(args)
+    args.tolerance = 1e-5 if args.tolerance is None else args.tolerance
     read_model(args.model)  # the file checks (a folder, /dev/zero, garbage, external data) before verify reads it
     with untrusted(args.model):
         report = verify_model(args.model, provider=args.provider, batch=args.batch, time=args.time, seed=args.seed)
@@ -208,6 +226,55 @@ def _verify(args: argparse.Namespace) -> int:
     return 0 if worst <= args.tolerance else 1
 
 
+def _int8_model(path: str):
+    """The model at ``path`` when onnxruntime's int8 operators are in it, else None."""
+    from .quantize import is_quantized, load_model
+
+    model = load_model(path)
+    return model if is_quantized(model) else None
+
+
+def _verify_int8(args: argparse.Namespace) -> int:
+    """``verify`` on an int8 model: against its float model (``--float``, else its weights dequantized) and the reference."""
+    from . import quantize as q
+
+    int8 = _int8_model(args.model)
+    if args.float_model:
+        original, source = q.load_model(args.float_model), args.float_model
+    else:
+        original, source = q.float_twin(int8), "rebuilt from the int8 weights (only activation rounding differs)"
+    if args.data:
+        X = q.read_sequences(args.data)
+    else:
+        X = q.random_sequences(q.dequantized_layers(int8)[0].InputSize, batch=args.batch, time_steps=args.time, seed=args.seed)
+    labels = q.read_labels(args.labels) if args.labels else None
+    report = q.check(original, int8, X, labels, mini_batch_size=args.mini_batch_size, provider=args.provider, float_source=source)
+    print(f"{args.model}: int8 ({', '.join(q.quantization_info(int8)['quantized'])} quantized)")
+    print(report)
+    if args.tolerance is None:
+        return 0
+    passed = report.max_abs <= args.tolerance
+    print(f"{'PASS' if passed else 'FAIL'}: max abs diff from the float model {report.max_abs:.3e}, tolerance {args.tolerance:g}")
+    return 0 if passed else 1
+
+
+def _quantize(args: argparse.Namespace) -> int:
+    from . import quantize as q
+
+    if os.path.exists(args.output) and os.path.exists(args.model) and os.path.samefile(args.output, args.model):
+        raise Lstm2OnnxError(f"the output {args.output!r} is the model itself; write the int8 model to another file")
+    original = q.load_model(args.model)
+    int8 = q.quantize(original, args.output, per_channel=args.per_channel, reduce_range=args.reduce_range)
+    info = q.quantization_info(int8)
+    kept = f"; left float32: {', '.join(f'{k} ({v})' for k, v in info['float'].items())}" if info["float"] else ""
+    print(f"wrote {args.output}: int8 {', '.join(f'{k} ({v})' for k, v in info['quantized'].items())}{kept}")
+    if args.check:
+        labels = q.read_labels(args.labels) if args.labels else None
+        print(q.check(original, int8, q.read_sequences(args.check), labels, mini_batch_size=args.mini_batch_size,
+                      float_source=args.model))
+    return 0
+
+
 def _inspect(path: str) -> int:
     from .modelfile import read_model, untrusted
 
@@ -216,8 +283,6 @@ def _inspect(path: str) -> int:
         text = describe_model(model, path)
     print(text)
     return 0
-
-
 
 
 def describe_model(model, path: str = "<model>") -> str:
@@ -271,10 +336,29 @@ def describe_model(model, path: str = "<model>") -> str:
     if META_IO in meta:
         io = json.loads(meta[META_IO])
         lines += ["", f"  task: {io['task']}, output '{io['output']}' ({'sequence' if io['sequence_output'] else 'one step'} per sequence)"]
-    others = {k: v for k, v in meta.items() if k not in (META_SPEC, META_CLASSES, META_IO)}
+    lines += _describe_quantization(model)
+    others = {k: v for k, v in meta.items() if k not in (META_SPEC, META_CLASSES, META_IO, "lstm2onnx.quantization")}
     if others:
         lines += ["", "  metadata:"] + [f"    {k}: {v if len(v) < 80 else v[:77] + '...'}" for k, v in others.items()]
     return "\n".join(shown(line) for line in lines)  # each entry is one line: an embedded newline is data, shown escaped
+
+
+def _describe_quantization(model) -> list[str]:
+    """``inspect``'s lines on an int8 model: how it was quantized, which layers are, which stayed float32."""
+    from .quantize import quantization_info
+
+    info = quantization_info(model)
+    if info is None:
+        return []
+    lines = ["", f"  quantized: int8 by {info['method']}" + (f" (onnxruntime {info['onnxruntime']})" if "onnxruntime" in info else "")]
+    if "weights" in info:
+        lines.append(f"    weights {info['weights']}; activations {info['activations']}")
+    lines += [f"    {name}: {op} (int8)" for name, op in info["quantized"].items()]
+    lines += [f"    {name}: {op} (float32: onnxruntime has no int8 kernel for it)" if op == "GRU" else f"    {name}: {op} (float32)"
+              for name, op in info["float"].items()]
+    if "DynamicQuantizeLSTM" in info["quantized"].values():
+        lines.append("    DynamicQuantizeLSTM has a CPU kernel only: under the CUDA provider those nodes run on the CPU")
+    return lines
 
 
 if __name__ == "__main__":

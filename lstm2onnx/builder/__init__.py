@@ -110,11 +110,20 @@ def exportONNXNetwork(net: Sequence[Layer] | Any, filename: str | os.PathLike, *
 
     Options (MATLAB name-value pairs or keywords, names case-insensitive):
     ``OpsetVersion`` (default 17), ``NetworkName``, and :func:`build`'s
-    ``seed``, ``ragged``, ``stateful``, ``bilstm_last``. The file is written
+    ``seed``, ``ragged``, ``stateful``, ``bilstm_last``; ``Quantize`` 'none'
+    (default) or 'int8' (:func:`lstm2onnx.quantize.quantize`: onnxruntime's dynamic
+    quantization, same inputs, outputs and metadata). The file is written
     atomically: on any error no file (and no partial file) is left behind.
     """
     options = _export_options(args, kwargs)
+    quantization = options.pop("quantize", "none")
+    if not isinstance(quantization, str) or quantization.lower() not in QUANTIZE:
+        raise Lstm2OnnxError(f"exportONNXNetwork: Quantize must be one of {', '.join(map(repr, QUANTIZE))}, got {quantization!r}")
     model = build(net, **options)
+    if quantization.lower() == "int8":
+        from ..quantize import quantize
+
+        model = quantize(model)
     path = os.fspath(filename)
     if not path.lower().endswith(".onnx"):
         raise Lstm2OnnxError(f"exportONNXNetwork: filename must end in .onnx, got {path!r}")
@@ -126,7 +135,8 @@ def exportONNXNetwork(net: Sequence[Layer] | Any, filename: str | os.PathLike, *
 
 
 EXPORT_OPTIONS = {"OpsetVersion": "opset", "NetworkName": "name", "seed": "seed", "ragged": "ragged", "stateful": "stateful",
-                  "bilstm_last": "bilstm_last"}
+                  "bilstm_last": "bilstm_last", "Quantize": "quantize"}
+QUANTIZE = ("none", "int8")
 
 
 def _export_options(args: tuple, kwargs: dict[str, Any]) -> dict[str, Any]:
