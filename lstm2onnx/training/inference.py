@@ -35,7 +35,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import torch
+
+from ._torch import torch  # before anything else imports torch: a missing torch gets the install hint
 
 from ..errors import LayerError, Lstm2OnnxError
 from ..layers import LSTMLayer
@@ -240,8 +241,10 @@ def predict(net: Any, X: Any, *args: Any, **kwargs: Any):
 
 
 def class_names(net: Any, scores: Any) -> np.ndarray:
-    """The class names of ``net``, or ``'1'..'K'`` when it has none (MATLAB's 'auto' classes)."""
-    _, classes = as_module(net)
+    """The class names of ``net``, or ``'1'..'K'`` when it has none (MATLAB's 'auto' classes); a regression network has none."""
+    module, classes = as_module(net)
+    if module.task == "regression":
+        raise Lstm2OnnxError("classify: the network ends in a regressionLayer: it has responses, not classes; use predict")
     if classes:
         return np.asarray(classes)
     K = np.shape(scores[0] if isinstance(scores, list) else scores)[-1]

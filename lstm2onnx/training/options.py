@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import numbers
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,6 +13,7 @@ from ..errors import LayerError
 from ..values import name_value
 
 SOLVERS = ("sgdm", "adam", "rmsprop")
+MAX_STEPS = 2**31 - 1  # the largest SequenceLength that means something (sequence lengths are int32)
 
 
 def _positive_int(name: str, value: Any) -> int:
@@ -38,6 +40,26 @@ def _choice(name: str, value: Any, allowed: tuple[str, ...]) -> str:
             if option.lower() == value.lower():
                 return option
     raise LayerError(f"trainingOptions: {name} must be one of {', '.join(map(repr, allowed))}, got {value!r}")
+
+
+def _checkpoint_path(value: Any) -> str:
+    """'' (no checkpoints) or an existing folder this process can write to, checked now rather than after an epoch.
+
+    As MATLAB's trainingOptions (R2023b): the folder must exist; it is not created.
+    """
+    if isinstance(value, os.PathLike):
+        value = os.fspath(value)
+    if not isinstance(value, str):
+        raise LayerError(f"trainingOptions: CheckpointPath must be a folder name, got {value!r}")
+    if not value:
+        return value
+    if not os.path.exists(value):
+        raise LayerError(f"trainingOptions: CheckpointPath {value!r} does not exist; create the folder first")
+    if not os.path.isdir(value):
+        raise LayerError(f"trainingOptions: CheckpointPath {value!r} is not a folder")
+    if not os.access(value, os.W_OK | os.X_OK):
+        raise LayerError(f"trainingOptions: CheckpointPath {value!r} is not writable")
+    return value
 
 
 def _flag(name: str, value: Any) -> bool:
@@ -132,7 +154,8 @@ def _check(name: str, value: Any) -> Any:
     if name == "SequenceLength":
         if isinstance(value, str):
             return _choice(name, value, ("longest", "shortest"))
-        return _positive_int(name, value)
+        # chunks longer than 2**31 - 1 steps (int32 lengths) all mean "no chunking"; numpy needs the number bounded
+        return min(_positive_int(name, value), MAX_STEPS)
     if name == "SequencePaddingValue":
         return _number(name, value, -math.inf, math.inf, low_open=True, high_open=True)
     if name == "SequencePaddingDirection":
@@ -144,9 +167,7 @@ def _check(name: str, value: Any) -> Any:
     if name == "ExecutionEnvironment":
         return _choice(name, value, ("auto", "cpu", "gpu"))
     if name == "CheckpointPath":
-        if not isinstance(value, str):
-            raise LayerError(f"trainingOptions: CheckpointPath must be a folder name, got {value!r}")
-        return value
+        return _checkpoint_path(value)
     if name == "BatchNormalizationStatistics":
         return _choice(name, value, ("population", "moving"))
     if name == "ValidationData":

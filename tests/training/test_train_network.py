@@ -132,6 +132,7 @@ def test_padding_never_leaks_into_the_loss():
 
 def test_verbose_table_plot_and_checkpoints(tmp_path, capsys):
     X, Y = toy_classes(16)
+    (tmp_path / "ck").mkdir()  # MATLAB's trainingOptions requires an existing CheckpointPath
     options = trainingOptions("rmsprop", MaxEpochs=3, MiniBatchSize=4, VerboseFrequency=5, Plots="training-progress",
                               CheckpointPath=str(tmp_path / "ck"), ValidationData=(X[:6], Y[:6]), ValidationFrequency=4,
                               LearnRateSchedule="piecewise", LearnRateDropPeriod=1, LearnRateDropFactor=0.5)
