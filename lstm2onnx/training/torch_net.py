@@ -1,12 +1,15 @@
 """A layer array as a torch module with MATLAB semantics, and back to layers.
 
-- Default activations (sigmoid/tanh) use ``torch.nn.LSTM`` on packed sequences
-  (cuDNN on a GPU); PyTorch stacks gates i, f, g, o like MATLAB, MATLAB's single
+- Default activations (sigmoid/tanh) use ``torch.nn.LSTM`` (cuDNN on a GPU): a
+  unidirectional layer runs the right-padded batch whole (padding comes after each
+  sequence's valid steps, so it never reaches them), a bilstmLayer, or a call that
+  asks for the final cell states, runs packed sequences; PyTorch stacks gates i, f, g, o like MATLAB, MATLAB's single
   bias is ``bias_ih`` and ``bias_hh`` is held at zero (frozen).
 - Other activations use :class:`CellLSTM`, a per-step implementation of the
   same equations with MATLAB-layout parameters.
-- Padded steps never reach a result: sequences are packed (nn.LSTM) or masked
-  (CellLSTM), and 'last' reads each sequence's last valid step.
+- Padded steps never reach a result: outputs past each end are zeroed (padded
+  nn.LSTM), skipped (packed) or masked (CellLSTM), and 'last' reads each sequence's
+  last valid step.
 
 Shapes: x ``[N, T, F]`` padded, lengths ``[N]``; sequence values are ``[N, T, C]``.
 """
@@ -105,10 +108,12 @@ class _Recurrent(nn.Module):
         return (self.HiddenState.expand(self.dirs, n, self.hidden).contiguous(),
                 self.CellState.expand(self.dirs, n, self.hidden).contiguous())
 
-    def forward(self, x: torch.Tensor, lengths: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor] | None = None):
-        """``(output, is_sequence, (h_n, c_n))``; ``state`` ``(h0, c0)`` ``[dirs, N, H]`` replaces HiddenState/CellState."""
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor] | None = None,
+                need_state: bool = True):
+        """``(output, is_sequence, (h_n, c_n))``; ``state`` ``(h0, c0)`` ``[dirs, N, H]`` replaces HiddenState/CellState.
+        Without ``need_state`` the layer may skip computing ``c_n`` (then None)."""
         h0, c0 = state if state is not None else self.initial(x.shape[0])
-        Y, h_n, c_n = self.forward_with_state(x, lengths, h0, c0)
+        Y, h_n, c_n = self.forward_with_state(x, lengths, h0, c0, need_state)
         out, sequence = self.finish(Y, h_n, lengths)
         return out, sequence, (h_n, c_n)
 
@@ -146,7 +151,20 @@ class TorchLSTM(_Recurrent):
     def params(self, kind: str) -> list[nn.Parameter]:
         return [getattr(self.lstm, f"{kind}_l0{s}") for s in self._suffixes()]
 
-    def forward_with_state(self, x, lengths, h0, c0):
+    def forward_with_state(self, x, lengths, h0, c0, need_state: bool = True):
+        """``(Y [N, T, dirs*H], h_n, c_n)``, Y zero past each length.
+
+        Unidirectional without ``need_state``: the padded batch in one call, exact
+        for every valid step since right padding only follows them; ``h_n`` is Y at
+        each sequence's last valid step and ``c_n`` None (the cell state there is not
+        an output of nn.LSTM). Otherwise packed sequences (bilstm, final states).
+        """
+        if self.dirs == 1 and not need_state:
+            Y, _ = self.lstm(x, (h0, c0))
+            h_n = Y[torch.arange(Y.shape[0], device=Y.device), lengths - 1][None]
+            if self.spec.OutputMode == "sequence":
+                Y = Y * (torch.arange(Y.shape[1], device=Y.device)[None, :, None] < lengths[:, None, None])
+            return Y, h_n, None
         packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
         out, (h_n, c_n) = self.lstm(packed, (h0, c0))
         Y, _ = pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])
@@ -195,7 +213,7 @@ class CellLSTM(_Recurrent):
             outputs.append(torch.where(m, h_t, torch.zeros_like(h_t)))
         return torch.stack(outputs, dim=1), h, c
 
-    def forward_with_state(self, x, lengths, h0, c0):
+    def forward_with_state(self, x, lengths, h0, c0, need_state: bool = True):
         Y_f, h_f, c_f = self.direction(x, lengths, self.W[0], self.R[0], self.b[0], h0[0], c0[0])
         if self.dirs == 1:
             return Y_f, h_f[None], c_f[None]
@@ -272,7 +290,7 @@ class TorchNetwork(nn.Module):
             if isinstance(layer, SequenceInputLayer):
                 x = self.stages[key](x)
             elif isinstance(layer, LSTMLayer):
-                x, sequence, h_c = self.stages[key](x, lengths, None if state is None else state.get(layer.Name))
+                x, sequence, h_c = self.stages[key](x, lengths, None if state is None else state.get(layer.Name), final is not None)
                 if final is not None:
                     final[layer.Name] = h_c
             elif isinstance(layer, FullyConnectedLayer):

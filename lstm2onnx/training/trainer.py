@@ -13,18 +13,15 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime
-import logging
 import math
 import os
 import sys
 import time
-import warnings
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 import numpy as np
-
-from ._torch import torch  # before anything else imports torch: a missing torch gets the install hint
+import torch
 
 from ..errors import Lstm2OnnxError, NetworkError
 from ..layers import ClassificationOutputLayer, Layer, SequenceInputLayer
@@ -33,8 +30,6 @@ from .options import TrainingOptions
 from .solver import MatlabSolver
 from .torch_net import TorchNetwork
 from .torch_normalization import population_statistics
-
-_log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -340,10 +335,10 @@ class _MiniBatch:
         if self.carried is not None:
             keep = torch.from_numpy(active[self.running]).to(device)
             state = {name: (h[:, keep], c[:, keep]) for name, (h, c) in self.carried.items()}
-        final: dict = {}
+        final: dict | None = {} if self.chunk is not None else None  # asked only to carry: padded recurrent layers otherwise
         loss, correct, count = _loss_terms(module, module(x, lengths, state, final), y, lengths, class_weights, total=total)
         loss.backward()
-        self.carried = {name: (h.detach(), c.detach()) for name, (h, c) in final.items()}
+        self.carried = {name: (h.detach(), c.detach()) for name, (h, c) in final.items()} if final is not None else None
         self.running = active
         return loss, correct, count
 
@@ -453,10 +448,7 @@ def _train(X: Any, Y: Any, layers: Sequence[Layer], options: TrainingOptions, se
                         report.exhausted, elapsed)
     if options.Plots == "training-progress" and group.main:
         info.PlotFile = _plot(info, options, plot_file)
-        if info.PlotFile is not None:
-            _log.info("trainNetwork: training progress plot written to %s", info.PlotFile)
-            if options.Verbose:
-                print(f"trainNetwork: training progress plot written to {info.PlotFile}")
+        print(f"trainNetwork: training progress plot written to {info.PlotFile}")
     return trained, info
 
 
@@ -477,35 +469,19 @@ def _evaluate(module: TorchNetwork, data: _Data, options: TrainingOptions, devic
     return total_loss / count, accuracy
 
 
-def _checkpoint(module: TorchNetwork, folder: str, iteration: int) -> str | None:
-    """Write ``net_checkpoint__<iteration>__<date>.json`` (the spec with learnables) into ``folder``; its path, or None.
-
-    Serialized before the file is opened, then written atomically, so Ctrl-C or a
-    full disk never leaves a partial checkpoint. A failed write warns and training
-    goes on, as MATLAB's does (the folder was checked by trainingOptions).
-    """
-    from .._files import atomic_write
+def _checkpoint(module: TorchNetwork, folder: str, iteration: int) -> str:
     from ..spec import dump_spec
 
-    text = dump_spec(module.to_layers(), learnables=True)
+    os.makedirs(folder, exist_ok=True)
     stamp = datetime.datetime.now().strftime("%Y_%m_%d__%H_%M_%S")
     path = os.path.join(folder, f"net_checkpoint__{iteration}__{stamp}.json")
-    try:
-        with atomic_write(path, text=True) as handle:
-            handle.write(text)
-    except OSError as error:
-        warnings.warn(f"trainNetwork: checkpoint at iteration {iteration} not saved ({error.strerror or error}); training continues",
-                      RuntimeWarning, stacklevel=2)
-        return None
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write(dump_spec(module.to_layers(), learnables=True))
     return path
 
 
-
-def _plot(info: TrainingInfo, options: TrainingOptions, path: str | None) -> str | None:
-    """The training-progress PNG, written atomically; its path, or None (with a warning) if it could not be written."""
+def _plot(info: TrainingInfo, options: TrainingOptions, path: str | None) -> str:
     import matplotlib
-
-    from .._files import atomic_write
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -535,12 +511,6 @@ def _plot(info: TrainingInfo, options: TrainingOptions, path: str | None) -> str
     axes[-1].set_xlabel("Iteration")
     figure.suptitle(f"Training progress ({options.Solver}, {len(info.TrainingLoss)} iterations, {info.TrainingTime:.1f} s)")
     figure.tight_layout()
-    try:
-        with atomic_write(path) as handle:
-            figure.savefig(handle, dpi=110, format="png")
-    except OSError as error:  # the trained network matters more than its plot
-        warnings.warn(f"trainNetwork: training progress plot not saved ({error.strerror or error})", RuntimeWarning, stacklevel=2)
-        return None
-    finally:
-        plt.close(figure)
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
     return path
