@@ -13,15 +13,18 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime
+import logging
 import math
 import os
 import sys
 import time
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 import numpy as np
-import torch
+
+from ._torch import torch  # before anything else imports torch: a missing torch gets the install hint
 
 from ..errors import Lstm2OnnxError, NetworkError
 from ..layers import ClassificationOutputLayer, Layer, SequenceInputLayer
@@ -30,6 +33,8 @@ from .options import TrainingOptions
 from .solver import MatlabSolver
 from .torch_net import TorchNetwork
 from .torch_normalization import population_statistics
+
+_log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -448,7 +453,10 @@ def _train(X: Any, Y: Any, layers: Sequence[Layer], options: TrainingOptions, se
                         report.exhausted, elapsed)
     if options.Plots == "training-progress" and group.main:
         info.PlotFile = _plot(info, options, plot_file)
-        print(f"trainNetwork: training progress plot written to {info.PlotFile}")
+        if info.PlotFile is not None:
+            _log.info("trainNetwork: training progress plot written to %s", info.PlotFile)
+            if options.Verbose:
+                print(f"trainNetwork: training progress plot written to {info.PlotFile}")
     return trained, info
 
 
@@ -469,19 +477,35 @@ def _evaluate(module: TorchNetwork, data: _Data, options: TrainingOptions, devic
     return total_loss / count, accuracy
 
 
-def _checkpoint(module: TorchNetwork, folder: str, iteration: int) -> str:
+def _checkpoint(module: TorchNetwork, folder: str, iteration: int) -> str | None:
+    """Write ``net_checkpoint__<iteration>__<date>.json`` (the spec with learnables) into ``folder``; its path, or None.
+
+    Serialized before the file is opened, then written atomically, so Ctrl-C or a
+    full disk never leaves a partial checkpoint. A failed write warns and training
+    goes on, as MATLAB's does (the folder was checked by trainingOptions).
+    """
+    from .._files import atomic_write
     from ..spec import dump_spec
 
-    os.makedirs(folder, exist_ok=True)
+    text = dump_spec(module.to_layers(), learnables=True)
     stamp = datetime.datetime.now().strftime("%Y_%m_%d__%H_%M_%S")
     path = os.path.join(folder, f"net_checkpoint__{iteration}__{stamp}.json")
-    with open(path, "w", encoding="utf-8") as handle:
-        handle.write(dump_spec(module.to_layers(), learnables=True))
+    try:
+        with atomic_write(path, text=True) as handle:
+            handle.write(text)
+    except OSError as error:
+        warnings.warn(f"trainNetwork: checkpoint at iteration {iteration} not saved ({error.strerror or error}); training continues",
+                      RuntimeWarning, stacklevel=2)
+        return None
     return path
 
 
-def _plot(info: TrainingInfo, options: TrainingOptions, path: str | None) -> str:
+
+def _plot(info: TrainingInfo, options: TrainingOptions, path: str | None) -> str | None:
+    """The training-progress PNG, written atomically; its path, or None (with a warning) if it could not be written."""
     import matplotlib
+
+    from .._files import atomic_write
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -511,6 +535,12 @@ def _plot(info: TrainingInfo, options: TrainingOptions, path: str | None) -> str
     axes[-1].set_xlabel("Iteration")
     figure.suptitle(f"Training progress ({options.Solver}, {len(info.TrainingLoss)} iterations, {info.TrainingTime:.1f} s)")
     figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
+    try:
+        with atomic_write(path) as handle:
+            figure.savefig(handle, dpi=110, format="png")
+    except OSError as error:  # the trained network matters more than its plot
+        warnings.warn(f"trainNetwork: training progress plot not saved ({error.strerror or error})", RuntimeWarning, stacklevel=2)
+        return None
+    finally:
+        plt.close(figure)
     return path
