@@ -29,15 +29,27 @@ from .network import LayerArray
 
 
 class _Yaml12Loader(yaml.SafeLoader):
-    """PyYAML's safe loader with YAML 1.2 booleans: only true/false, so ``Classes: [no, yes]`` stays text."""
+    """PyYAML's safe loader with YAML 1.2 (core schema) booleans and floats.
+
+    Booleans: only true/false, so ``Classes: [no, yes]`` stays text. Floats: YAML
+    1.2's rule, which takes every JSON number (``1e-3``, ``2E5``, ``-0.5e+2``), where
+    PyYAML's YAML 1.1 rule needs a dot and a signed exponent and reads ``1e-3`` as
+    a string, breaking the promise that a JSON spec is a YAML spec. Plus ``.inf``
+    and ``.nan`` forms, as YAML 1.2 has them.
+    """
 
 
+_YAML_BOOL, _YAML_FLOAT = "tag:yaml.org,2002:bool", "tag:yaml.org,2002:float"
 _Yaml12Loader.yaml_implicit_resolvers = {
-    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
+    first: [(tag, regexp) for tag, regexp in resolvers if tag not in (_YAML_BOOL, _YAML_FLOAT)]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
+_Yaml12Loader.add_implicit_resolver(_YAML_BOOL, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
+# added after the int rule, which PyYAML tries first, so "3" stays an int
 _Yaml12Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+    _YAML_FLOAT,
+    re.compile(r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"),
+    list("-+.0123456789"),
 )
 
 
