@@ -1,0 +1,128 @@
+"""Serving speed on Triton next to the in-process StreamPool, measured in the same run.
+
+    python bench/triton_bench.py [--sequences 64] [--steps 200] [--hidden 100] [--instances 1]
+
+(1) stream-steps per second through Triton (the nvidia-pytriton wheel's server,
+    python backend written by ``lstm2onnx triton``): ``--sequences`` concurrent
+    sequences, one time step per request, an asyncio gRPC client; next to the
+    same model in this process: a StreamGroup (pre-bound rows) and
+    ``StreamPool.step({stream: chunk})`` (what every Triton ``execute`` does)
+    advancing all sequences one step per call, and one stream at a time;
+(2) the cost of stepping an arbitrary set of streams in one call, per stream:
+    ``pool.step({stream: chunk})`` vs a pre-bound StreamGroup, 256 streams.
+
+Prints medians and ratios; nothing is asserted. The server and the client
+share this machine's cores, so (1) measures the whole serving path (gRPC,
+Triton's scheduler, the python backend's shared memory, the model) on one box.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+import lstm2onnx_runtime as rt
+from lstm2onnx import exportONNXNetwork, fullyConnectedLayer, initialize, lstmLayer, sequenceInputLayer
+from lstm2onnx.serving import TritonServer, write_repository
+
+FEATURES, CLASSES = 12, 10
+
+
+def median_rate(fn, calls: int, rounds: int = 5) -> float:
+    """Median calls per second of ``fn`` over ``rounds`` rounds of ``calls`` calls (after one warm-up call)."""
+    fn()
+    rates = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        for _ in range(calls):
+            fn()
+        rates.append(calls / (time.perf_counter() - start))
+    return statistics.median(rates)
+
+
+async def triton_steps_per_second(url: str, model: str, sequences: int, steps: int, output: str) -> float:
+    import tritonclient.grpc.aio as aio
+    from tritonclient.grpc import InferInput, InferRequestedOutput
+
+    client = aio.InferenceServerClient(url)
+    rng = np.random.default_rng(0)
+    xs = rng.standard_normal((sequences, steps, 1, 1, FEATURES)).astype(np.float32)
+
+    async def one_sequence(k: int) -> None:
+        for t in range(steps):
+            tensor = InferInput("sequences", [1, 1, FEATURES], "FP32")
+            tensor.set_data_from_numpy(xs[k, t])
+            await client.infer(model, [tensor], outputs=[InferRequestedOutput(output)], sequence_id=100_000 + k,
+                               sequence_start=t == 0, sequence_end=t == steps - 1)
+
+    await asyncio.gather(*(one_sequence(k) for k in range(min(sequences, 4))))  # warm-up: sessions, bindings, connections
+    start = time.perf_counter()
+    await asyncio.gather(*(one_sequence(k) for k in range(sequences)))
+    elapsed = time.perf_counter() - start
+    await client.close()
+    return sequences * steps / elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sequences", type=int, default=64)
+    parser.add_argument("--steps", type=int, default=200, help="steps per sequence through Triton")
+    parser.add_argument("--hidden", type=int, default=100)
+    parser.add_argument("--instances", type=int, default=1, help="python-backend instances")
+    parser.add_argument("--queue-delay-us", type=int, default=500)
+    args = parser.parse_args()
+    print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {sys.version.split()[0]}, "
+          f"onnxruntime {rt._ort.ort.__version__}; LSTM H={args.hidden}, F={FEATURES}, K={CLASSES}, one step per request")
+    layers = initialize([sequenceInputLayer(FEATURES), lstmLayer(args.hidden), fullyConnectedLayer(CLASSES)], seed=0)
+    with tempfile.TemporaryDirectory() as folder:
+        folder = Path(folder)
+        exportONNXNetwork(layers, folder / "net.onnx", stateful=True)
+        (folder / "repo").mkdir()
+        write_repository(folder / "net.onnx", folder / "repo", name="net", max_batch=max(args.sequences // args.instances, 1),
+                         instances=args.instances, queue_delay_us=args.queue_delay_us, idle_us=60_000_000)
+        net = rt.load(folder / "net.onnx", "cpu", intra_op_threads=1)
+        with TritonServer(folder / "repo") as server:
+            triton = asyncio.run(triton_steps_per_second(server.grpc_url, "net", args.sequences, args.steps, net.info.output))
+            stats = __import__("tritonclient.grpc", fromlist=["x"]).InferenceServerClient(server.grpc_url).get_inference_statistics("net", as_json=True)
+            model_stats = stats["model_stats"][0]
+            batch = int(model_stats["inference_count"]) / max(int(model_stats["execution_count"]), 1)
+
+        n = args.sequences
+        pool = rt.StreamPool(net)
+        group = pool.open_group(n)
+        streams = [pool.open() for _ in range(n)]
+        x = np.random.default_rng(1).standard_normal((n, 1, FEATURES)).astype(np.float32)
+        chunks = {s: x[k] for k, s in enumerate(streams)}
+        rates = {
+            "StreamGroup.step (all sequences per call)": n * median_rate(lambda: group.step(x), 200),
+            "StreamPool.step({stream: chunk}) (all per call)": n * median_rate(lambda: pool.step(chunks), 200),
+            "Stream.step (one sequence per call)": median_rate(lambda: streams[0].step(x[0]), 2000),
+        }
+    print(f"\n(1) stream-steps per second, {n} concurrent sequences")
+    print(f"  {'Triton (python backend, async gRPC client)':52s} {triton:12,.0f}   (mean batch {batch:.1f} requests per execute)")
+    for name, rate in rates.items():
+        print(f"  {name:52s} {rate:12,.0f}   Triton / this = {triton / rate:.3f}")
+
+    pool = rt.StreamPool(net, page_size=256)
+    many = [pool.open() for _ in range(256)]
+    group = pool.open_group(256)
+    X = np.random.default_rng(2).standard_normal((256, 1, FEATURES)).astype(np.float32)
+    chunks = {s: X[k] for k, s in enumerate(many)}
+    per_dict = 1e6 / median_rate(lambda: pool.step(chunks), 100) / 256
+    per_group = 1e6 / median_rate(lambda: group.step(X), 100) / 256
+    print("\n(2) one step of 256 streams in one call, µs per stream")
+    print(f"  StreamPool.step({{stream: chunk}})  {per_dict:8.2f}")
+    print(f"  StreamGroup.step (pre-bound)      {per_group:8.2f}   dict / group = {per_dict / per_group:.2f}")
+
+
+if __name__ == "__main__":
+    main()
