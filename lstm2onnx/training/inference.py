@@ -39,7 +39,7 @@ import numpy as np
 from ._torch import torch  # before anything else imports torch: a missing torch gets the install hint
 
 from ..errors import LayerError, Lstm2OnnxError
-from ..layers import LSTMLayer
+from ..layers import GRULayer, LSTMLayer
 from ..network import LayerArray, analyze
 from ..values import name_value
 from .options import _check as check_training_option
@@ -121,6 +121,9 @@ def shape_like_input(outputs: list[np.ndarray], form: str, sequence_output: bool
     return outputs
 
 
+CARRIED = (LSTMLayer, GRULayer)  # the layer kinds whose state the torch stages carry
+
+
 def recurrent_layers(module: TorchNetwork) -> list[str]:
     """Names of the layers that hold a state (every layer kind with a HiddenState property)."""
     return [layer.Name for layer in module.specs if hasattr(layer, "HiddenState")]
@@ -131,13 +134,13 @@ def bidirectional_layers(module: TorchNetwork) -> list[str]:
 
 
 def initial_state(module: TorchNetwork) -> State:
-    """Every lstmLayer's HiddenState/CellState as one-row ``[1, H]`` float32 arrays."""
+    """Every lstmLayer's HiddenState/CellState (a gruLayer's HiddenState) as one-row ``[1, H]`` float32 arrays."""
     state: State = {}
     for layer in module.specs:
-        if isinstance(layer, LSTMLayer) and layer.DIRECTIONS == 1:
+        if isinstance(layer, CARRIED) and layer.DIRECTIONS == 1:
             H = layer.NumHiddenUnits
-            state[layer.Name] = tuple(np.zeros((1, H), np.float32) if v is None else np.asarray(v, np.float32).reshape(1, H)
-                                      for v in (layer.HiddenState, layer.CellState))
+            values = (layer.HiddenState,) if isinstance(layer, GRULayer) else (layer.HiddenState, layer.CellState)
+            state[layer.Name] = tuple(np.zeros((1, H), np.float32) if v is None else np.asarray(v, np.float32).reshape(1, H) for v in values)
     return state
 
 
@@ -148,10 +151,10 @@ def require_streaming(module: TorchNetwork, function: str, why: str = "") -> Non
     if bidirectional:
         raise Lstm2OnnxError(f"{function}: layer {bidirectional[0]!r} is a bilstmLayer, whose backward direction needs the whole "
                              f"sequence, so its state cannot be carried from one call (or chunk) to the next{why}")
-    carried = {layer.Name for layer in module.specs if isinstance(layer, LSTMLayer)}
+    carried = {layer.Name for layer in module.specs if isinstance(layer, CARRIED)}
     other = [name for name in recurrent_layers(module) if name not in carried]
     if other:
-        raise Lstm2OnnxError(f"{function}: the torch front end carries the state of lstmLayers only; layer {other[0]!r} "
+        raise Lstm2OnnxError(f"{function}: the torch front end carries the state of lstmLayers and gruLayers only; layer {other[0]!r} "
                              f"would start afresh each call{why}; use the ONNX runtime for it")
 
 
@@ -187,7 +190,7 @@ def run_sequences(module: TorchNetwork, sequences: list[np.ndarray], options: Pr
     if chunk is not None and lengths.max() > chunk:
         require_streaming(module, function, f" (needed for SequenceLength={chunk})")
     if state is not None:
-        for name, (h, _) in state.items():
+        for name, (h, *_) in state.items():
             if len(h) not in (1, n):
                 raise Lstm2OnnxError(f"{function}: the network's state holds {len(h)} sequences (from an earlier predictAndUpdateState), "
                                      f"but {n} were given; pass {len(h)} sequences or call resetState first")

@@ -31,6 +31,7 @@ from ..layers import (
     ClassificationOutputLayer,
     DropoutLayer,
     FullyConnectedLayer,
+    GRULayer,
     Layer,
     LSTMLayer,
     RegressionOutputLayer,
@@ -54,10 +55,11 @@ class Learnable:
     l2: list[torch.Tensor | float]
 
 
-def gate_rows(factor, hidden: int, ndim: int):
-    """A MATLAB factor (scalar or 1-by-4 over i, f, g, o) as a per-row multiplier for a 4H-row parameter."""
+def gate_rows(factor, hidden: int, ndim: int, orders: tuple[str, str] = (gates.MATLAB, gates.PYTORCH)):
+    """A MATLAB factor (scalar, or 1-by-G over the gates in ``orders[0]``, e.g. 1-by-4 over i, f, g, o) as a
+    per-row multiplier for a G*H-row parameter whose gates are stacked in ``orders[1]``."""
     if isinstance(factor, tuple):
-        rows = torch.tensor(np.repeat(gates.reorder_gates(np.asarray(factor), gates.MATLAB, gates.PYTORCH), hidden), dtype=torch.float32)
+        rows = torch.tensor(np.repeat(gates.reorder_gates(np.asarray(factor), *orders), hidden), dtype=torch.float32)
         return rows[:, None] if ndim == 2 else rows
     return float(factor)
 
@@ -282,17 +284,19 @@ class TorchNetwork(nn.Module):
             self.order.append(layer.Name)
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor, state: dict | None = None, final: dict | None = None) -> torch.Tensor:
-        """Logits (after a final softmax) or outputs. ``state`` ``{layer: (h0, c0)}`` replaces initial states;
-        ``final``, if given, receives ``{layer: (h_n, c_n)}`` (the state after each sequence's last valid step)."""
+        """Logits (after a final softmax) or outputs. ``state`` ``{layer: (h0, c0)}`` (``(h0,)`` for a gruLayer) replaces
+        initial states; ``final``, if given, receives ``{layer: (h_n, c_n)}`` / ``(h_n,)`` (the state after each
+        sequence's last valid step)."""
         sequence = True
         for k, layer in enumerate(self.specs):
             key = _key(layer.Name)
             if isinstance(layer, SequenceInputLayer):
                 x = self.stages[key](x)
-            elif isinstance(layer, LSTMLayer):
-                x, sequence, h_c = self.stages[key](x, lengths, None if state is None else state.get(layer.Name), final is not None)
+            elif isinstance(layer, (LSTMLayer, GRULayer)):
+                x, sequence, carried = _recurrent(self.stages[key], x, lengths, sequence, None if state is None else state.get(layer.Name),
+                                                  final is not None)
                 if final is not None:
-                    final[layer.Name] = h_c
+                    final[layer.Name] = carried
             elif isinstance(layer, FullyConnectedLayer):
                 x, sequence = self.stages[key](x, lengths, sequence)
             elif isinstance(layer, DropoutLayer):
@@ -319,8 +323,9 @@ class TorchNetwork(nn.Module):
             for name, params in self.stages[key].learnables().items():
                 lr_factor, l2_factor = _factors(layer, name)
                 hidden = getattr(layer, "NumHiddenUnits", None)
-                lr = [gate_rows(lr_factor, hidden, p.dim()) if hidden else float(lr_factor) for p in params]
-                l2 = [gate_rows(l2_factor, hidden, p.dim()) if hidden else float(l2_factor) for p in params]
+                orders = getattr(self.stages[key], "GATE_ORDERS", (gates.MATLAB, gates.PYTORCH))
+                lr = [gate_rows(lr_factor, hidden, p.dim(), orders) if hidden else float(lr_factor) for p in params]
+                l2 = [gate_rows(l2_factor, hidden, p.dim(), orders) if hidden else float(l2_factor) for p in params]
                 out.append(Learnable(layer.Name, name, params, lr, l2))
         return out
 
@@ -333,8 +338,21 @@ class TorchNetwork(nn.Module):
         return LayerArray(result)
 
 
+def _recurrent(module: nn.Module, x: torch.Tensor, lengths: torch.Tensor, sequence: bool, state, *options):
+    """A recurrent stage ``module(x, lengths, state, *options)``: ``(output, is_sequence, final state)``.
+
+    After a layer with OutputMode 'last' the input is one step ``[N, C]``: it
+    runs as a one-step sequence ``[N, 1, C]`` and gives one step ``[N, H]``.
+    """
+    if sequence:
+        return module(x, lengths, state, *options)
+    y, steps, carried = module(x[:, None, :], torch.ones_like(lengths), state, *options)
+    return (y[:, 0] if steps else y), False, carried
+
+
 def _factors(layer: Layer, learnable: str):
     prefix = "Weight" if learnable == "Weights" else learnable  # MATLAB: Weights' factors are Weight*Factor
+    prefix = "Bias" if learnable == "RecurrentBias" else prefix  # gruLayer: one set of bias factors for both biases
     return getattr(layer, f"{prefix}LearnRateFactor"), getattr(layer, f"{prefix}L2Factor")
 
 
@@ -381,3 +399,4 @@ def _torch(array: np.ndarray) -> torch.Tensor:
 
 from . import torch_activation, torch_normalization  # noqa: E402,F401
 from . import torch_convolution  # noqa: E402,F401
+from . import torch_gru  # noqa: E402,F401

@@ -325,7 +325,7 @@ class _MiniBatch:
     def __init__(self, data: _Data, batch: np.ndarray, local: np.ndarray, chunk: int | None) -> None:
         self.data, self.batch, self.local, self.chunk = data, batch, local, chunk
         self.starts = [0] if chunk is None else list(range(0, int(data.lengths[batch].max()), chunk))
-        self.carried: dict | None = None  # each layer's (h, c) for the local sequences that ran the last chunk
+        self.carried: dict | None = None  # each layer's (h, c) or (h,) for the local sequences that ran the last chunk
         self.running = np.ones(len(local), bool)
 
     def step(self, start: int, module: TorchNetwork, options: TrainingOptions, device, class_weights) -> tuple[torch.Tensor, float, float]:
@@ -339,11 +339,11 @@ class _MiniBatch:
         state = None
         if self.carried is not None:
             keep = torch.from_numpy(active[self.running]).to(device)
-            state = {name: (h[:, keep], c[:, keep]) for name, (h, c) in self.carried.items()}
+            state = {name: tuple(part[:, keep] for part in parts) for name, parts in self.carried.items()}
         final: dict | None = {} if self.chunk is not None else None  # asked only to carry: padded recurrent layers otherwise
         loss, correct, count = _loss_terms(module, module(x, lengths, state, final), y, lengths, class_weights, total=total)
         loss.backward()
-        self.carried = {name: (h.detach(), c.detach()) for name, (h, c) in final.items()} if final is not None else None
+        self.carried = {name: tuple(part.detach() for part in parts) for name, parts in final.items()} if final is not None else None
         self.running = active
         return loss, correct, count
 
