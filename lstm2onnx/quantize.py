@@ -129,6 +129,19 @@ def _without_preprocessing_hint() -> Iterator[None]:
         root.removeFilter(keep)
 
 
+def requantized(float_model: onnx.ModelProto, like: onnx.ModelProto) -> onnx.ModelProto:
+    """``float_model`` (e.g. a stateful copy rebuilt from ``like``'s dequantized weights) quantized as ``like`` was,
+    holding exactly ``like``'s int8 weights, scales and zero points."""
+    info = quantization_info(like) or {}
+    int8 = quantize(float_model, per_channel=bool(info.get("per_channel", False)), reduce_range=bool(info.get("reduce_range", False)))
+    originals = {t.name: t for t in like.graph.initializer if t.name.endswith(("_quantized", "_scale", "_zero_point"))}
+    for tensor in int8.graph.initializer:
+        original = originals.get(tensor.name)
+        if original is not None and list(original.dims) == list(tensor.dims) and original.data_type == tensor.data_type:
+            tensor.CopyFrom(original)
+    return int8
+
+
 def load_model(model: str | os.PathLike | onnx.ModelProto) -> onnx.ModelProto:
     if isinstance(model, onnx.ModelProto):
         return model

@@ -276,3 +276,28 @@ def test_cli_quantize_check_inspect_verify(tmp_path, capsys):
     assert "already quantized" in capsys.readouterr().err
     assert main(["quantize", str(out), "-o", str(out)]) == 1
     assert "is the model itself" in capsys.readouterr().err
+
+
+def test_triton_repository_of_an_int8_model(tmp_path):
+    """lstm2onnx triton on a stateless int8 model: the stateful copy is int8 with exactly the same int8 weights,
+    and the runtime's StreamPool (what the python backend runs) streams it within INT8_TOLERANCE."""
+    from lstm2onnx.serving import write_repository
+
+    layers = initialize(classifier(mode="sequence"), 9)
+    path = tmp_path / "int8.onnx"
+    exportONNXNetwork(layers, path, Quantize="int8", ragged=True)
+    original = {t.name: t.SerializeToString() for t in onnx.load(str(path)).graph.initializer if t.name.endswith(("_quantized", "_scale"))}
+    repository = tmp_path / "repository"
+    repository.mkdir()
+    for backend in ("python", "onnxruntime"):
+        folder = write_repository(path, repository, name=f"net_{backend}", backend=backend)
+        served = onnx.load(str(folder / "1" / "model.onnx"))
+        assert is_quantized(served) and [s["layer"] for s in json.loads({p.key: p.value for p in served.metadata_props}[META_IO])["states"]] == ["lstm_1"]
+        assert {t.name: t.SerializeToString() for t in served.graph.initializer if t.name in original} == original
+    X = random_sequences(6, batch=3, time_steps=15, seed=9)
+    expected = reference.predict(layers, X)
+    pool = rt.StreamPool(rt.load(str(folder / "1" / "model.onnx"), "cpu"))
+    for x, y in zip(X, expected):
+        stream = pool.open()
+        chunks = np.concatenate([stream.step(x[t : t + 4]) for t in range(0, len(x), 4)])
+        assert np.abs(chunks - y).max() <= INT8_TOLERANCE["probabilities"]

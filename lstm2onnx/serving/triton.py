@@ -150,13 +150,15 @@ def stateful_model(model_path: str | os.PathLike) -> onnx.ModelProto:
     if io.get("states"):
         return model
     from ..importer import load_onnx
+    from ..quantize import dequantized_layers, is_quantized, requantized
 
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
     try:
-        layers = load_onnx(model)
+        layers = dequantized_layers(model) if is_quantized(model) else load_onnx(model)
         options = {"opset": opset} if opset else {}
         copy = build(layers, stateful=True, ragged=bool(io.get("sequence_lengths")), bilstm_last=io.get("bilstm_last", "matlab"),
                      name=model.graph.name or "lstm2onnx", **options)
+        copy = requantized(copy, model) if is_quantized(model) else copy  # an int8 model's copy is int8 with its weights
     except Lstm2OnnxError as error:
         raise Lstm2OnnxError(f"triton: cannot build a stateful copy of {path!r}: {error}") from None
     if not _io(copy, path).get("states"):
