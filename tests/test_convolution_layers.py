@@ -396,3 +396,48 @@ def test_mat_weights(tmp_path, rng, fmt):
     seqs, padded, lengths = sequences(rng, 3, 2, 8)
     model = build(net, ragged=True)
     assert_matches_reference(run(model, {"sequences": padded, "sequence_lengths": lengths})["outputs"], reference.predict(initialize(net), seqs))
+
+
+# -- the runtime --------------------------------------------------------------------------------------------
+
+
+def test_runtime_predicts_changed_lengths_and_rejects_short_sequences(tmp_path, rng):
+    import lstm2onnx_runtime as rt
+    from lstm2onnx_runtime.errors import RuntimeInputError
+
+    from lstm2onnx import exportONNXNetwork
+
+    net = initialize([sequenceInputLayer(3), convolution1dLayer(3, 4, Stride=2), averagePooling1dLayer(2, Padding="same", Stride=2),
+                      fullyConnectedLayer(2)])
+    path = tmp_path / "cnn.onnx"
+    exportONNXNetwork(net, str(path), ragged=True)
+    model = rt.load(path, "cpu")
+    seqs, padded, _ = sequences(rng, 7, 3, 12)
+    expected = reference.predict(net, seqs)
+    out = rt.predict(model, seqs, MiniBatchSize=3)
+    assert [len(o) for o in out] == [len(e) for e in expected]  # floor((L - 3)/2) + 1, then ceil(./2)
+    assert_matches_reference(np.stack([np.pad(o, ((0, 6 - len(o)), (0, 0))) for o in out]), expected)
+    whole = rt.predict(model, padded[:, :9].copy())  # equal lengths as one [N, T, F] array
+    assert_matches_reference(whole, reference.predict(net, list(padded[:, :9])))
+    with pytest.raises(RuntimeInputError, match=r"sequence 2 has 2 time steps; this network's convolution/pooling windows need at least 3"):
+        rt.predict(model, [seqs[0], seqs[0][:2]])
+    with pytest.raises(RuntimeInputError, match="need at least 3"):
+        rt.predict(model, padded[:, :2].copy())
+    assert set(model.node_placement().values()) == {"CPUExecutionProvider"}
+
+
+@pytest.mark.parametrize("windows", [{"window": 3}, [{"padding": "valid", "window": 3, "stride": 1}], [{"padding": [1], "window": 2, "stride": 1}],
+                                     [{"padding": "same", "window": 0, "stride": 1}]])
+def test_runtime_refuses_damaged_window_metadata(tmp_path, windows):
+    import lstm2onnx_runtime as rt
+    import onnx
+    from lstm2onnx_runtime.errors import ModelError
+
+    model = build(initialize([sequenceInputLayer(2), convolution1dLayer(3, 2)]))
+    props = {p.key: p.value for p in model.metadata_props}
+    io = json.loads(props[META_IO])
+    io["time_windows"] = windows
+    onnx.helper.set_model_props(model, {**props, META_IO: json.dumps(io)})
+    onnx.save(model, tmp_path / "bad.onnx")
+    with pytest.raises(ModelError, match="metadata lstm2onnx.io: 'time_windows' must be a list|time window"):
+        rt.load(tmp_path / "bad.onnx", "cpu")

@@ -31,6 +31,8 @@ from ..errors import Lstm2OnnxError
 from ..layers import Layer, SoftmaxLayer
 from ..network import Network, analyze, initialize
 from .emitters import BATCH, SEQUENCE_LENGTHS, SEQUENCES, TIME, EmitContext, Tensor, emitter_for
+from .emitters.convolution import time_windows
+from .emitters.embedding import word_indices
 from .graph import Graph
 
 DEFAULT_OPSET = 17
@@ -200,6 +202,8 @@ def _metadata(network: Network, ctx: EmitContext, output: str) -> dict[str, str]
         "sequence_output": network.sequence_output,
         "task": network.task,
         "bilstm_last": ctx.bilstm_last,
+        "time_windows": time_windows(network.layers),
+        "word_indices": word_indices(network.layers),
         "states": states,
     }
     return {

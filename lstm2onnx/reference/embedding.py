@@ -25,7 +25,7 @@ def word_indices(layer: WordEmbeddingLayer, flow: Flow) -> np.ndarray:
     if bad.any():
         n, t = map(int, np.argwhere(bad)[0])
         expected = "an integer word index" if layer.OOVMode == "map-to-last" else f"an integer word index from 1 to {K}"
-        raise Lstm2OnnxError(f"{layer.where()}: sequence {n + 1}, time step {t + 1} holds {x[n, t]!r}; expected {expected}")
+        raise Lstm2OnnxError(f"{layer.where()}: sequence {n + 1}, time step {t + 1} holds {float(x[n, t]):g}; expected {expected}")
     w = np.where((w < 1) | (w > K), K, w)
     return w.astype(np.int64) - 1
 

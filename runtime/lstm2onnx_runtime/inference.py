@@ -112,8 +112,11 @@ def _predict(net: Network, X: Any, function: str, args: tuple, kwargs: dict) -> 
     options = parse_options(function, args, kwargs)
     info = net.info
     if isinstance(X, np.ndarray) and X.ndim == 3 and not isinstance(options.SequenceLength, int):
-        return _predict_batch(net, check_batch(function, X, info.features, net.nan_policy), options.MiniBatchSize, function)
+        X = check_batch(function, X, info.features, net.nan_policy)
+        info.rules.check(function, X)
+        return _predict_batch(net, X, options.MiniBatchSize, function)
     sequences, form = as_sequences(function, X, info.features, net.nan_policy)
+    info.rules.check(function, sequences)
     lengths = np.array([len(x) for x in sequences])
     if isinstance(options.SequenceLength, int) and lengths.max() > options.SequenceLength:
         try:
@@ -184,7 +187,7 @@ def _run_batches(net: Network, sequences: list[np.ndarray], lengths: np.ndarray,
             if last is not None:
                 last[rows] = result[0]  # a later chunk overwrites: the output after a sequence's last step stays
             else:
-                for j, (r, s) in enumerate(zip(rows, steps)):
+                for j, (r, s) in enumerate(zip(rows, info.rules.output_lengths(steps))):  # windows over time change lengths
                     pieces[r].append(result[0][j, :s])
     outputs = last if last is not None else [p[0] if len(p) == 1 else np.concatenate(p) for p in pieces]
     return outputs, tuple((h[:1].copy(), c[:1].copy()) if n == 1 else (h, c) for h, c in final)

@@ -21,6 +21,7 @@ from ._ort import CUDA, fast_run, ort, session_providers
 from .batching import check_finite
 from .contract import META_CLASSES, META_IO, META_SPEC, read_contract  # noqa: F401 (re-exported)
 from .errors import ModelError, ProviderError
+from .input_rules import InputRules, read_rules
 
 NAN_POLICIES = ("error", "allow")
 _FLOAT32 = np.dtype(np.float32)
@@ -54,6 +55,7 @@ class ModelInfo:
     classes: tuple[str, ...] | None
     states: tuple[StateSpec, ...]
     layer_types: tuple[str, ...]
+    rules: InputRules = InputRules()  # word indices, convolution windows: see input_rules.py
 
     @property
     def stateful(self) -> bool:
@@ -100,15 +102,17 @@ class Network:
         The serving hot path of ``predict``, so it is built once per network with
         everything it needs bound: next to an onnxruntime run every µs of Python
         costs about two (measured). X is checked for NaN/Inf when ``nan_policy``
-        is 'error'. Always None for a stateful graph, whose state inputs each call feeds.
+        is 'error'. Always None for a stateful graph, whose state inputs each call feeds, and for a
+        model with input rules (:mod:`.input_rules`), which the general path checks.
         """
         info = self.info
         run, names, sequences, lengths, features = self.run, info.output_names, info.sequences, info.sequence_lengths, info.features
-        check_nan, states, vdot, isfinite = self.nan_policy == "error", bool(info.states), np.vdot, math.isfinite
+        check_nan, vdot, isfinite = self.nan_policy == "error", np.vdot, math.isfinite
+        general_only = bool(info.states) or info.rules.active  # input rules (word indices, windows): the general path checks them
 
         def run_whole(X: np.ndarray) -> np.ndarray | None:
             shape = X.shape
-            if (states or len(shape) != 3 or X.dtype is not _FLOAT32 or shape[2] != features or not shape[0] or not shape[1]
+            if (general_only or len(shape) != 3 or X.dtype is not _FLOAT32 or shape[2] != features or not shape[0] or not shape[1]
                     or not X.flags.c_contiguous):
                 return None
             if check_nan and not isfinite(vdot(X, X)):  # one BLAS call decides for clean data (see check_finite)
@@ -204,6 +208,7 @@ def model_info(session: Any, path: str) -> ModelInfo:
     return ModelInfo(
         io["sequences"], io["sequence_lengths"], io["output"], int(io["output_size"]), int(features),
         bool(io["sequence_output"]), io["task"], tuple(classes) if classes else None, states, layer_types,
+        read_rules(io, path),
     )
 
 
@@ -213,9 +218,10 @@ def node_placement(path: str, providers: list, info: ModelInfo) -> dict[str, str
     with tempfile.TemporaryDirectory() as folder:
         options.profile_file_prefix = os.path.join(folder, "placement")
         session = ort.InferenceSession(path, options, providers=providers)
-        feeds = {info.sequences: np.zeros((1, 1, info.features), np.float32)}
+        steps = info.rules.min_length()
+        feeds = {info.sequences: np.ones((1, steps, info.features), np.float32)}  # ones: a valid word index too
         if info.sequence_lengths:
-            feeds[info.sequence_lengths] = np.ones(1, np.int32)
+            feeds[info.sequence_lengths] = np.full(1, steps, np.int32)
         for s in info.states:
             feeds[s.hidden_in] = feeds[s.cell_in] = np.zeros((1, s.hidden_size), np.float32)
         session.run(None, feeds)

@@ -20,10 +20,13 @@ only recurrent state, so a window over time would see each chunk alone.
 
 from __future__ import annotations
 
+from typing import Sequence
+
 import numpy as np
 from onnx import TensorProto, numpy_helper
 
 from ...errors import Lstm2OnnxError
+from ...layers import Layer
 from ...layers.convolution import (
     AveragePooling1DLayer,
     Convolution1DLayer,
@@ -193,3 +196,10 @@ def emit_global_average_pooling1d(ctx: EmitContext, layer: GlobalAveragePooling1
         count = g.op("Unsqueeze", [ctx.lengths, g.const("axis_1", [1], np.int64)], name)
     return Tensor(g.op("Div", [total, g.op("Cast", [count], name, to=TensorProto.FLOAT)], name), x.size, False)
 
+
+
+def time_windows(layers: Sequence[Layer]) -> list[dict]:
+    """Metadata ``lstm2onnx.io`` ``time_windows``: each window over time in order, so the runtime knows each
+    sequence's output length and the shortest input (``lstm2onnx_runtime.input_rules``)."""
+    return [{"padding": "same" if layer.Padding == "same" else list(layer.PaddingSize), "window": layer.window, "stride": layer.Stride}
+            for layer in layers if isinstance(layer, TimeWindow)]

@@ -10,9 +10,12 @@ runtime rejects before the run (``lstm2onnx.io`` metadata ``word_indices``).
 
 from __future__ import annotations
 
+from typing import Sequence
+
 import numpy as np
 from onnx import TensorProto
 
+from ...layers import Layer
 from ...layers.embedding import WordEmbeddingLayer
 from . import EmitContext, Tensor, emits
 
@@ -30,3 +33,12 @@ def emit_word_embedding(ctx: EmitContext, layer: WordEmbeddingLayer, x: Tensor) 
     rows = g.op("Sub", [g.op("Cast", [words], name, to=TensorProto.INT64), g.const("one_i64", 1, np.int64)], name)
     table = g.const(f"{name}.Weights.T", np.asarray(layer.Weights).T)  # [NumWords, Dimension]
     return Tensor(g.op("Gather", [table, rows], name, axis=0), layer.Dimension, True)
+
+
+def word_indices(layers: Sequence[Layer]) -> dict | None:
+    """Metadata ``lstm2onnx.io`` ``word_indices`` when a wordEmbeddingLayer reads the unnormalized input: the runtime
+    then rejects steps that are not integer word indices (``lstm2onnx_runtime.input_rules``)."""
+    first, second = layers[0], layers[1] if len(layers) > 1 else None
+    if not isinstance(second, WordEmbeddingLayer) or getattr(first, "Normalization", "none") != "none":
+        return None
+    return {"num_words": second.NumWords, "oov_mode": second.OOVMode}
