@@ -66,20 +66,6 @@ from .layers import (  # 1-D convolution and pooling, word embeddings
     maxPooling1dLayer,
     wordEmbeddingLayer,
 )
-from .layers import (  # 1-D convolution and pooling, word embeddings
-    AveragePooling1DLayer,
-    Convolution1DLayer,
-    GlobalAveragePooling1DLayer,
-    GlobalMaxPooling1DLayer,
-    MaxPooling1DLayer,
-    WordEmbeddingLayer,
-    averagePooling1dLayer,
-    convolution1dLayer,
-    globalAveragePooling1dLayer,
-    globalMaxPooling1dLayer,
-    maxPooling1dLayer,
-    wordEmbeddingLayer,
-)
 from .network import LayerArray, analyze, initialize
 from .datasets import japaneseVowelsTestData, japaneseVowelsTrainData
 from .training import TrainingOptions, classify, predict, trainNetwork, trainingOptions
@@ -131,18 +117,6 @@ __all__ = [
     "FlattenLayer",
     "BatchNormalizationLayer",
     "LayerNormalizationLayer",
-    "convolution1dLayer",
-    "maxPooling1dLayer",
-    "averagePooling1dLayer",
-    "globalMaxPooling1dLayer",
-    "globalAveragePooling1dLayer",
-    "wordEmbeddingLayer",
-    "Convolution1DLayer",
-    "MaxPooling1DLayer",
-    "AveragePooling1DLayer",
-    "GlobalMaxPooling1DLayer",
-    "GlobalAveragePooling1DLayer",
-    "WordEmbeddingLayer",
     "convolution1dLayer",
     "maxPooling1dLayer",
     "averagePooling1dLayer",

@@ -73,8 +73,6 @@ def value_text(value: Any) -> str:
             return "[" + "; ".join(_float32(v) for v in value) + "]"  # a column, as MATLAB stores Bias, HiddenState, Mean...
         if value.ndim == 3:  # MATLAB has no 3-D literal: its column-major elements, reshaped
             return f"reshape([{' '.join(_float32(v) for v in value.ravel(order='F'))}], {', '.join(map(str, value.shape))})"
-        if value.ndim == 3:  # MATLAB has no 3-D literal: its column-major elements, reshaped
-            return f"reshape([{' '.join(_float32(v) for v in value.ravel(order='F'))}], {', '.join(map(str, value.shape))})"
         return "[" + "; ".join(" ".join(_float32(v) for v in row) for row in value) + "]"
     raise SpecError(f"cannot write {type(value).__name__} as MATLAB text")
 

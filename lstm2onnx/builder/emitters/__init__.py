@@ -101,24 +101,6 @@ class EmitContext:
         lengths = g.op("Cast", [self.lengths], hint, to=TensorProto.INT64)
         valid = g.op("Less", [g.op("Unsqueeze", [steps, g.const("axis_1", [1], np.int64)], hint), lengths], hint)  # [T, N]
         return g.op("Unsqueeze", [valid, g.const("axis_2", [2], np.int64)], hint)
-    time: str = TIME  # the name of sequence outputs' time dimension ('output_time' once a stage changes lengths)
-
-    def __post_init__(self) -> None:
-        self.input_lengths = self.lengths  # the graph input; ``lengths`` follows the stages that change lengths
-
-    def set_lengths(self, lengths: str) -> None:
-        """Hand later layers new int32 ``[N]`` lengths (a strided or padded convolution/pooling changes them)."""
-        self.lengths = lengths
-        self.__dict__.pop("last_index", None)
-
-    def valid_steps(self, x: str, hint: str) -> str:
-        """bool ``[T, N, 1]`` for a time-major ``x``: step t of sequence n is before its length (``lengths`` set)."""
-        g = self.graph
-        T = g.op("Gather", [g.op("Shape", [x], hint), g.const("zero_scalar", 0, np.int64)], hint, axis=0)
-        steps = g.op("Range", [g.const("zero_scalar", 0, np.int64), T, g.const("one_scalar", 1, np.int64)], hint)
-        lengths = g.op("Cast", [self.lengths], hint, to=TensorProto.INT64)
-        valid = g.op("Less", [g.op("Unsqueeze", [steps, g.const("axis_1", [1], np.int64)], hint), lengths], hint)  # [T, N]
-        return g.op("Unsqueeze", [valid, g.const("axis_2", [2], np.int64)], hint)
 
     @cached_property
     def last_index(self) -> str:
