@@ -20,7 +20,7 @@ from .batching import PredictOptions, as_sequences, check_batch, pad, parse_opti
 from .errors import RuntimeInputError, StreamError
 from .network import Network
 
-State = tuple[tuple[np.ndarray, np.ndarray], ...]
+State = tuple[np.ndarray, ...]  # one [S, H] array per state tensor (ModelInfo.state_tensors)
 
 
 def predict(net: Network, X: Any, *args: Any, **kwargs: Any):
@@ -140,25 +140,24 @@ def _predict_batch(net: Network, X: np.ndarray, mini_batch: int, function: str) 
         feeds = {info.sequences: X[rows]}
         if info.sequence_lengths:
             feeds[info.sequence_lengths] = np.full(rows.stop - rows.start, steps, np.int32)
-        for spec, (h, c) in zip(info.states, state):
-            feeds[spec.hidden_in], feeds[spec.cell_in] = np.ascontiguousarray(h[rows]), np.ascontiguousarray(c[rows])
+        for tensor, value in zip(info.state_tensors, state):
+            feeds[tensor.name_in] = np.ascontiguousarray(value[rows])
         results.append(run(info.output_names, feeds, None))
     if len(results) == 1:
         out = results[0]
     else:
         out = [np.concatenate(parts) for parts in zip(*results)]
-    final = tuple((out[1 + 2 * k], out[2 + 2 * k]) for k in range(len(info.states)))
-    return out[0], final
+    return out[0], tuple(out[1:])
 
 
 def _batch_state(net: Network, n: int, function: str) -> State:
-    for h, _ in net.state:
+    for h in net.state:
         if len(h) not in (1, n):
             raise RuntimeInputError(
                 f"{function}: the network's state holds {len(h)} sequences (from an earlier predictAndUpdateState), "
                 f"but {n} were given; pass {len(h)} sequences or call resetState first"
             )
-    return tuple((np.broadcast_to(h, (n, h.shape[1])), np.broadcast_to(c, (n, c.shape[1]))) for h, c in net.state)
+    return tuple(np.broadcast_to(value, (n, value.shape[1])) for value in net.state)
 
 
 def _run_batches(net: Network, sequences: list[np.ndarray], lengths: np.ndarray, options: PredictOptions, state: State):
@@ -166,7 +165,7 @@ def _run_batches(net: Network, sequences: list[np.ndarray], lengths: np.ndarray,
     run = net.run
     names = info.output_names
     n = len(sequences)
-    final = tuple((h.copy(), c.copy()) for h, c in state)
+    final = tuple(value.copy() for value in state)
     last = None if info.sequence_output else np.empty((n, info.output_size), np.float32)
     pieces: list[list[np.ndarray]] = [[] for _ in range(n)]
     for idx in plan_batches(lengths, options, ragged=info.sequence_lengths is not None):
@@ -179,18 +178,18 @@ def _run_batches(net: Network, sequences: list[np.ndarray], lengths: np.ndarray,
             feeds = {info.sequences: pad([sequences[r][start : start + s] for r, s in zip(rows, steps)], int(steps.max()), info.features, options.SequencePaddingValue)}
             if info.sequence_lengths:
                 feeds[info.sequence_lengths] = steps
-            for spec, (h, c) in zip(info.states, final):
-                feeds[spec.hidden_in], feeds[spec.cell_in] = h[rows], c[rows]
+            for tensor, value in zip(info.state_tensors, final):
+                feeds[tensor.name_in] = value[rows]
             result = run(names, feeds, None)
-            for k, (h, c) in enumerate(final):
-                h[rows], c[rows] = result[1 + 2 * k], result[2 + 2 * k]
+            for k, value in enumerate(final):
+                value[rows] = result[1 + k]
             if last is not None:
                 last[rows] = result[0]  # a later chunk overwrites: the output after a sequence's last step stays
             else:
                 for j, (r, s) in enumerate(zip(rows, info.rules.output_lengths(steps))):  # windows over time change lengths
                     pieces[r].append(result[0][j, :s])
     outputs = last if last is not None else [p[0] if len(p) == 1 else np.concatenate(p) for p in pieces]
-    return outputs, tuple((h[:1].copy(), c[:1].copy()) if n == 1 else (h, c) for h, c in final)
+    return outputs, tuple(value[:1].copy() if n == 1 else value for value in final)
 
 
 def _shape_like_input(outputs: np.ndarray | list[np.ndarray], form: str, sequence_output: bool):

@@ -29,16 +29,40 @@ _FLOAT32 = np.dtype(np.float32)
 
 @dataclass(frozen=True)
 class StateSpec:
-    """One unidirectional LSTM layer's state I/O in a stateful graph; initial values are ``[H]`` float32."""
+    """One unidirectional recurrent layer's state I/O in a stateful graph; initial values are ``[H]`` float32.
+
+    An lstmLayer carries a hidden and a cell state; a gruLayer only a hidden
+    state (``cell_in``, ``cell_out``, ``initial_cell`` None).
+    """
 
     layer: str
     hidden_size: int
     hidden_in: str
-    cell_in: str
+    cell_in: str | None
     hidden_out: str
-    cell_out: str
+    cell_out: str | None
     initial_hidden: np.ndarray
-    initial_cell: np.ndarray
+    initial_cell: np.ndarray | None
+
+    @property
+    def tensors(self) -> tuple["StateTensor", ...]:
+        """The layer's state tensors: HiddenState, then CellState where the layer has one."""
+        out = (StateTensor(self.layer, "HiddenState", self.hidden_in, self.hidden_out, self.hidden_size, self.initial_hidden),)
+        if self.cell_in is not None:
+            out += (StateTensor(self.layer, "CellState", self.cell_in, self.cell_out, self.hidden_size, self.initial_cell),)
+        return out
+
+
+@dataclass(frozen=True)
+class StateTensor:
+    """One state tensor of a stateful graph: graph input ``name_in`` and output ``name_out``, ``[batch, size]``."""
+
+    layer: str
+    key: str  # "HiddenState" or "CellState"
+    name_in: str
+    name_out: str
+    size: int
+    initial: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -66,20 +90,22 @@ class ModelInfo:
         return "bilstmLayer" in self.layer_types
 
     @functools.cached_property
+    def state_tensors(self) -> tuple[StateTensor, ...]:
+        """Every state tensor of every stateful layer, in graph order (the order of ``Network.state``)."""
+        return tuple(t for s in self.states for t in s.tensors)
+
+    @functools.cached_property
     def output_names(self) -> list[str]:
-        names = [self.output]
-        for s in self.states:
-            names += [s.hidden_out, s.cell_out]
-        return names
+        return [self.output] + [t.name_out for t in self.state_tensors]
 
 
 @dataclass(frozen=True, eq=False)
 class Network:
     """A loaded model plus the recurrent state a MATLAB network carries.
 
-    ``state`` holds, per stateful layer, ``(h, c)`` arrays ``[S, H]`` where S
-    is 1 (one state for every sequence) or the batch size of the last
-    ``predictAndUpdateState`` call.
+    ``state`` holds one array ``[S, H]`` per state tensor (``info.state_tensors``:
+    h and c of each lstmLayer, h of each gruLayer) where S is 1 (one state for
+    every sequence) or the batch size of the last ``predictAndUpdateState`` call.
     """
 
     session: Any = field(repr=False)
@@ -88,7 +114,7 @@ class Network:
     providers: tuple[str, ...]
     nan_policy: str = "error"
     tf32: bool = False
-    state: tuple[tuple[np.ndarray, np.ndarray], ...] = field(default=(), repr=False)
+    state: tuple[np.ndarray, ...] = field(default=(), repr=False)
 
     @functools.cached_property
     def run(self):
@@ -133,10 +159,10 @@ class Network:
         """Class names stored in the model, or "1".."K" when the network was built with Classes 'auto'."""
         return self.info.classes or tuple(str(k) for k in range(1, self.info.output_size + 1))
 
-    def initial_state(self) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
-        return tuple((s.initial_hidden[None, :], s.initial_cell[None, :]) for s in self.info.states)
+    def initial_state(self) -> tuple[np.ndarray, ...]:
+        return tuple(t.initial[None, :] for t in self.info.state_tensors)
 
-    def with_state(self, state: tuple[tuple[np.ndarray, np.ndarray], ...]) -> "Network":
+    def with_state(self, state: tuple[np.ndarray, ...]) -> "Network":
         return replace(self, state=state)
 
     def node_placement(self) -> dict[str, str]:
@@ -201,7 +227,7 @@ def model_info(session: Any, path: str) -> ModelInfo:
     states = tuple(
         StateSpec(
             s["layer"], int(s["hidden_size"]), s["hidden_in"], s["cell_in"], s["hidden_out"], s["cell_out"],
-            _frozen(s["initial_hidden"]), _frozen(s["initial_cell"]),
+            _frozen(s["initial_hidden"]), None if s["initial_cell"] is None else _frozen(s["initial_cell"]),
         )
         for s in io["states"]
     )
@@ -222,8 +248,8 @@ def node_placement(path: str, providers: list, info: ModelInfo) -> dict[str, str
         feeds = {info.sequences: np.ones((1, steps, info.features), np.float32)}  # ones: a valid word index too
         if info.sequence_lengths:
             feeds[info.sequence_lengths] = np.full(1, steps, np.int32)
-        for s in info.states:
-            feeds[s.hidden_in] = feeds[s.cell_in] = np.zeros((1, s.hidden_size), np.float32)
+        for t in info.state_tensors:
+            feeds[t.name_in] = np.zeros((1, t.size), np.float32)
         session.run(None, feeds)
         with open(session.end_profiling()) as handle:
             events = json.load(handle)

@@ -12,7 +12,7 @@ sequences (streams):
 - ``stream.reset()``, ``stream.close()``, ``stream.get_state()`` /
   ``stream.set_state(...)`` (bit-exact, to persist a conversation and resume it).
 
-Where the state lives. Each state tensor (h and c of every LSTM layer) is
+Where the state lives. Each state tensor (h and c of every LSTM layer, h of every GRU layer) is
 stored in pages ``[2, rows, H]``; a stream owns one row of a page and a
 parity bit saying which half holds its current state. A step reads half p
 and writes half 1 - p through IOBindings pre-bound to those rows, then flips
@@ -258,9 +258,9 @@ class StreamPool:
         if self.device not in ("host", "cpu", "cuda"):
             raise StreamError(f"StreamPool: device must be 'host', 'cpu' or 'cuda', got {device!r}")
         self._copier = _row_copier(self.device) if self.device != "host" else None
-        self._sizes = [s.hidden_size for s in net.info.states for _ in (0, 1)]
+        self._sizes = [t.size for t in net.info.state_tensors]  # h, c of each lstmLayer; h of each gruLayer
         self._check_rows(page_size, "page_size")
-        self._initial = [v for s in net.info.states for v in (s.initial_hidden, s.initial_cell)]
+        self._initial = [t.initial for t in net.info.state_tensors]
         self._lock = threading.Lock()
         self._closes = 0  # how many streams were ever closed: groups re-verify their members when it moves
         self._pages: list[_Page | None] = []  # None: a group's page, released when its last member closed
@@ -387,11 +387,14 @@ class StreamPool:
     # -- state -----------------------------------------------------------------------------------
 
     def get_state(self, stream: Stream) -> dict[str, dict[str, np.ndarray]]:
-        """``{layer: {"HiddenState": [H], "CellState": [H]}}``, float32 copies."""
+        """``{layer: {"HiddenState": [H], "CellState": [H]}}`` (a gruLayer: HiddenState only), float32 copies."""
         with self._lock:
             self._verify([stream], claim=False)
             values = self._read(np.array([stream.slot]))
-        return {s.layer: {"HiddenState": values[2 * k][0], "CellState": values[2 * k + 1][0]} for k, s in enumerate(self.info.states)}
+        state: dict[str, dict[str, np.ndarray]] = {s.layer: {} for s in self.info.states}
+        for tensor, value in zip(self.info.state_tensors, values):
+            state[tensor.layer][tensor.key] = value[0]
+        return state
 
     def set_state(self, stream: Stream, state: Mapping[str, Mapping[str, Any]] | None) -> None:
         """Write a state from :meth:`get_state` (``None``: the initial state); checked before anything changes."""
@@ -428,7 +431,7 @@ class StreamPool:
             raise StreamError(f"set_state for stream {stream.id}: expected layers {[s.layer for s in specs]}, got {got}")
         values = []
         for spec in specs:
-            for key in ("HiddenState", "CellState"):
+            for key in (t.key for t in spec.tensors):  # a gruLayer has no CellState
                 try:
                     value = np.asarray(state[spec.layer][key], dtype=np.float32).reshape(-1)
                 except (KeyError, TypeError, ValueError):
@@ -580,8 +583,8 @@ class StreamPool:
         if info.sequence_lengths:
             feeds[info.sequence_lengths] = lengths
         state = self._read(slots)
-        for k, spec in enumerate(info.states):
-            feeds[spec.hidden_in], feeds[spec.cell_in] = state[2 * k], state[2 * k + 1]
+        for tensor, value in zip(info.state_tensors, state):
+            feeds[tensor.name_in] = value
         out = self._run(info.output_names, feeds, None)
         self._write(slots, out[1:])
         return out[0]
@@ -640,11 +643,9 @@ class StreamPool:
             if info.sequence_lengths:
                 b.bind_input(info.sequence_lengths, "cpu", 0, np.int32, [n], lengths.ctypes.data)
             b.bind_output(info.output, "cpu", 0, np.float32, list(y.shape), y.ctypes.data)
-            for k, spec in enumerate(info.states):
-                for j, (name_in, name_out) in enumerate(((spec.hidden_in, spec.hidden_out), (spec.cell_in, spec.cell_out))):
-                    t = 2 * k + j
-                    b.bind_input(name_in, device, 0, np.float32, [n, spec.hidden_size], page.pointer(t, p, row))
-                    b.bind_output(name_out, device, 0, np.float32, [n, spec.hidden_size], page.pointer(t, 1 - p, row))
+            for t, tensor in enumerate(info.state_tensors):
+                b.bind_input(tensor.name_in, device, 0, np.float32, [n, tensor.size], page.pointer(t, p, row))
+                b.bind_output(tensor.name_out, device, 0, np.float32, [n, tensor.size], page.pointer(t, 1 - p, row))
             bindings.append(b)
         if self._inner is not None:  # the bound C++ call, without the Python wrapper's per-call checks
             runs = [functools.partial(self._inner.run_with_iobinding, b._iobinding, None) for b in bindings]
