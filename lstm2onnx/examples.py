@@ -8,7 +8,8 @@
 2. every other network of the page: build, write the ``.onnx`` file, run it in
    onnxruntime on a ragged batch shaped like the data (12 features, 7 to 29
    steps) and print the layer table, the output shape and the max abs
-   difference from the numpy reference.
+   difference from the numpy reference; likewise a CNN-LSTM network
+   (convolution1dLayer, reluLayer, maxPooling1dLayer before the LSTM).
 """
 
 from __future__ import annotations
@@ -23,9 +24,12 @@ import numpy as np
 from .layers import (
     Layer,
     classificationLayer,
+    convolution1dLayer,
     fullyConnectedLayer,
     lstmLayer,
+    maxPooling1dLayer,
     regressionLayer,
+    reluLayer,
     sequenceInputLayer,
     softmaxLayer,
 )
@@ -72,6 +76,14 @@ def stacked_sequence_to_sequence() -> LayerArray:
                        classificationLayer()])
 
 
+def cnn_lstm_sequence_to_label() -> LayerArray:
+    """A CNN-LSTM front end (issue 10): a causal 1-D convolution and max pooling over time before the LSTM."""
+    numFilters, numHiddenUnits, numClasses = 32, 100, 9
+    return LayerArray([sequenceInputLayer(numFeatures), convolution1dLayer(3, numFilters, "Padding", "causal"), reluLayer(),
+                       maxPooling1dLayer(2, "Stride", 2), lstmLayer(numHiddenUnits, "OutputMode", "last"), fullyConnectedLayer(numClasses),
+                       softmaxLayer(), classificationLayer()])
+
+
 EXAMPLES: dict[str, Callable[[], LayerArray]] = {
     "sequence_to_label": sequence_to_label,
     "sequence_to_sequence_classification": sequence_to_sequence_classification,
@@ -79,6 +91,7 @@ EXAMPLES: dict[str, Callable[[], LayerArray]] = {
     "sequence_to_sequence_regression": sequence_to_sequence_regression,
     "stacked_sequence_to_label": stacked_sequence_to_label,
     "stacked_sequence_to_sequence": stacked_sequence_to_sequence,
+    "cnn_lstm_sequence_to_label": cnn_lstm_sequence_to_label,
 }
 
 
