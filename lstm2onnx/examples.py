@@ -26,6 +26,7 @@ from .layers import (
     classificationLayer,
     convolution1dLayer,
     fullyConnectedLayer,
+    gruLayer,
     lstmLayer,
     maxPooling1dLayer,
     regressionLayer,
@@ -84,6 +85,14 @@ def cnn_lstm_sequence_to_label() -> LayerArray:
                        softmaxLayer(), classificationLayer()])
 
 
+def gru_sequence_to_label() -> LayerArray:
+    """A GRU network (issue 10): a gruLayer with a recurrent bias, then a 'before-reset' one that outputs the last step."""
+    numHiddenUnits1, numHiddenUnits2, numClasses = 125, 100, 9
+    return LayerArray([sequenceInputLayer(numFeatures), gruLayer(numHiddenUnits1, "ResetGateMode", "recurrent-bias-after-multiplication"),
+                       gruLayer(numHiddenUnits2, "OutputMode", "last", "ResetGateMode", "before-reset"), fullyConnectedLayer(numClasses),
+                       softmaxLayer(), classificationLayer()])
+
+
 EXAMPLES: dict[str, Callable[[], LayerArray]] = {
     "sequence_to_label": sequence_to_label,
     "sequence_to_sequence_classification": sequence_to_sequence_classification,
@@ -91,6 +100,7 @@ EXAMPLES: dict[str, Callable[[], LayerArray]] = {
     "sequence_to_sequence_regression": sequence_to_sequence_regression,
     "stacked_sequence_to_label": stacked_sequence_to_label,
     "stacked_sequence_to_sequence": stacked_sequence_to_sequence,
+    "gru_sequence_to_label": gru_sequence_to_label,
     "cnn_lstm_sequence_to_label": cnn_lstm_sequence_to_label,
 }
 
