@@ -411,6 +411,8 @@ class StreamPool:
 
     def _read(self, slots: np.ndarray) -> list[np.ndarray]:
         pages = self._page_of[slots]
+        if len(pages) and (pages == pages[0]).all():  # one page (the usual case): no grouping by page
+            return self._pages[pages[0]].read(self._row_of[slots])
         out = [np.empty((len(slots), size), np.float32) for size in self._sizes]
         for page in np.unique(pages):
             mask = pages == page
@@ -420,6 +422,9 @@ class StreamPool:
 
     def _write(self, slots: np.ndarray, values: list[np.ndarray]) -> None:
         pages = self._page_of[slots]
+        if len(pages) and (pages == pages[0]).all():
+            self._pages[pages[0]].write(self._row_of[slots], values)
+            return
         for page in np.unique(pages):
             mask = pages == page
             self._pages[page].write(self._row_of[slots[mask]], [v[mask] for v in values])
@@ -480,6 +485,9 @@ class StreamPool:
         if not isinstance(chunks, Mapping) or not chunks:
             raise StreamError("StreamPool.step: expected a non-empty {stream: chunk} mapping")
         streams = self._own_streams("StreamPool.step", list(chunks), "keys")
+        X = self._stacked(chunks)
+        if X is not None:  # the serving case: one chunk length, float32, finite: one copy, no per-stream checks
+            return dict(zip(streams, self._step_rows(StreamGroup(self, streams), X, None, "StreamPool.step")))
         xs = [check_sequence("StreamPool.step", chunks[s], f"for stream {s.id}", self.info.features, self.net.nan_policy) for s in streams]
         lengths = np.array([len(x) for x in xs], np.int32)
         X = pad(xs, int(lengths.max()), self.info.features, 0.0)
@@ -487,6 +495,26 @@ class StreamPool:
         if self.info.sequence_output:
             return {s: out[j, : lengths[j]] for j, s in enumerate(streams)}
         return dict(zip(streams, out))
+
+    def _stacked(self, chunks: Mapping[Stream, Any]) -> np.ndarray | None:
+        """``[N, T, F]``: the chunks stacked, when all are float32 ``[T, F]`` arrays of one length T and finite; else None.
+
+        None sends :meth:`step` down the path that checks each chunk and names
+        the stream of a bad one (and pads chunks of different lengths).
+        """
+        values = list(chunks.values())
+        try:
+            steps = len(values[0])
+            if steps == 0 or any(len(x) != steps for x in values):
+                return None
+            X = np.concatenate(values)  # one C loop (np.stack costs a Python-level array per chunk)
+        except (ValueError, TypeError):
+            return None
+        if X.dtype is not _FLOAT32 or X.ndim != 2 or X.shape != (len(values) * steps, self._features):
+            return None
+        if self._check_nan and not math.isfinite(np.vdot(X, X)):
+            return None
+        return X.reshape(len(values), steps, self._features)
 
     def step_many(self, streams: Sequence[Stream], X: Any, lengths: Any = None) -> np.ndarray:
         """Advance ``streams`` by the chunks ``X`` ``[N, T, F]`` (``lengths``: valid steps of each, default T).
