@@ -388,10 +388,12 @@ def test_to_matlab_and_back():
                       gruLayer(2, OutputMode="last", StateActivationFunction="softsign"), fullyConnectedLayer(2), softmaxLayer(),
                       classificationLayer()], seed=0)
     text = to_matlab(net, learnables=True)
-    assert 'gruLayer(4, "Name", "g"' in text
+    assert 'gruLayer(4, "Name", "g"' in text and '"RecurrentBias"' not in text  # MATLAB's form: one 6H x 1 Bias [Bias; RecurrentBias]
+    bias = text.split('"Bias", [')[1].split("]")[0]
+    assert len(bias.split(";")) == 24
     assert list(from_matlab(text)) == list(net)
     plain = to_matlab(net)
-    assert '"InputWeights",' not in plain and '"RecurrentBias",' not in plain and '"RecurrentBias",' in text
+    assert '"InputWeights",' not in plain and '"Bias",' not in plain
     assert list(from_matlab(plain)) == [Layer.from_dict(layer.to_dict(learnables=False)) for layer in net]
 
 

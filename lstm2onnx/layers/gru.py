@@ -43,8 +43,8 @@ class GRULayer(Layer):
     cuDNN, PyTorch and ONNX's ``linear_before_reset=1``). In the other modes
     RecurrentBias is unset (``[]``). MATLAB itself stores that mode's biases
     as one ``6H x 1`` Bias ``[b; b_R]`` (as we read the gruLayer page of
-    R2020a and later); such a Bias is accepted and split into Bias and
-    RecurrentBias.
+    R2020a and later): such a Bias is accepted and split into Bias and
+    RecurrentBias, and ``to_matlab`` writes that form.
 
     Shapes: input ``[N, T, I]``; output ``[N, T, H]`` ('sequence') or
     ``[N, H]`` ('last'). After a layer with OutputMode 'last' the input is one
@@ -142,6 +142,15 @@ class GRULayer(Layer):
 
     def description(self) -> str:
         return f"{self.TYPE} with {self.NumHiddenUnits} hidden units"
+
+    def matlab_values(self, values: dict[str, Any]) -> dict[str, Any]:
+        """The name-value pairs as MATLAB's gruLayer takes them (for ``to_matlab``): in the recurrent-bias
+        mode MATLAB's Bias is ``6H x 1``, ``[Bias; RecurrentBias]``, and it has no RecurrentBias property."""
+        if "Bias" not in values or "RecurrentBias" not in values:
+            return values
+        values = dict(values)
+        values["Bias"] = np.concatenate([values["Bias"], values.pop("RecurrentBias")])
+        return values
 
 
 def gruLayer(numHiddenUnits: int, *args: Any, **kwargs: Any) -> GRULayer:

@@ -17,6 +17,7 @@ POSITIONAL = {
     "lstmLayer": "NumHiddenUnits",
     "bilstmLayer": "NumHiddenUnits",
     "gruLayer": "NumHiddenUnits",
+    "gruLayer": "NumHiddenUnits",
     "fullyConnectedLayer": "OutputSize",
     "dropoutLayer": "Probability",
     "leakyReluLayer": "Scale",
@@ -45,8 +46,11 @@ def layer_call(layer: Layer, learnables: bool = False) -> str:
         args.append(value_text(getattr(layer, name)))
         spec.pop(name, None)
     order = [f.name for f in fields(layer)]
-    for name in sorted(spec, key=order.index):
-        args.append(f'"{name}", {value_text(getattr(layer, name))}')
+    values = {name: getattr(layer, name) for name in spec}
+    if hasattr(layer, "matlab_values"):  # a layer whose MATLAB properties differ from its spec (gruLayer's 6H Bias)
+        values = layer.matlab_values(values)
+    for name in sorted(values, key=order.index):
+        args.append(f'"{name}", {value_text(values[name])}')
     return f"{function}({', '.join(args)})" if args else function
 
 
