@@ -66,6 +66,7 @@ from .layers import (  # 1-D convolution and pooling, word embeddings
     maxPooling1dLayer,
     wordEmbeddingLayer,
 )
+from .layers import GRULayer, gruLayer
 from .network import LayerArray, analyze, initialize
 from .datasets import japaneseVowelsTestData, japaneseVowelsTrainData
 from .training import TrainingOptions, classify, predict, trainNetwork, trainingOptions
@@ -82,6 +83,7 @@ __all__ = [
     "sequenceInputLayer",
     "lstmLayer",
     "bilstmLayer",
+    "gruLayer",
     "fullyConnectedLayer",
     "dropoutLayer",
     "softmaxLayer",
@@ -90,6 +92,7 @@ __all__ = [
     "SequenceInputLayer",
     "LSTMLayer",
     "BiLSTMLayer",
+    "GRULayer",
     "FullyConnectedLayer",
     "DropoutLayer",
     "SoftmaxLayer",

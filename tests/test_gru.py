@@ -318,6 +318,9 @@ def test_network_checks_input_size_against_the_weights():
 
 
 def test_constructor_forms_defaults_and_per_gate_factors():
+    import lstm2onnx
+
+    assert lstm2onnx.gruLayer is gruLayer and lstm2onnx.GRULayer is GRULayer and "gruLayer" in lstm2onnx.__all__
     a = gruLayer(8, "OutputMode", "last", "resetgatemode", "Before-Reset", Name="g")
     b = gruLayer(8, OutputMode="last", ResetGateMode="before-reset", Name="g")
     assert a == b and a.ResetGateMode == "before-reset"
