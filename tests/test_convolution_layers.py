@@ -441,3 +441,20 @@ def test_runtime_refuses_damaged_window_metadata(tmp_path, windows):
     onnx.save(model, tmp_path / "bad.onnx")
     with pytest.raises(ModelError, match="metadata lstm2onnx.io: 'time_windows' must be a list|time window"):
         rt.load(tmp_path / "bad.onnx", "cpu")
+
+
+def test_train_sequence_to_sequence_needs_length_keeping_windows(rng):
+    X = [rng.normal(size=(int(rng.integers(4, 9)), 2)).astype(np.float32) for _ in range(8)]
+    Y = [x[:, :1].cumsum(0) for x in X]
+    options = trainingOptions("adam", MaxEpochs=2, MiniBatchSize=4, Verbose=False, Plots="none")
+    with pytest.raises(Lstm2OnnxError, match=r"convolution1dLayer 'conv1d' changes the sequence length, so the network's sequence output"):
+        trainNetwork(X, Y, [sequenceInputLayer(2), convolution1dLayer(3, 4, Stride=2), fullyConnectedLayer(1), regressionLayer()], options)
+    net, _ = trainNetwork(X, Y, [sequenceInputLayer(2), convolution1dLayer(3, 4, Padding="causal"), maxPooling1dLayer(2, Padding="same"),
+                                 lstmLayer(3), fullyConnectedLayer(1), regressionLayer()], options, seed=0)
+    expected = reference.predict(net.Layers, X)
+    assert [len(y) for y in expected] == [len(x) for x in X]
+    padded = np.zeros((len(X), max(len(x) for x in X), 2), np.float32)
+    for k, x in enumerate(X):
+        padded[k, : len(x)] = x
+    out = run(build(net.Layers, ragged=True), {"sequences": padded, "sequence_lengths": np.array([len(x) for x in X], np.int32)})
+    assert_matches_reference(out["responses"], expected)

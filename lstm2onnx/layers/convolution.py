@@ -134,6 +134,11 @@ class TimeWindow:
         left, right = self.pads(T)
         return (T + left + right - self.window) // self.Stride + 1
 
+    @property
+    def keeps_length(self) -> bool:
+        """Whether every sequence leaves the layer as long as it came (stride 1 and ``l + r = D - 1``)."""
+        return self.Stride == 1 and (isinstance(self.Padding, str) or sum(self.Padding) == self.window - 1)
+
     def min_length(self) -> int:
         """The fewest input steps that give at least one output step."""
         if self.Padding == "same":

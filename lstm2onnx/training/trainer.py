@@ -28,6 +28,7 @@ from ._torch import torch  # before anything else imports torch: a missing torch
 
 from ..errors import Lstm2OnnxError, NetworkError
 from ..layers import ClassificationOutputLayer, Layer, SequenceInputLayer
+from ..layers.convolution import TimeWindow
 from ..network import LayerArray, analyze, initialize
 from .options import TrainingOptions
 from .solver import MatlabSolver
@@ -390,6 +391,11 @@ def _train(X: Any, Y: Any, layers: Sequence[Layer], options: TrainingOptions, se
     if chunk is not None and any(getattr(info.layer, "DIRECTIONS", 1) == 2 for info in network.infos):
         raise Lstm2OnnxError(f"trainNetwork: SequenceLength {chunk} splits sequences into chunks with the state carried over, "
                              "which a bilstmLayer cannot do (its backward direction needs the whole sequence); use 'longest'")
+    shortening = next((layer for layer in network.layers if isinstance(layer, TimeWindow) and not layer.keeps_length), None)
+    if network.sequence_output and shortening is not None:
+        raise Lstm2OnnxError(f"trainNetwork: {shortening.where()} changes the sequence length, so the network's sequence output no "
+                             "longer lines up step by step with the responses; use Padding 'same' or 'causal' with Stride 1 there, "
+                             "or end the network in one time step (OutputMode 'last', global pooling)")
     data = _Data(X, Y, network, classes, "trainNetwork")
     validation = _Data(*options.ValidationData, network, classes, "trainingOptions ValidationData") if options.ValidationData is not None else None
     n, size = len(data.X), options.MiniBatchSize

@@ -116,8 +116,7 @@ def _shifted_same(ctx: EmitContext, layer: TimeWindow, x: str, fill: float, hint
 def _new_lengths(ctx: EmitContext, layer: TimeWindow, hint: str) -> None:
     """Hand later layers each sequence's output length (ragged graphs), and rename the time axis if it changes."""
     g, s, D = ctx.graph, layer.Stride, layer.window
-    keeps = s == 1 and (isinstance(layer.Padding, str) or sum(layer.Padding) == D - 1)
-    if keeps:
+    if layer.keeps_length:
         return
     ctx.time = OUTPUT_TIME
     if ctx.lengths is None:
