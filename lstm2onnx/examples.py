@@ -93,14 +93,6 @@ def gru_sequence_to_label() -> LayerArray:
                        softmaxLayer(), classificationLayer()])
 
 
-def cnn_lstm_sequence_to_label() -> LayerArray:
-    """A CNN-LSTM front end (issue 10): a causal 1-D convolution and max pooling over time before the LSTM."""
-    numFilters, numHiddenUnits, numClasses = 32, 100, 9
-    return LayerArray([sequenceInputLayer(numFeatures), convolution1dLayer(3, numFilters, "Padding", "causal"), reluLayer(),
-                       maxPooling1dLayer(2, "Stride", 2), lstmLayer(numHiddenUnits, "OutputMode", "last"), fullyConnectedLayer(numClasses),
-                       softmaxLayer(), classificationLayer()])
-
-
 EXAMPLES: dict[str, Callable[[], LayerArray]] = {
     "sequence_to_label": sequence_to_label,
     "sequence_to_sequence_classification": sequence_to_sequence_classification,
@@ -108,7 +100,6 @@ EXAMPLES: dict[str, Callable[[], LayerArray]] = {
     "sequence_to_sequence_regression": sequence_to_sequence_regression,
     "stacked_sequence_to_label": stacked_sequence_to_label,
     "stacked_sequence_to_sequence": stacked_sequence_to_sequence,
-    "cnn_lstm_sequence_to_label": cnn_lstm_sequence_to_label,
     "gru_sequence_to_label": gru_sequence_to_label,
     "cnn_lstm_sequence_to_label": cnn_lstm_sequence_to_label,
 }
