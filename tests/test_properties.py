@@ -27,7 +27,8 @@ from lstm2onnx import (
     sequenceInputLayer,
     softmaxLayer,
 )
-from lstm2onnx.layers import LAYER_TYPES, Layer
+from lstm2onnx.layers import LAYER_TYPES, Layer, gruLayer
+from lstm2onnx.layers.gru import RESET_GATE_MODES
 
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True)
 
@@ -46,9 +47,13 @@ def valid_networks(draw):
     layers = [sequenceInputLayer(features)]
     depth = draw(st.integers(1, 3))
     for k in range(depth):
-        make = draw(st.sampled_from([lstmLayer, bilstmLayer]))
-        mode = draw(st.sampled_from(["sequence", "last"])) if k == depth - 1 else "sequence"
-        layers.append(make(draw(st.integers(1, 6)), OutputMode=mode, **draw(recurrent_options)))
+        make = draw(st.sampled_from([lstmLayer, bilstmLayer, gruLayer]))
+        # a recurrent layer after OutputMode 'last' gets a one-step sequence
+        mode = draw(st.sampled_from(["sequence", "last"] if k == depth - 1 else ["sequence", "sequence", "last"]))
+        options = draw(recurrent_options)
+        if make is gruLayer:
+            options["ResetGateMode"] = draw(st.sampled_from(RESET_GATE_MODES))
+        layers.append(make(draw(st.integers(1, 6)), OutputMode=mode, **options))
         if draw(st.booleans()):
             layers.append(dropoutLayer(draw(st.floats(0, 0.9))))
     tail = draw(st.sampled_from(["classification", "regression", "fc", "none"]))
@@ -82,7 +87,7 @@ def test_valid_arrays_build_and_match_the_reference(layers, seed, ragged, statef
 
 def mutations():
     """Ways to break a valid array; each must give a NetworkError/LayerError naming the problem."""
-    return st.sampled_from(["drop_input", "double_input", "wrong_input_size", "recurrent_after_last", "output_not_last",
+    return st.sampled_from(["drop_input", "double_input", "wrong_input_size", "gru_input_weights", "output_not_last",
                             "class_count", "duplicate_name", "not_a_layer", "missing_softmax", "fc_weights"])
 
 
@@ -97,9 +102,8 @@ def test_invalid_arrays_raise_only_our_errors(layers, mutation, position):
         layers.insert(k, sequenceInputLayer(3))
     elif mutation == "wrong_input_size":
         layers.insert(1, lstmLayer(2, InputSize=layers[0].InputSize + 1))
-    elif mutation == "recurrent_after_last":
-        layers.insert(1, lstmLayer(2, OutputMode="last"))
-        layers.insert(2, lstmLayer(2))
+    elif mutation == "gru_input_weights":  # (a recurrent layer after OutputMode 'last' is valid: it gets a one-step sequence)
+        layers.insert(1, gruLayer(2, InputWeights=np.zeros((6, layers[0].InputSize + 1))))
     elif mutation == "output_not_last":
         layers.insert(k, regressionLayer())
         layers.append(fullyConnectedLayer(1))
