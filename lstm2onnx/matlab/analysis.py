@@ -20,7 +20,7 @@ default variable is the last of them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..layers import LAYER_TYPES
 from .functions import CONSTANTS, FUNCTIONS, WRAPPERS
@@ -34,6 +34,7 @@ SPECIAL = frozenset({"load", "nargin", "nargout", "end", "true", "false"})
 
 
 def known_functions() -> set[str]:
+    """Names that are functions unless the file assigns them (the layer registry may grow while running)."""
     return set(FUNCTIONS) | set(LAYER_TYPES) | set(WRAPPERS) | set(CONSTANTS) | SPECIAL
 
 
@@ -46,12 +47,14 @@ class Context:
     pinned: set[str]
     data_names: set[str]
     free: set[str]
+    bare: set[str] = field(default_factory=set)  # names used other than as name(...): variables, not functions
     budget: object | None = None  # a workspace.Budget: slicing deeply nested loops is bounded in CPU time too
+    known: set[str] = field(default_factory=known_functions)
 
     def reads(self, names: set[str]) -> set[str]:
         """Variables among identifiers read: not functions (unless assigned), not --set names."""
         out = set()
-        known = known_functions()
+        known = self.known
         for name in names:
             if name in self.pinned:
                 continue
@@ -73,7 +76,13 @@ def context(program: Program, pinned: set[str], data_names: set[str]) -> Context
             assigned.update(stmt.inputs)
     functions = set(program.functions)
     free = {n for n in read - assigned if n not in known_functions() and n not in functions}
-    return Context(assigned, functions, set(pinned), set(data_names), free)
+    bare: set[str] = set()
+    for stmt in program.all_statements():
+        tokens = stmt.tokens
+        for k, tok in enumerate(tokens):
+            if tok.kind == "id" and not (k + 1 < len(tokens) and tokens[k + 1].kind == "op" and tokens[k + 1].value == "("):
+                bare.add(tok.value)
+    return Context(assigned, functions, set(pinned), set(data_names), free, bare)
 
 
 def load_names(stmt: Stmt, ctx: Context) -> set[str]:

@@ -149,10 +149,12 @@ class Evaluator:
         self.data = data  # a data.DataFiles
         self.pinned = pinned
         self.problems: list[Problem] = []
-        self.log: list[tuple[int, str, str]] = []  # (line, statement, what happened)
+        self.seen_problems: set[tuple[str, int | None]] = set()
+        self.log: list[tuple[Stmt, str]] = []  # (top-level statement, what happened)
         self.parsed: dict[int, Any] = {}
         self.function_slices: dict[tuple[str, tuple[str, ...]], set[int]] = {}
         self.call_depth = 0
+        self.last_values: dict[str, Any] = {}  # the top workspace (for the report's hint)
         self.layer_variables: set[str] = set()  # variables that hold layer arrays (not --set-able)
         self.end_stack: list[tuple[Any, int, int]] = []
         self.has_load = any(s.kind == "command" and s.word == "load" or (s.kind == "simple" and any(
@@ -160,8 +162,10 @@ class Evaluator:
 
     # -- reporting ---------------------------------------------------------------------------------------
     def problem(self, message: str, pos: int | None) -> None:
-        if any(p.message == message and p.pos == pos for p in self.problems):
+        key = (message, pos)
+        if key in self.seen_problems:
             return
+        self.seen_problems.add(key)
         self.problems.append(Problem(message, pos))
 
     def line(self, pos: int) -> int:
@@ -183,11 +187,16 @@ class Evaluator:
                 continue
             if stmt.sid not in frame.marked:
                 if top:
-                    self.log.append((self.line(stmt.pos), self.statement_text(stmt), self._skip_reason(stmt)))
+                    self.log.append((stmt, "skipped"))
                 continue
             if top:
-                self.log.append((self.line(stmt.pos), self.statement_text(stmt), "evaluated"))
+                self.log.append((stmt, "evaluated"))
             self.statement(stmt, frame)
+
+    def listing(self) -> list[tuple[int, str, str]]:
+        """(line, statement, what happened) of each top-level statement, for ``--verbose``."""
+        return [(self.line(stmt.pos), self.statement_text(stmt), self._skip_reason(stmt) if what == "skipped" else what)
+                for stmt, what in self.log]
 
     def _skip_reason(self, stmt: Stmt) -> str:
         if stmt.kind == "simple" and stmt.targets and set(stmt.targets) <= set(self.pinned):
@@ -197,7 +206,11 @@ class Evaluator:
     def statement(self, stmt: Stmt, frame: Frame) -> None:
         try:
             self._statement(stmt, frame)
-        except (_Break, _Continue, _Return, BudgetExceeded):
+        except (_Break, _Continue, _Return):
+            raise
+        except BudgetExceeded as error:
+            if error.pos is None:
+                error.pos = stmt.pos
             raise
         except ParseError as error:
             self.problem(error.message, error.pos)
@@ -579,7 +592,7 @@ class Evaluator:
             raise NeedsValue(name, pos)
         if not called and nargout <= 1:
             raise NeedsValue(name, pos)
-        if called and self.has_load:
+        if called and self.has_load and name in self.ctx.bare:  # data used as XTrain(1:10) and elsewhere as XTrain
             raise NeedsValue(name, pos)
         raise NotRun(Unavailable(name, self.line(pos), "unknown", pos), pos)
 
@@ -931,14 +944,13 @@ class Evaluator:
             return f"{said} needs {name}, which {need.unavailable.origin()}: pass --data FILE holding {name}{set_other}"
         if name in frame.missing_inputs:
             return f"{said} needs {name}, an input of {frame.function.name} that is not given: pass --set {name}=<value>"
+        if self.has_load or self.data.paths:
+            note = f" (the --data files hold: {self.data.held()})" if self.data.paths else ""
+            return f"{said} needs {name}, which comes from data{note}: pass --data FILE holding {name}{set_other}"
         if name in self.ctx.assigned:
             lines = sorted({self.line(s.pos) for s in self.program.all_statements() if name in s.targets})
             where = ", ".join(map(str, lines[:5]))
             return f"undefined variable {name!r}: {said} runs before (or without) its assignment at line {where}"
-        if self.has_load or self.data.paths:
-            held = self.data.held()
-            note = f" (the --data files hold: {held})" if self.data.paths else ""
-            return f"{said} needs {name}, which comes from data{note}: pass --data FILE holding {name}{set_other}"
         return f"undefined variable {name!r} in {said}: pass --set {name}=<value>, or --data FILE holding {name}"
 
     def opaque_message(self, stmt: Stmt, opaque: OpaqueData) -> str:

@@ -409,6 +409,48 @@ def _unique(call: CallContext, args: list[Any], nargout: int) -> Any:
     return Strings(object_array(out, shape))
 
 
+@builtin("sort")
+def _sort(call: CallContext, args: list[Any], nargout: int) -> Any:
+    """``[B, I] = sort(A)`` (ascending, stable; ``'descend'``) along the first dimension that is not 1."""
+    _opaque_check(call, "sort", args)
+    _nargs("sort", args, 1, 3)
+    descend = any(isinstance(a, str) and a.lower() == "descend" for a in args[1:])
+    value = args[0]
+    if isinstance(value, np.ndarray):
+        x = numbers(value, "sort")
+        axis = _first_dim(x.shape)
+        call.budget.charge(2 * x.size, call.pos, x.shape)
+        order = np.argsort(-x if descend else x, axis=axis, kind="stable")
+        out = np.take_along_axis(x, order, axis=axis)
+        return (out, order.astype(float) + 1) if nargout > 1 else out
+    items, shape = texts(value, "sort")
+    order = sorted(range(len(items)), key=lambda k: items[k], reverse=descend)
+    _charge_texts(call, items)
+    wrap = Cell if isinstance(value, Cell) else Strings
+    out = wrap(object_array([items[k] for k in order], shape))
+    index = np.array([float(k + 1) for k in order]).reshape(shape, order="F")
+    return (out, index) if nargout > 1 else out
+
+
+@builtin("cumsum")
+def _cumsum(call: CallContext, args: list[Any], nargout: int) -> Any:
+    _nargs("cumsum", args, 1, 2)
+    x = numbers(args[0], "cumsum")
+    axis = integer(args[1], "cumsum's dimension", 1) - 1 if len(args) == 2 else _first_dim(x.shape)
+    call.budget.charge(x.size, call.pos, x.shape)
+    return np.cumsum(x, axis=min(axis, x.ndim - 1))
+
+
+@builtin("find")
+def _find(call: CallContext, args: list[Any], nargout: int) -> Any:
+    _nargs("find", args, 1, 2)
+    x = numbers(args[0], "find")
+    hits = np.flatnonzero(x.reshape(-1, order="F") != 0).astype(float) + 1
+    if len(args) == 2:
+        hits = hits[: integer(args[1], "find's count")]
+    return hits.reshape(1, -1) if x.ndim == 2 and x.shape[0] == 1 else hits.reshape(-1, 1)
+
+
 @builtin("categories")
 def _categories(call: CallContext, args: list[Any], nargout: int) -> Any:
     _opaque_check(call, "categories", args)

@@ -60,15 +60,18 @@ def positions(index: Any, extent: int, allow_grow: bool = False) -> np.ndarray |
     flat = index.reshape(-1, order="F")
     if flat.size == 0:
         return np.zeros(0, dtype=np.intp)
-    as_float = flat.astype(float, copy=False)
-    if not np.all(np.isfinite(as_float)) or not np.array_equal(as_float, np.floor(as_float)):
+    low, high = float(flat.min()), float(flat.max())
+    if not (np.isfinite(low) and np.isfinite(high)):
         raise IndexError_("an index must be a positive integer")
-    low, high = as_float.min(), as_float.max()
     if low < 1:
         raise IndexError_(f"index {low:g} is out of range (indices start at 1)")
     if high > extent and not allow_grow:
         raise IndexError_(f"index {high:g} is out of range (1 to {extent})")
-    return as_float.astype(np.intp) - 1
+    ints = flat.astype(np.intp)  # one copy; integrality checked against it without another float temporary
+    if flat.dtype.kind == "f" and not np.array_equal(ints, flat):
+        raise IndexError_("an index must be a positive integer")
+    ints -= 1
+    return ints
 
 
 def extents(shape: tuple[int, ...], count: int) -> list[int]:
@@ -87,7 +90,7 @@ def select(value: Any, indices: list[Any], budget: Budget, pos: int | None) -> A
     sizes = extents(array.shape, len(indices))
     picks = [positions(index, size) for index, size in zip(indices, sizes)]
     counts = [size if pick is None else pick.size for pick, size in zip(picks, sizes)]
-    budget.charge(float(np.prod(counts, dtype=float)) * (STRING_COST if isinstance(value, Strings) else 1), pos, tuple(counts))
+    budget.charge(float(np.prod(counts, dtype=float)) * (STRING_COST if isinstance(value, (Strings, Cell)) else 1), pos, tuple(counts))
     if len(indices) == 1:
         flat = array.reshape(-1, order="F")
         pick = picks[0]
@@ -226,10 +229,13 @@ def _objects(items: list[Any]) -> np.ndarray:
     return out
 
 
+_EMPTY = np.zeros((0, 0))
+_EMPTY.flags.writeable = False  # shared by every empty cell: values are never changed in place
+
+
 def _empty_cells(count: int) -> np.ndarray:
     out = np.empty(count, dtype=object)
-    for k in range(count):
-        out[k] = np.zeros((0, 0))
+    out[:] = [_EMPTY] * count if count else []
     return out
 
 
@@ -339,7 +345,7 @@ def _as_strings(value: Any) -> np.ndarray:
 def _join(rows: list[list[Any]], budget: Budget, pos: int | None, convert: Callable[[Any], np.ndarray],
           wrap: Callable[[np.ndarray], Any], kind: str) -> Any:
     blocks = []
-    unit = STRING_COST if kind == "string" else 1
+    unit = STRING_COST if kind in ("string", "cell") else 1
     for row in rows:
         parts = [convert(v) for v in row]
         parts = [np.atleast_2d(p) for p in parts if p.size or (kind == "cell" and p.shape != (0, 0))]

@@ -27,8 +27,7 @@ from __future__ import annotations
 
 import bisect
 import re
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 MAX_INPUT = 1_000_000  # characters
 
@@ -40,8 +39,7 @@ KEYWORDS = frozenset({
 _STATEMENT_AFTER = frozenset({"else", "try", "otherwise", "end", "break", "continue", "return"})
 
 
-@dataclass(frozen=True, slots=True)
-class Token:
+class Token(NamedTuple):
     """One token. ``kind``: num, str (char vector), dstr ("string"), id, kw, op, nl, semi, comma, cmd, err, eof."""
 
     kind: str
@@ -51,15 +49,16 @@ class Token:
 
 
 _SCAN = re.compile(
-    r"(?P<ws>[ \t\r\f\v]+)"
-    r"|(?P<cont>\.\.\.[^\n]*(?:\n|$))"
+    r"(?P<ws>[ \t\r\f\v]*)(?:"
+    r"(?P<cont>\.\.\.[^\n]*(?:\n|$))"
     r"|(?P<comment>%[^\n]*)"
     r"|(?P<nl>\n)"
     r"|(?P<num>(?:\d+(?:\.(?![*/^\\'])\d*)?|\.\d+)(?:[eEdD][+-]?\d+)?)"
     r"|(?P<id>[A-Za-z][A-Za-z0-9_]*)"
     r'|(?P<dq>"(?:[^"\n]|"")*"?)'
-    r"|(?P<op>\.\^|\.\*|\./|\.\\|\.'|==|~=|<=|>=|&&|\|\||[-+*/\\^()\[\]{}=:'@!<>&|~.,;])"
+    r"|(?P<op>\.\^|\.\*|\./|\.\\|\.'|==|~=|<=|>=|&&|\|\||[-+*/\\^()\[\]{}=:'@!<>&|~.,;]))"
 )
+_SPACE = re.compile(r"[ \t\r\f\v]*")
 _CHAR_STRING = re.compile(r"'(?:[^'\n]|'')*'")
 _BLOCK_OPEN = re.compile(r"[ \t]*%\{[ \t]*(?:\n|$)")
 _BLOCK_LINE = re.compile(r"[ \t]*%([{}])[ \t]*(?:\n|$)")
@@ -67,6 +66,10 @@ _BLOCK_LINE = re.compile(r"[ \t]*%([{}])[ \t]*(?:\n|$)")
 _NOT_COMMAND = re.compile(r"[ \t]+(?:=(?!=)|\(|(?:[-+*/\\^<>&|:.]|==|~=|<=|>=|&&|\|\||\.[*/^\\])[ \t]|[,;\n%]|$)")
 _COMMAND_WORDS = re.compile(r"'(?:[^'\n]|'')*'|[^ \t,;\n%']+")
 _VALUE_END = frozenset({")", "]", "}", "'", ".'"})
+_OPENERS = frozenset("([{")
+_CLOSERS = {")": "(", "]": "[", "}": "{"}
+_PLAIN_OPS = frozenset({".^", ".*", "./", ".\\", ".'", "==", "~=", "<=", ">=", "&&", "||", "-", "+", "*", "/", "\\", "^",
+                        "=", ":", "@", "<", ">", "&", "|", "~", "."})
 
 
 class Source:
@@ -87,8 +90,12 @@ class Source:
         return line, pos - start + 1, self.text[start: end if end != -1 else len(self.text)]
 
 
-def tokenize(text: str) -> list[Token]:
-    """The tokens of ``text``, ending with one ``eof`` token; problems are ``err`` tokens."""
+def tokenize(text: str, budget: Any = None) -> list[Token]:
+    """The tokens of ``text``, ending with one ``eof`` token; problems are ``err`` tokens.
+
+    ``budget`` (a :class:`~.workspace.Budget`) is ticked as tokens are made, so a
+    dense 1 MB text ends with a clean error instead of running past the CPU budget.
+    """
     if len(text) > MAX_INPUT:
         from .problems import MatlabError
 
@@ -101,7 +108,11 @@ def tokenize(text: str) -> list[Token]:
     line_start = True
     space = False
     scan = _SCAN.match
+    new = tuple.__new__
+    tick = budget.tick if budget is not None else None
     while i < n:
+        if tick is not None and not len(tokens) & 255:
+            tick(i)
         if line_start:
             line_start = False
             block = _BLOCK_OPEN.match(text, i)
@@ -111,25 +122,73 @@ def tokenize(text: str) -> list[Token]:
                 continue
         m = scan(text, i)
         if m is None:
-            append(Token("err", f"unexpected character {text[i]!r}", i, space))
-            i += 1
+            j = _SPACE.match(text, i).end()
+            if j >= n:
+                break
+            append(Token("err", f"unexpected character {text[j]!r}", j, space or j > i))
+            i = j + 1
             space = False
             continue
         kind = m.lastgroup
         end = m.end()
-        if kind == "ws":
+        start = m.end(1)
+        if start > i:
             space = True
-            i = end
-            continue
-        if kind == "cont":
-            space = True
-            i = end
-            line_start = True
-            continue
-        if kind == "comment":
-            i = end
-            continue
-        if kind == "nl":
+        i = start
+        if kind == "op":
+            op = m.group(kind)
+            if op in _PLAIN_OPS:
+                append(new(Token, ("op", op, i, space)))
+            elif op in _OPENERS:
+                stack.append(op)
+                append(new(Token, ("op", op, i, space)))
+            elif op in _CLOSERS:
+                if stack and stack[-1] == _CLOSERS[op]:
+                    stack.pop()
+                    append(new(Token, ("op", op, i, space)))
+                else:
+                    append(Token("err", f"unbalanced {op!r}" if not stack else f"{op!r} closes {stack[-1]!r}", i, space))
+                    stack.clear()
+            elif op == ";" or op == ",":
+                append(new(Token, ("semi" if op == ";" else "comma", op, i, space)))
+                if not stack:
+                    i, space, statement_start = end, False, True
+                    continue
+            elif op == "'" and not _transpose(tokens, space):
+                quoted = _CHAR_STRING.match(text, i)
+                if quoted is None:
+                    append(Token("err", "string is not closed on its line", i, space))
+                    end = text.find("\n", i)
+                    end = n if end == -1 else end
+                else:
+                    append(Token("str", quoted.group()[1:-1].replace("''", "'"), i, space))
+                    end = quoted.end()
+            elif op == "!" and statement_start and not stack:
+                stop = text.find("\n", i)
+                stop = n if stop == -1 else stop
+                append(Token("cmd", ("!", [text[i + 1: stop].strip()]), i, space))
+                end = stop
+            else:
+                append(new(Token, ("op", op, i, space)))
+        elif kind == "id":
+            word = m.group(kind)
+            if not stack:
+                if word in KEYWORDS:
+                    append(Token("kw", word, i, space))
+                    i, space = end, False
+                    statement_start = word in _STATEMENT_AFTER
+                    continue
+                if statement_start:
+                    command = _command(text, i, end)
+                    if command is not None:
+                        words, stop = command
+                        append(Token("cmd", (word, words), i, space))
+                        i, space, statement_start = stop, False, False
+                        continue
+            append(new(Token, ("id", word, i, space)))
+        elif kind == "num":
+            append(new(Token, ("num", float(m.group(kind).replace("d", "e").replace("D", "e")), i, space)))
+        elif kind == "nl":
             if stack and "(" in stack:
                 append(Token("err", "a line break inside '(' needs '...' to continue the line", i, space))
                 stack.clear()
@@ -138,67 +197,22 @@ def tokenize(text: str) -> list[Token]:
             if not stack:
                 statement_start = True
             continue
-        if kind == "num":
-            append(Token("num", float(m.group().replace("d", "e").replace("D", "e")), i, space))
-        elif kind == "id":
-            word = m.group()
-            if not stack and word in KEYWORDS:
-                append(Token("kw", word, i, space))
-                i, space = end, False
-                statement_start = word in _STATEMENT_AFTER
-                continue
-            if statement_start and not stack:
-                command = _command(text, i, end)
-                if command is not None:
-                    words, stop = command
-                    append(Token("cmd", (word, words), i, space))
-                    i, space, statement_start = stop, False, False
-                    continue
-            append(Token("id", word, i, space))
-        elif kind == "dq":
-            raw = m.group()
+        elif kind == "comment":
+            i = end
+            continue
+        elif kind == "cont":
+            space = True
+            i = end
+            line_start = True
+            continue
+        else:  # dq
+            raw = m.group(kind)
             if len(raw) < 2 or not raw.endswith('"') or raw.endswith('""') and _unclosed(raw):
                 append(Token("err", "string is not closed on its line", i, space))
                 end = text.find("\n", i)
                 end = n if end == -1 else end
             else:
                 append(Token("dstr", raw[1:-1].replace('""', '"'), i, space))
-        else:
-            op = m.group()
-            if op == "'" and not _transpose(tokens, space):
-                s = _CHAR_STRING.match(text, i)
-                if s is None:
-                    append(Token("err", "string is not closed on its line", i, space))
-                    end = text.find("\n", i)
-                    end = n if end == -1 else end
-                else:
-                    append(Token("str", s.group()[1:-1].replace("''", "'"), i, space))
-                    end = s.end()
-            elif op == "!" and statement_start and not stack:
-                stop = text.find("\n", i)
-                stop = n if stop == -1 else stop
-                append(Token("cmd", ("!", [text[i + 1: stop].strip()]), i, space))
-                end = stop
-            elif op in ("(", "[", "{"):
-                stack.append(op)
-                append(Token("op", op, i, space))
-            elif op in (")", "]", "}"):
-                want = {")": "(", "]": "[", "}": "{"}[op]
-                if stack and stack[-1] == want:
-                    stack.pop()
-                    append(Token("op", op, i, space))
-                else:
-                    append(Token("err", f"unbalanced {op!r}" if not stack else f"{op!r} closes {stack[-1]!r}", i, space))
-                    stack.clear()
-            elif op == ";":
-                append(Token("semi", op, i, space))
-            elif op == ",":
-                append(Token("comma", op, i, space))
-            else:
-                append(Token("op", op, i, space))
-            if op in (";", ",") and not stack:
-                i, space, statement_start = end, False, True
-                continue
         i, space, statement_start = end, False, False
     append(Token("eof", None, n, space))
     return tokens

@@ -23,17 +23,21 @@ class MatlabError(SpecError):
         super().__init__(message)
 
     @classmethod
-    def report(cls, problems: list[tuple[str, int | None]], text: str) -> "MatlabError":
-        """One error holding several problems (at most :data:`MAX_REPORTED` are shown), in text order."""
+    def report(cls, problems: list[tuple[str, int | None]], text: str, hint: str = "") -> "MatlabError":
+        """One error holding several problems (at most :data:`MAX_REPORTED` are shown), in text order;
+        ``hint`` (a way out for all of them) ends the message."""
         ordered = sorted(problems, key=lambda p: (p[1] is None, p[1] or 0))
         if len(ordered) == 1:
-            return cls(ordered[0][0], text, ordered[0][1])
+            error = cls(ordered[0][0], text, ordered[0][1])
+            if hint:
+                error.args = (f"{error.args[0]}\n{hint}",)
+            return error
         located = [_located(message, text, pos) if pos is not None else (message, None, None)
                    for message, pos in ordered[:MAX_REPORTED]]
         more = len(ordered) - len(located)
         body = "\n".join(f"  {k}. {message.replace(chr(10), chr(10) + '  ')}" for k, (message, _, _) in enumerate(located, 1))
         tail = f"\n  ... and {more} more" if more > 0 else ""
-        error = cls(f"{len(ordered)} problems stop the build:\n{body}{tail}")
+        error = cls(f"{len(ordered)} problems stop the build:\n{body}{tail}" + (f"\n{hint}" if hint else ""))
         error.problems = located
         error.line, error.column = located[0][1], located[0][2]
         return error

@@ -15,6 +15,7 @@ assigns (a note names the others). In a function file (the first statement is
 
 from __future__ import annotations
 
+import gc
 import os
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
@@ -37,14 +38,20 @@ class ScriptResult:
     layers: LayerArray
     variable: str
     notes: list[str] = field(default_factory=list)
-    statements: list[tuple[int, str, str]] = field(default_factory=list)  # (line, statement, evaluated/skipped...)
+    listing: Any = None  # () -> [(line, statement, evaluated/skipped...)], made only when asked for
+
+    @property
+    def statements(self) -> list[tuple[int, str, str]]:
+        """(line, statement, what happened) of every top-level statement."""
+        return self.listing() if self.listing is not None else []
 
     def report(self) -> str:
         """The ``--verbose`` listing: statements evaluated and skipped, then the layer array."""
+        listed = self.statements
         lines = [f"line {line:>4}: {what:<9} {text}" if what in ("evaluated", "skipped") else f"line {line:>4}: {what}: {text}"
-                 for line, text, what in self.statements]
-        evaluated = sum(1 for _, _, what in self.statements if what == "evaluated")
-        lines.append(f"{evaluated} statements evaluated, {len(self.statements) - evaluated} skipped; "
+                 for line, text, what in listed]
+        evaluated = sum(1 for _, _, what in listed if what == "evaluated")
+        lines.append(f"{evaluated} statements evaluated, {len(listed) - evaluated} skipped; "
                      f"'{self.variable}' is a {len(self.layers)}-layer array:")
         lines.append(str(self.layers).rstrip())
         return "\n".join(lines)
@@ -53,15 +60,28 @@ class ScriptResult:
 def read_script(text: str, workspace: Mapping[str, Any] | None = None, data: Iterable[str | os.PathLike] = (),
                 variable: str | None = None) -> ScriptResult:
     """Build the layer array of a MATLAB script or function file (see the module docstring)."""
+    enabled = gc.isenabled()
+    gc.disable()  # a 1 MB text makes ~10^6 small objects and no cycles: collecting them would double the time
+    try:
+        return _read_script(text, workspace, data, variable)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _read_script(text: str, workspace: Mapping[str, Any] | None, data: Iterable[str | os.PathLike],
+                 variable: str | None) -> ScriptResult:
     if not isinstance(text, str):
         raise MatlabError(f"expected MATLAB text, got {type(text).__name__}")
     budget = Budget()
-    tokens = tokenize(text)
-    source = Source(text)
     try:
-        program = split(tokens, source)
+        tokens = tokenize(text, budget)
+        source = Source(text)
+        program = split(tokens, source, budget)
     except RecursionError:
         raise MatlabError("the text nests too deeply") from None
+    except BudgetExceeded as error:
+        raise MatlabError(error.message, text, error.pos) from None
     initial = _workspace(workspace)
     files = DataFiles(data)
     ctx = analysis.context(program, set(initial), files.names())
@@ -83,9 +103,10 @@ def read_script(text: str, workspace: Mapping[str, Any] | None = None, data: Ite
         if isinstance(layers, str):
             problems.append((layers, value.pos if isinstance(value, Unavailable) else None))
     if problems or isinstance(value, Poisoned):
-        raise MatlabError.report(problems or [(f"'{chosen}' could not be computed", None)], text)
+        raise MatlabError.report(problems or [(f"'{chosen}' could not be computed", None)], text,
+                                 _inputs_hint(program, evaluator, chosen))
     notes += _pinned_notes(program, initial, source)
-    return ScriptResult(layers, chosen, notes, evaluator.log)  # type: ignore[arg-type]
+    return ScriptResult(layers, chosen, notes, evaluator.listing)  # type: ignore[arg-type]
 
 
 def _workspace(workspace: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -128,6 +149,7 @@ def _run_script(program: Program, evaluator: Evaluator, initial: dict[str, Any],
     ws = dict(files.variables())
     ws.update(initial)
     frame = Frame(ws, marked)
+    evaluator.last_values = ws
     try:
         evaluator.block(program.statements, frame, top=True)
     except _Return:
@@ -154,6 +176,7 @@ def _run_function_file(program: Program, evaluator: Evaluator, initial: dict[str
                  + (f" with {', '.join(given)} from --set" if given else ""))
     marked = evaluator.function_slice(entry, (chosen,))
     frame = Frame(ws, marked, entry, missing, entry=True)
+    evaluator.last_values = ws
     try:
         evaluator.block(entry.parts[0][1], frame, top=True)
     except _Return:
@@ -180,6 +203,23 @@ def _as_layers(value: Any, chosen: str, evaluator: Evaluator, program: Program) 
     if isinstance(value, _Missing):
         return f"'{chosen}' is never assigned by the statements that run"
     return f"'{chosen}' is not a layer array: it holds {describe(value)}"
+
+
+def _inputs_hint(program: Program, evaluator: Evaluator, chosen: str) -> str:
+    """The values the layer array reads directly that could not be computed: each can be given with --set."""
+    from .evaluator import Unavailable as _Unavailable
+
+    wanted: list[str] = []
+    for stmt in program.all_statements():
+        if chosen in stmt.targets and stmt.kind == "simple":
+            for name in sorted(evaluator.ctx.reads(stmt.uses) - evaluator.layer_variables - {chosen}):
+                value = evaluator.last_values.get(name)
+                if isinstance(value, (Poisoned, _Unavailable)) and name not in wanted:
+                    wanted.append(name)
+    if not wanted:
+        return ""
+    return "the layer array needs " + ", ".join(wanted) + ": give them directly with " + " ".join(
+        f"--set {name}=<value>" for name in wanted)
 
 
 def _pinned_notes(program: Program, initial: dict[str, Any], source: Source) -> list[str]:

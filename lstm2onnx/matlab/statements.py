@@ -15,8 +15,8 @@ needs; expressions are parsed later, only for the statements the network needs.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Iterator
+from dataclasses import dataclass
+from typing import AbstractSet, Any, Iterator, Sequence
 
 from .lexer import Source, Token
 
@@ -27,7 +27,18 @@ _CLOSE = frozenset(")]}")
 _SEPARATORS = frozenset({"nl", "semi", "comma"})
 
 
-@dataclass
+class TooDeep(Exception):
+    """Blocks nest deeper than :data:`MAX_BLOCK_DEPTH` (the whole file is refused)."""
+
+    def __init__(self, pos: int) -> None:
+        super().__init__(pos)
+        self.pos = pos
+
+
+_NO_PARTS: tuple = ()
+
+
+@dataclass(slots=True)
 class Stmt:
     """A statement: ``kind`` is simple, command, for, while, if, switch, try, function, keyword or broken.
 
@@ -40,18 +51,20 @@ class Stmt:
     kind: str
     pos: int
     end: int
-    tokens: list[Token] = field(default_factory=list)
-    parts: list[tuple[list[Token] | None, list["Stmt"]]] = field(default_factory=list)
-    targets: list[str] = field(default_factory=list)
-    full: set[str] = field(default_factory=set)
-    uses: set[str] = field(default_factory=set)
+    # Shared immutable defaults: a 1 MB script has ~10^5 statements, and allocating (and freeing) seven
+    # containers for each would take as long as reading it.
+    tokens: Sequence[Token] = ()
+    parts: list[tuple[list[Token] | None, list["Stmt"]]] = _NO_PARTS  # type: ignore[assignment]
+    targets: Sequence[str] = ()
+    full: AbstractSet[str] = frozenset()
+    uses: AbstractSet[str] = frozenset()
     error: tuple[str, int] | None = None  # (message, position) of a broken statement
     # function definitions
     name: str = ""
-    inputs: list[str] = field(default_factory=list)
-    outputs: list[str] = field(default_factory=list)
+    inputs: Sequence[str] = ()
+    outputs: Sequence[str] = ()
     word: str = ""  # the keyword of keyword statements, the command name of commands
-    words: list[str] = field(default_factory=list)
+    words: Sequence[str] = ()
 
     def children(self) -> Iterator["Stmt"]:
         for _, body in self.parts:
@@ -86,12 +99,15 @@ class _Splitter:
         self.i = 0
         self.sid = 0
         self.depth = 0
+        self.budget: Any = None
 
     def peek(self) -> Token:
         return self.tokens[self.i]
 
     def new(self, kind: str, pos: int, **kw) -> Stmt:
         self.sid += 1
+        if self.budget is not None:
+            self.budget.tick(pos)
         return Stmt(self.sid, kind, pos, pos, **kw)
 
     def skip_separators(self) -> None:
@@ -100,21 +116,23 @@ class _Splitter:
 
     def until_separator(self) -> list[Token]:
         """Tokens up to a separator, keyword or eof outside brackets (the separator is not consumed)."""
-        out: list[Token] = []
+        tokens = self.tokens
+        i = self.i
+        start = i
         depth = 0
         while True:
-            tok = self.tokens[self.i]
-            if tok.kind == "eof" or (depth == 0 and (tok.kind in _SEPARATORS or tok.kind == "kw")):
-                return out
-            if tok.kind == "op":
-                if tok.value in _OPEN:
+            kind, value, _, _ = tokens[i]
+            if kind == "op":
+                if value in _OPEN:
                     depth += 1
-                elif tok.value in _CLOSE:
-                    depth = max(0, depth - 1)
-            elif tok.kind == "err":
+                elif value in _CLOSE and depth:
+                    depth -= 1
+            elif kind == "eof" or (depth == 0 and (kind in _SEPARATORS or kind == "kw")):
+                self.i = i
+                return tokens[start:i]
+            elif kind == "err":
                 depth = 0
-            out.append(tok)
-            self.i += 1
+            i += 1
 
     def block(self, stops: frozenset[str]) -> tuple[list[Stmt], Token]:
         """Statements up to a keyword in ``stops`` (returned, not consumed) or eof."""
@@ -127,9 +145,7 @@ class _Splitter:
                 if tok.kind == "eof" or (tok.kind == "kw" and tok.value in stops):
                     return body, tok
                 if self.depth > MAX_BLOCK_DEPTH:
-                    body.append(self.broken(f"blocks nest deeper than {MAX_BLOCK_DEPTH} levels", tok))
-                    self.i = len(self.tokens) - 1
-                    return body, self.peek()
+                    raise TooDeep(tok.pos)
                 body.append(self.statement())
         finally:
             self.depth -= 1
@@ -171,7 +187,7 @@ class _Splitter:
             return self.closed(self.new("while" if word == "while" else "for", tok.pos, word=word, tokens=header,
                                         parts=[(header, body)]), stop, tok)
         if word == "if":
-            stmt = self.new("if", tok.pos, word=word)
+            stmt = self.new("if", tok.pos, word=word, parts=[])
             header: list[Token] | None = self.until_separator()
             while True:
                 body, stop = self.block(frozenset({"elseif", "else", "end"}))
@@ -186,7 +202,7 @@ class _Splitter:
                     stmt.parts.append((None, body))
                 return self.closed(stmt, stop, tok)
         if word == "switch":
-            stmt = self.new("switch", tok.pos, word=word, tokens=self.until_separator())
+            stmt = self.new("switch", tok.pos, word=word, tokens=self.until_separator(), parts=[])
             self.skip_separators()
             stop = self.peek()
             while stop.kind == "kw" and stop.value in ("case", "otherwise"):
@@ -196,7 +212,7 @@ class _Splitter:
                 stmt.parts.append((header, body))
             return self.closed(stmt, stop, tok)
         if word == "try":
-            stmt = self.new("try", tok.pos, word=word)
+            stmt = self.new("try", tok.pos, word=word, parts=[])
             body, stop = self.block(frozenset({"catch", "end"}))
             stmt.parts.append(([], body))
             if stop.kind == "kw" and stop.value == "catch":
@@ -238,7 +254,7 @@ class _Splitter:
 
     def function(self, tok: Token) -> Stmt:
         header = self.until_separator()
-        stmt = self.new("function", tok.pos, word="function", tokens=header)
+        stmt = self.new("function", tok.pos, word="function", tokens=header, parts=[])
         outputs, name, inputs, error = _function_header(header)
         if error is not None:
             stmt.error = error
@@ -289,10 +305,14 @@ def nesting(tok: Token) -> int:
 def top_level_assignment(tokens: list[Token]) -> int | None:
     """Index of the ``=`` that makes ``tokens`` an assignment, or None."""
     depth = 0
-    for k, tok in enumerate(tokens):
-        depth += nesting(tok)
-        if depth == 0 and tok.kind == "op" and tok.value == "=":
-            return k
+    for k, (kind, value, _, _) in enumerate(tokens):
+        if kind == "op":
+            if value in _OPEN:
+                depth += 1
+            elif value in _CLOSE:
+                depth -= 1
+            elif value == "=" and depth == 0:
+                return k
     return None
 
 
@@ -337,22 +357,35 @@ def names_read(tokens: list[Token]) -> set[str]:
     """Identifiers a token range reads: not field names after '.', not ``Name`` in ``Name=value``."""
     out: set[str] = set()
     depth = 0
-    for k, tok in enumerate(tokens):
-        depth += nesting(tok)
-        if tok.kind != "id":
-            continue
-        if k and tokens[k - 1].kind == "op" and tokens[k - 1].value == "." :
-            continue
-        nxt = tokens[k + 1] if k + 1 < len(tokens) else None
-        if depth > 0 and nxt is not None and nxt.kind == "op" and nxt.value == "=":
-            continue
-        out.add(tok.value)
+    last = len(tokens) - 1
+    for k, (kind, value, _, _) in enumerate(tokens):
+        if kind == "op":
+            if value in _OPEN:
+                depth += 1
+            elif value in _CLOSE:
+                depth -= 1
+        elif kind == "id":
+            if k and tokens[k - 1][1] == "." and tokens[k - 1][0] == "op":
+                continue
+            if depth > 0 and k < last and tokens[k + 1][1] == "=" and tokens[k + 1][0] == "op":
+                continue
+            out.add(value)
     return out
 
 
-def split(tokens: list[Token], source: Source) -> Program:
-    """The statements and local functions of a tokenized file."""
+def split(tokens: list[Token], source: Source, budget: Any = None) -> Program:
+    """The statements and local functions of a tokenized file (``budget``: ticked per statement)."""
+    try:
+        return _split(tokens, source, budget)
+    except TooDeep as error:
+        from .problems import MatlabError
+
+        raise MatlabError(f"blocks nest deeper than {MAX_BLOCK_DEPTH} levels", source.text, error.pos) from None
+
+
+def _split(tokens: list[Token], source: Source, budget: Any) -> Program:
     splitter = _Splitter(tokens, source)
+    splitter.budget = budget
     statements: list[Stmt] = []
     functions: dict[str, Stmt] = {}
     function_file = False

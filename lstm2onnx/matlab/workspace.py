@@ -12,7 +12,7 @@ Values in a workspace:
 
 :class:`Budget` is charged with the size of a value *before* it is computed:
 every element counts one unit, a string element ``8 + len // 8`` (a Python
-string costs about as much as eight numbers), a cell one unit per cell. One
+string costs about as much as eight numbers), a cell 8 units per cell. One
 value may cost at most :data:`MAX_ELEMENTS`, all values made by one evaluation
 together :data:`MAX_TOTAL` (so at most about 200 MB of float64 ever exist),
 and evaluation may use :data:`CPU_SECONDS` of CPU time.
@@ -30,9 +30,9 @@ from ..layers import Layer
 from ..network import LayerArray
 from .matfile import Opaque
 
-MAX_ELEMENTS = 5_000_000  # budget units of one value
-MAX_TOTAL = 25_000_000  # budget units of all values one evaluation makes
-CPU_SECONDS = 1.5  # CPU time of one build (tokens, statements and evaluation)
+MAX_ELEMENTS = 4_000_000  # budget units of one value (32 MB of float64)
+MAX_TOTAL = 20_000_000  # budget units of all values one evaluation makes (160 MB of float64)
+CPU_SECONDS = 1.4  # CPU time of one build (tokens, statements and evaluation); freeing it all comes after
 STRING_COST = 8
 
 
@@ -137,7 +137,7 @@ def cost(value: Any) -> float:
     if isinstance(value, Strings):
         return float(sum(STRING_COST + len(s) // STRING_COST for s in value.data.flat))
     if isinstance(value, Cell):
-        return float(value.data.size)
+        return float(value.data.size * STRING_COST)
     return 1.0
 
 
