@@ -17,9 +17,19 @@ from onnx import numpy_helper
 
 from . import gates
 from .builder import META_SPEC
+from .builder.emitters.convolution import learnables_from_onnx as convolution_learnables
+from .builder.emitters.embedding import learnables_from_onnx as embedding_learnables
 from .builder.emitters.normalization import learnables_from_onnx as normalization_learnables
 from .errors import Lstm2OnnxError
-from .layers import BatchNormalizationLayer, FullyConnectedLayer, GRULayer, LayerNormalizationLayer, LSTMLayer
+from .layers import (
+    BatchNormalizationLayer,
+    Convolution1DLayer,
+    FullyConnectedLayer,
+    GRULayer,
+    LayerNormalizationLayer,
+    LSTMLayer,
+    WordEmbeddingLayer,
+)
 from .network import LayerArray
 
 
@@ -57,6 +67,10 @@ def _with_learnables(layer: Any, tensors: dict[str, np.ndarray]) -> Any:
         return dataclasses.replace(layer, Weights=_tensor(tensors, f"{name}.Weights.T").T, Bias=_tensor(tensors, f"{name}.Bias"))
     if isinstance(layer, (BatchNormalizationLayer, LayerNormalizationLayer)):
         return normalization_learnables(layer, lambda key: _tensor(tensors, key))
+    if isinstance(layer, Convolution1DLayer):
+        return convolution_learnables(layer, lambda key: _tensor(tensors, key))
+    if isinstance(layer, WordEmbeddingLayer):
+        return embedding_learnables(layer, lambda key: _tensor(tensors, key))
     return layer
 
 

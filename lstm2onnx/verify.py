@@ -10,6 +10,8 @@ import onnx
 from . import reference
 from .errors import Lstm2OnnxError
 from .importer import load_onnx
+from .layers import WordEmbeddingLayer
+from .layers.convolution import min_sequence_length
 
 STATE_KEYS = ("HiddenState", "CellState")
 
@@ -27,10 +29,12 @@ def verify_model(path: str | os.PathLike, *, provider: str = "cpu", batch: int =
     rng = np.random.default_rng(seed)
     names = {i.name for i in model.graph.input}
     ragged = "sequence_lengths" in names
-    lengths = rng.integers(1, time + 1, size=batch) if ragged else np.full(batch, time)
+    lengths = rng.integers(min_sequence_length(layers), time + 1, size=batch) if ragged else np.full(batch, time)
     lengths[0] = time
     features = layers[0].InputSize
     sequences = [rng.standard_normal((int(L), features)).astype(np.float32) for L in lengths]
+    if len(layers) > 1 and isinstance(layers[1], WordEmbeddingLayer):  # the steps are word indices
+        sequences = [rng.integers(1, layers[1].NumWords + 1, size=x.shape).astype(np.float32) for x in sequences]
     padded = np.zeros((batch, time, features), np.float32)
     for k, x in enumerate(sequences):
         padded[k, : len(x)] = x

@@ -458,3 +458,19 @@ def test_train_sequence_to_sequence_needs_length_keeping_windows(rng):
         padded[k, : len(x)] = x
     out = run(build(net.Layers, ragged=True), {"sequences": padded, "sequence_lengths": np.array([len(x) for x in X], np.int32)})
     assert_matches_reference(out["responses"], expected)
+
+
+def test_load_onnx_and_verify(tmp_path):
+    from lstm2onnx import exportONNXNetwork
+    from lstm2onnx.importer import load_onnx
+    from lstm2onnx.verify import verify_model
+
+    net = initialize([sequenceInputLayer(3), convolution1dLayer(4, 5, Padding=[1, 0], Stride=2, BiasInitializer="narrow-normal"),
+                      averagePooling1dLayer(3, PaddingValue="mean", Padding="same"), lstmLayer(4), globalMaxPooling1dLayer(),
+                      fullyConnectedLayer(2)], seed=5)
+    path = tmp_path / "cnn.onnx"
+    exportONNXNetwork(net, str(path), ragged=True)
+    back = load_onnx(path)
+    assert all(a == b for a, b in zip(back, net))
+    report = verify_model(path, time=12)  # lengths from the shortest the windows allow (3) to 12
+    assert max(report.values()) <= ATOL_FLOAT32

@@ -280,3 +280,14 @@ def test_runtime_rejects_bad_word_indices(oov, bad, message, tmp_path):
     if oov == "map-to-last":
         out = rt.predict(net, [np.array([[1.0], [40.0]], np.float32)])
         assert_matches_reference(out[0][None], [reference.predict(text_network(oov), [np.array([[1.0], [12.0]])])[0]])
+
+
+def test_load_onnx_and_verify(tmp_path):
+    from lstm2onnx.importer import load_onnx
+    from lstm2onnx.verify import verify_model
+
+    net = text_network("map-to-last", seed=4)
+    path = tmp_path / "text.onnx"
+    exportONNXNetwork(net, str(path), ragged=True)
+    assert all(a == b for a, b in zip(load_onnx(path), net))
+    assert max(verify_model(path).values()) <= 1e-5  # verify feeds integer word indices

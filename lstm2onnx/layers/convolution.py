@@ -318,6 +318,23 @@ class GlobalAveragePooling1DLayer(GlobalPooling1DLayer):
 TIME_LAYERS = (Convolution1DLayer, Pooling1DLayer, GlobalPooling1DLayer)  # layers that mix time steps
 
 
+def min_sequence_length(layers) -> int:
+    """The fewest input steps with which every window over time in ``layers`` gives at least one step."""
+    windows = [layer for layer in layers if isinstance(layer, TimeWindow)]
+
+    def long_enough(T: int) -> bool:
+        for layer in windows:
+            T = layer.output_length(T)
+            if T < 1:
+                return False
+        return True
+
+    T = 1
+    while not long_enough(T):
+        T += 1
+    return T
+
+
 def _padding_text(layer: TimeWindow) -> str:
     if isinstance(layer.Padding, str):
         return f"'{layer.Padding}'"

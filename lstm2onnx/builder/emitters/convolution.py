@@ -20,6 +20,7 @@ only recurrent state, so a window over time would see each chunk alone.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Sequence
 
 import numpy as np
@@ -202,3 +203,8 @@ def time_windows(layers: Sequence[Layer]) -> list[dict]:
     sequence's output length and the shortest input (``lstm2onnx_runtime.input_rules``)."""
     return [{"padding": "same" if layer.Padding == "same" else list(layer.PaddingSize), "window": layer.window, "stride": layer.Stride}
             for layer in layers if isinstance(layer, TimeWindow)]
+
+
+def learnables_from_onnx(layer: Convolution1DLayer, tensor) -> Convolution1DLayer:
+    """The layer with Weights/Bias read back from its initializers (``tensor(name) -> array``): the inverse of the emitter."""
+    return dataclasses.replace(layer, Weights=np.transpose(tensor(f"{layer.Name}.W"), (2, 1, 0)), Bias=tensor(f"{layer.Name}.B"))

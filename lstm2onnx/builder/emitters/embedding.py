@@ -10,6 +10,7 @@ runtime rejects before the run (``lstm2onnx.io`` metadata ``word_indices``).
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Sequence
 
 import numpy as np
@@ -42,3 +43,8 @@ def word_indices(layers: Sequence[Layer]) -> dict | None:
     if not isinstance(second, WordEmbeddingLayer) or getattr(first, "Normalization", "none") != "none":
         return None
     return {"num_words": second.NumWords, "oov_mode": second.OOVMode}
+
+
+def learnables_from_onnx(layer: WordEmbeddingLayer, tensor) -> WordEmbeddingLayer:
+    """The layer with Weights read back from its initializer (``tensor(name) -> array``): the inverse of the emitter."""
+    return dataclasses.replace(layer, Weights=tensor(f"{layer.Name}.Weights.T").T)
