@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import ATOL_FLOAT32
+from conftest import ATOL_FLOAT32, cuda_works
 
 import lstm2onnx_runtime as rt
 from lstm2onnx import exportONNXNetwork, fullyConnectedLayer, initialize, lstmLayer, reference, sequenceInputLayer, softmaxLayer
@@ -114,3 +114,26 @@ def test_state_round_trip_reset_and_errors(tmp_path, rng):
         t.set_state({**saved, "g2": {"CellState": np.zeros(4)}})
     with pytest.raises(StreamError, match="g1.HiddenState must be 6 finite numbers, got 5"):
         t.set_state({**saved, "g1": {"HiddenState": np.zeros(5)}})
+
+
+@pytest.mark.skipif(not cuda_works(), reason="onnxruntime cannot run on CUDA here (no CUDAExecutionProvider, or no usable GPU)")
+@pytest.mark.parametrize("mode,gate", [("after-multiplication", "sigmoid"), (THIRD, "sigmoid"), ("before-reset", "sigmoid"),
+                                       ("after-multiplication", "hard-sigmoid")])
+def test_cuda_placement_and_numbers(tmp_path, rng, mode, gate):
+    """linear_before_reset=1 with sigmoid/tanh runs on CUDA (cuDNN's GRU); 'before-reset' (0) and other activations on the
+    CPU provider; the numbers are the reference's either way, streams included."""
+    layers = [sequenceInputLayer(3), gruLayer(6, Name="g", ResetGateMode=mode, GateActivationFunction=gate, BiasInitializer="narrow-normal"),
+              fullyConnectedLayer(2)]
+    net = initialize(layers, seed=2)
+    exportONNXNetwork(net, tmp_path / "net.onnx", stateful=True, ragged=True)
+    model = rt.load(tmp_path / "net.onnx", "cuda")
+    placement = {name: ep for name, ep in model.node_placement().items() if name.endswith("/GRU_node")}
+    on_cuda = mode != "before-reset" and gate == "sigmoid"
+    assert placement == {"g/GRU_node": "CUDAExecutionProvider" if on_cuda else "CPUExecutionProvider"}
+    xs = [rng.normal(size=(int(rng.integers(2, 12)), 3)).astype(np.float32) for _ in range(5)]
+    expected = reference.predict(net, xs)
+    for got, want in zip(rt.predict(model, xs), expected):
+        assert np.abs(got - want).max() <= ATOL_FLOAT32
+    stream = StreamPool(model).open()
+    streamed = np.concatenate([stream.step(xs[0][k : k + 2]) for k in range(0, len(xs[0]), 2)])
+    assert np.abs(streamed - expected[0]).max() <= ATOL_FLOAT32
