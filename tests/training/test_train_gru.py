@@ -177,3 +177,17 @@ def test_torch_predict_and_update_state_streams_gru_stacks():
         np.testing.assert_allclose(np.concatenate([p[k] for p in pieces]), whole[k], rtol=0, atol=1e-5)
         assert reference.max_abs_error(whole[k][None], [reference.predict(net.Layers, [X[k]])[0]]) <= 1e-5
     np.testing.assert_allclose(predict(resetState(state), X)[0], whole[0], rtol=0, atol=1e-6)
+
+
+def test_torch_runs_a_one_step_sequence_after_output_mode_last():
+    """Issue 9 item 6 in the torch front end: the stacks of tests/test_gru.py (lstm, bilstm, gru after 'last') in float64."""
+    from test_gru import ONE_STEP_STACKS
+
+    for name, make in ONE_STEP_STACKS.items():
+        rng = np.random.default_rng(len(name))
+        net = initialize([sequenceInputLayer(3), *make(rng)], seed=4)
+        batch = random_batch(rng, 6, 11, 3, ragged=True)
+        with torch.no_grad():
+            y = TorchNetwork(net).double()(torch.tensor(batch.padded, dtype=torch.float64), torch.tensor(batch.lengths)).numpy()
+        assert y.ndim == 2, name
+        assert np.abs(y - reference.predict(net, batch.sequences)).max() <= 1e-12, name
