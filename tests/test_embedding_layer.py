@@ -291,3 +291,24 @@ def test_load_onnx_and_verify(tmp_path):
     exportONNXNetwork(net, str(path), ragged=True)
     assert all(a == b for a, b in zip(load_onnx(path), net))
     assert max(verify_model(path).values()) <= 1e-5  # verify feeds integer word indices
+
+
+def test_streams_check_word_indices(tmp_path, rng):
+    """StreamPool steps are checked like predict's sequences, before any state moves."""
+    path = tmp_path / "text.onnx"
+    net = text_network("error")
+    exportONNXNetwork(net, str(path), stateful=True, ragged=True)
+    pool = rt.StreamPool(rt.load(path, "cpu"))
+    a, b = pool.open(), pool.open()
+    docs, _, _ = documents(rng, 2, 6)
+    with pytest.raises(RuntimeInputError, match=r"sequence 1, time step 2 holds 0; expected an integer word index from 1 to 12"):
+        a.step(np.array([[1.0], [0.0]], np.float32))
+    with pytest.raises(RuntimeInputError, match=r"sequence 2, time step 1 holds 2.5"):
+        pool.step({a: docs[0][:2], b: np.array([[2.5], [1.0]], np.float32)})
+    with pytest.raises(RuntimeInputError, match="holds 13"):
+        pool.step({a: docs[0][:2], b: np.array([[13.0]], np.float32)})
+    group = pool.open_group(2)
+    with pytest.raises(RuntimeInputError, match=r"StreamGroup.step: sequence 2, time step 1 holds 0"):
+        group.step(np.array([[[1.0]], [[0.0]]], np.float32))
+    outputs = [a.step(docs[0][:3]), a.step(docs[0][3:])]  # nothing moved before: the steps continue from the start
+    assert_matches_reference(np.concatenate(outputs)[None], [reference.predict(net, docs[:1])[0]])

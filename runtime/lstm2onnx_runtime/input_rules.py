@@ -14,7 +14,9 @@
 Streams (predictAndUpdateState) carry only recurrent state, as MATLAB's
 predictAndUpdateState does; lstm2onnx refuses to build stateful graphs with
 convolution or pooling over time, so ``time_windows`` only ever shape whole-
-sequence calls.
+sequence calls. Word indices are checked on every path: predict/classify,
+predictAndUpdateState and each StreamPool/StreamGroup step (before any state
+moves).
 """
 
 from __future__ import annotations

@@ -276,6 +276,7 @@ class StreamPool:
         self._run = net.run
         self._inner = getattr(net.session, "_sess", None)
         self._check_nan = net.nan_policy == "error"
+        self._rules = net.info.rules if net.info.rules.active else None  # e.g. word indices: see input_rules.py
 
     def _check_rows(self, rows: int, what: str) -> None:
         """Refuse a page larger than MAX_PAGE_BYTES before allocating it."""
@@ -471,6 +472,8 @@ class StreamPool:
             np.copyto(bound.x0, x)
             if self._check_nan and not bound.finite():
                 check_finite(f"Stream.step: sequence for stream {stream.id}", x)
+            if self._rules is not None:
+                self._rules.check(f"Stream.step (stream {stream.id})", [x])
             bound.run()
             return bound.y0.copy()
         finally:
@@ -579,6 +582,8 @@ class StreamPool:
             np.copyto(bound.x, X)
             if self._check_nan and not bound.finite():
                 check_finite("StreamGroup.step", bound.x)
+            if full and self._rules is not None:  # the other chunks were checked with their lengths
+                self._rules.check("StreamGroup.step", X)
             if not full and info.sequence_lengths is None:
                 return self._step_by_length(group, X, lengths)
             if not bound.in_step():  # a member stepped alone: the rows are not all in the same half
@@ -599,11 +604,15 @@ class StreamPool:
         X = check_batch(function, X, info.features, self.net.nan_policy)
         steps = X.shape[1]
         if lengths is None:
-            return X, np.full(n, steps, np.int32)
-        lengths = np.asarray(lengths)
-        if lengths.shape != (n,) or lengths.dtype.kind not in "iu" or lengths.min() < 1 or lengths.max() > steps:
-            raise StreamError(f"{function}: lengths must be {n} integers from 1 to {steps} (the chunk's time steps), got {lengths!r}")
-        return X, lengths.astype(np.int32)
+            lengths = np.full(n, steps, np.int32)
+        else:
+            lengths = np.asarray(lengths)
+            if lengths.shape != (n,) or lengths.dtype.kind not in "iu" or lengths.min() < 1 or lengths.max() > steps:
+                raise StreamError(f"{function}: lengths must be {n} integers from 1 to {steps} (the chunk's time steps), got {lengths!r}")
+            lengths = lengths.astype(np.int32)
+        if self._rules is not None:
+            self._rules.check(function, [x[:L] for x, L in zip(X, lengths)])
+        return X, lengths
 
     def _step_gathered(self, slots: np.ndarray, X: np.ndarray, lengths: np.ndarray) -> np.ndarray:
         info = self.info
