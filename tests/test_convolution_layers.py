@@ -474,3 +474,9 @@ def test_load_onnx_and_verify(tmp_path):
     assert all(a == b for a, b in zip(back, net))
     report = verify_model(path, time=12)  # lengths from the shortest the windows allow (3) to 12
     assert max(report.values()) <= ATOL_FLOAT32
+
+
+def test_torch_rejects_a_sequence_too_short_for_the_window():
+    module = TorchNetwork(initialize([sequenceInputLayer(2), convolution1dLayer(4, 2, Padding=[1, 0]), lstmLayer(2)]))
+    with pytest.raises(Lstm2OnnxError, match=r"sequence 2 reaches this layer with 2 time steps; its window of 4 steps with padding \[1, 0\] needs at least 3"):
+        module(torch.zeros(2, 5, 2), torch.tensor([5, 2]))

@@ -134,6 +134,11 @@ class TimeWindow:
         left, right = self.pads(T)
         return (T + left + right - self.window) // self.Stride + 1
 
+    def too_short(self, n: int, T: int) -> str:
+        """The error message for sequence ``n`` (0-based) reaching this layer with T steps, fewer than :meth:`min_length`."""
+        return (f"{self.where()}: sequence {n + 1} reaches this layer with {T} time steps; its window of {self.window} "  # type: ignore[attr-defined]
+                f"steps with padding {list(self.PaddingSize)} needs at least {self.min_length()}")
+
     @property
     def keeps_length(self) -> bool:
         """Whether every sequence leaves the layer as long as it came (stride 1 and ``l + r = D - 1``)."""

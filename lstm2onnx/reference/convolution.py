@@ -31,10 +31,7 @@ def _padded(layer: TimeWindow, x: np.ndarray, value: float) -> np.ndarray:
 def _output_length(layer: TimeWindow, T: int, n: int) -> int:
     T_out = layer.output_length(T)
     if T_out < 1:
-        raise Lstm2OnnxError(
-            f"{layer.where()}: sequence {n + 1} reaches this layer with {T} time steps; its window of {layer.window} "
-            f"steps with padding {list(layer.PaddingSize)} needs at least {layer.min_length()}"
-        )
+        raise Lstm2OnnxError(layer.too_short(n, T))
     return T_out
 
 

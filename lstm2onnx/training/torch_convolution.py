@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..errors import Lstm2OnnxError
 from ..layers.convolution import (
     AveragePooling1DLayer,
     Convolution1DLayer,
@@ -55,12 +56,16 @@ def windowed(layer: TimeWindow, x: torch.Tensor, lengths: torch.Tensor, value: f
 
 
 def new_lengths(layer: TimeWindow, lengths: torch.Tensor) -> torch.Tensor:
-    """``floor((L + l + r - D)/s) + 1`` (``ceil(L/s)`` for 'same')."""
+    """``floor((L + l + r - D)/s) + 1`` (``ceil(L/s)`` for 'same'); a sequence left without a step is an error."""
     s = layer.Stride
     if layer.Padding == "same":
         return torch.div(lengths + s - 1, s, rounding_mode="floor")
     left, right = layer.PaddingSize
-    return torch.div(lengths + left + right - layer.window, s, rounding_mode="floor") + 1
+    out = torch.div(lengths + left + right - layer.window, s, rounding_mode="floor") + 1
+    if bool((out < 1).any()):
+        n = int(torch.nonzero(out < 1)[0, 0])
+        raise Lstm2OnnxError(layer.too_short(n, int(lengths[n])))
+    return out
 
 
 class Convolution1D(nn.Module):
