@@ -85,6 +85,7 @@ from .network import LayerArray, analyze, initialize
 from .datasets import japaneseVowelsTestData, japaneseVowelsTrainData
 from .training import TrainingOptions, classify, predict, trainNetwork, trainingOptions
 from .training import classifyAndUpdateState, predictAndUpdateState, resetState
+from .training import dlnetwork, minibatchpredict, scores2label, trainnet
 
 __all__ = [
     "__version__",
@@ -160,4 +161,8 @@ __all__ = [
     "predictAndUpdateState",
     "classifyAndUpdateState",
     "resetState",
+    "trainnet",
+    "dlnetwork",
+    "minibatchpredict",
+    "scores2label",
 ]

@@ -72,6 +72,7 @@ def build(
     'final-state' (both directions' final states, ONNX Y_h, as Keras/PyTorch).
     The model passes ``onnx.checker`` (full check) and strict shape inference.
     """
+    classes = getattr(layers, "Classes", None)  # a trained network's class names (trainnet's network has no output layer)
     layers = getattr(layers, "Layers", layers)
     _check_options(seed=seed, ragged=ragged, stateful=stateful, opset=opset, bilstm_last=bilstm_last, name=name)
     network = analyze(initialize(layers, seed))
@@ -102,7 +103,7 @@ def build(
         producer_version=__version__,
         doc_string=f"Built by lstm2onnx {__version__} from a MATLAB-style layer array",
     )
-    helper.set_model_props(model, _metadata(network, ctx, output))
+    helper.set_model_props(model, _metadata(network, ctx, output, classes))
     onnx.checker.check_model(model, full_check=True)
     return onnx.shape_inference.infer_shapes(model, check_type=True, strict_mode=True, data_prop=True)
 
@@ -173,7 +174,7 @@ def _state_values(value: np.ndarray | None, size: int) -> list[float]:
     return np.zeros(size).tolist() if value is None else np.asarray(value, np.float64).tolist()
 
 
-def _metadata(network: Network, ctx: EmitContext, output: str) -> dict[str, str]:
+def _metadata(network: Network, ctx: EmitContext, output: str, classes: Sequence[str] | None = None) -> dict[str, str]:
     """``metadata_props``: the spec, the class names, the I/O contract and the producer version.
 
     Each state entry names its layer's tensors; a layer without a cell state
@@ -208,7 +209,7 @@ def _metadata(network: Network, ctx: EmitContext, output: str) -> dict[str, str]
     }
     return {
         META_SPEC: json.dumps(network.layers.to_dict(learnables=False)),
-        META_CLASSES: json.dumps(network.classes),
+        META_CLASSES: json.dumps(network.classes or (list(classes) if classes else None)),
         META_IO: json.dumps(io),
         META_VERSION: __version__,
     }

@@ -7,7 +7,7 @@ etc. load it lazily), so the compiler works without it.
 from .options import TrainingOptions, trainingOptions
 
 __all__ = ["TrainingOptions", "trainingOptions", "trainNetwork", "classify", "predict", "predictAndUpdateState",
-           "classifyAndUpdateState", "resetState"]
+           "classifyAndUpdateState", "resetState", "trainnet", "dlnetwork", "minibatchpredict", "scores2label"]
 
 
 def trainNetwork(*args, **kwargs):
@@ -48,5 +48,33 @@ def classifyAndUpdateState(*args, **kwargs):
 def resetState(*args, **kwargs):
     """See :func:`lstm2onnx.training.inference.resetState` (imports torch)."""
     from .inference import resetState as run
+
+    return run(*args, **kwargs)
+
+
+def trainnet(*args, **kwargs):
+    """See :func:`lstm2onnx.training.trainnet.trainnet` (imports torch)."""
+    from .trainnet import trainnet as train
+
+    return train(*args, **kwargs)
+
+
+def dlnetwork(*args, **kwargs):
+    """See :func:`lstm2onnx.training.dlnetwork.dlnetwork` (imports torch)."""
+    from .dlnetwork import dlnetwork as make
+
+    return make(*args, **kwargs)
+
+
+def minibatchpredict(*args, **kwargs):
+    """See :func:`lstm2onnx.training.dlnetwork.minibatchpredict` (imports torch)."""
+    from .dlnetwork import minibatchpredict as run
+
+    return run(*args, **kwargs)
+
+
+def scores2label(*args, **kwargs):
+    """See :func:`lstm2onnx.training.dlnetwork.scores2label`."""
+    from .dlnetwork import scores2label as run
 
     return run(*args, **kwargs)

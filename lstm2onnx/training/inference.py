@@ -236,10 +236,15 @@ def _outputs(net: Any, X: Any, function: str, args: tuple, kwargs: dict):
     return shape_like_input(outputs, form, module.sequence_output), final
 
 
-def predict(net: Any, X: Any, *args: Any, **kwargs: Any):
-    """Outputs of a trained network (or an initialized layer array): ``[N, K]`` after OutputMode 'last', else a list of
-    ``[T_n, K]`` (``[K]``/``[T, K]`` for one 2-D sequence); probabilities when the network ends in softmax.
-    Starts from the network's state (see :func:`predictAndUpdateState`)."""
+def predict(net: Any, X: Any, *args: Any, return_state: bool = False, **kwargs: Any):
+    """Outputs of a trained network, a dlnetwork or an initialized layer array: ``[N, K]`` after OutputMode 'last',
+    else a list of ``[T_n, K]`` (``[K]``/``[T, K]`` for one 2-D sequence); probabilities when the network ends in
+    softmax. Starts from the network's state (see :func:`predictAndUpdateState`). For a dlnetwork,
+    ``return_state=True`` gives ``(Y, state)`` as MATLAB's ``[Y, state] = predict(net, X)`` (see ``dlnetwork``)."""
+    if return_state:
+        from .dlnetwork import predict as predict_with_state
+
+        return predict_with_state(net, X, *args, return_state=True, **kwargs)
     return _outputs(net, X, "predict", args, kwargs)[0]
 
 
@@ -266,11 +271,12 @@ def classify(net: Any, X: Any, *args: Any, **kwargs: Any):
     return labels_of(class_names(net, scores), scores), scores
 
 
-def _stateful(net: Any, function: str) -> TorchNetwork:
+def _stateful(net: Any, function: str, streaming: bool = True) -> TorchNetwork:
     module = getattr(net, "module", None)
     if not isinstance(module, TorchNetwork) or not hasattr(net, "state"):
-        raise Lstm2OnnxError(f"{function}: expected a trained network (what trainNetwork returns), got {type(net).__name__}")
-    require_streaming(module, function)
+        raise Lstm2OnnxError(f"{function}: expected a trained network (from trainNetwork or trainnet) or a dlnetwork, got {type(net).__name__}")
+    if streaming:
+        require_streaming(module, function)
     return module
 
 
@@ -293,5 +299,5 @@ def classifyAndUpdateState(net: Any, X: Any, *args: Any, **kwargs: Any):
 
 def resetState(net: Any):
     """A copy of the network with every layer's state back to its HiddenState/CellState."""
-    _stateful(net, "resetState")
+    _stateful(net, "resetState", streaming=False)
     return dataclasses.replace(net, state=None)

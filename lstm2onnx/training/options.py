@@ -99,6 +99,10 @@ class TrainingOptions:
     ExecutionEnvironment: str = "auto"
     CheckpointPath: str = ""
     BatchNormalizationStatistics: str = "population"
+    Metrics: tuple[str, ...] = ()  # trainnet: "accuracy" and/or "rmse"
+    ObjectiveMetricName: str = "loss"  # trainnet: what ValidationPatience watches
+    InputDataFormats: str = "auto"  # trainnet: e.g. "CTB" for MATLAB-layout arrays (letters B, T, C)
+    TargetDataFormats: str = "auto"
 
     def learn_rate(self, epoch: int) -> float:
         """The global learning rate during ``epoch`` (1-based): piecewise drops every LearnRateDropPeriod epochs."""
@@ -127,6 +131,8 @@ def trainingOptions(solverName: str, *args: Any, **kwargs: Any) -> TrainingOptio
 
 
 def _check(name: str, value: Any) -> Any:
+    if name in ("Metrics", "ObjectiveMetricName", "InputDataFormats", "TargetDataFormats"):
+        return _check_trainnet(name, value)
     if name in ("MaxEpochs", "MiniBatchSize", "LearnRateDropPeriod", "ValidationFrequency", "VerboseFrequency"):
         return _positive_int(name, value)
     if name == "InitialLearnRate":
@@ -175,3 +181,25 @@ def _check(name: str, value: Any) -> Any:
             raise LayerError("trainingOptions: ValidationData must be a pair (XValidation, YValidation)")
         return value
     raise AssertionError(name)  # every field is handled above
+
+
+METRICS = ("accuracy", "rmse")
+
+
+def _check_trainnet(name: str, value: Any) -> Any:
+    """trainnet's options (R2023b+): Metrics, ObjectiveMetricName, InputDataFormats, TargetDataFormats."""
+    if name == "Metrics":
+        names = (value,) if isinstance(value, str) else value
+        if not isinstance(names, (list, tuple)) or not all(isinstance(v, str) for v in names):
+            raise LayerError(f"trainingOptions: Metrics must be a metric name or a list of them ({', '.join(map(repr, METRICS))}), got {value!r}")
+        return tuple(_choice(name, v, METRICS) for v in names)
+    if name == "ObjectiveMetricName":
+        return _choice(name, value, ("loss", *METRICS))
+    if not isinstance(value, str) or (value.lower() != "auto" and not _is_format(value.upper())):
+        raise LayerError(f"trainingOptions: {name} must be 'auto' or a data format made of the letters B (batch), T (time), C (channel), "
+                         f"each at most once, e.g. 'CTB' (MATLAB's layout) or 'BTC', got {value!r}")
+    return "auto" if value.lower() == "auto" else value.upper()
+
+
+def _is_format(text: str) -> bool:
+    return 0 < len(text) <= 3 and set(text) <= set("BTC") and len(set(text)) == len(text) and "C" in text

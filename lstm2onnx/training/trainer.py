@@ -167,6 +167,35 @@ def _loss_and_accuracy(module: TorchNetwork, out: torch.Tensor, y: torch.Tensor,
     return loss, 100.0 * correct / count if module.task == "classification" else math.nan
 
 
+class OutputLayerTask:
+    """What a training run minimizes and reports; trainNetwork's: the output layer's loss and accuracy.
+
+    ``data`` checks and converts predictors and targets; ``terms(module, out, y, lengths, total)``
+    gives ``(loss, correct, count)`` for a (shard of a) mini-batch, the loss divided by ``total``
+    observations when given; ``metric(module, correct, count)`` is the reported figure (accuracy
+    in %, NaN for regression) and ``objective(loss, metric)`` what validation patience minimizes.
+    trainnet supplies its own task (:mod:`lstm2onnx.training.trainnet`).
+    """
+
+    def __init__(self, network) -> None:
+        last = network.infos[-1].layer
+        weights = getattr(last, "ClassWeights", None) if isinstance(last, ClassificationOutputLayer) else None
+        self.class_weights = torch.tensor(weights, dtype=torch.float32) if isinstance(weights, np.ndarray) else None
+
+    def data(self, X: Any, Y: Any, network, classes: tuple[str, ...] | None, what: str) -> "_Data":
+        return _Data(X, Y, network, classes, what)
+
+    def terms(self, module: TorchNetwork, out: torch.Tensor, y: torch.Tensor, lengths: torch.Tensor, total: int | None = None):
+        weights = self.class_weights.to(out.device) if self.class_weights is not None else None
+        return _loss_terms(module, out, y, lengths, weights, total=total)
+
+    def metric(self, module: TorchNetwork, correct: float, count: float) -> float:
+        return 100.0 * correct / count if module.task == "classification" and count else math.nan
+
+    def objective(self, loss: float, metric: float) -> float:
+        return loss
+
+
 class _Group:
     """Data-parallel training under torchrun: each process takes a shard of every mini-batch, gradients are summed.
 
@@ -329,7 +358,7 @@ class _MiniBatch:
         self.carried: dict | None = None  # each layer's (h, c) or (h,) for the local sequences that ran the last chunk
         self.running = np.ones(len(local), bool)
 
-    def step(self, start: int, module: TorchNetwork, options: TrainingOptions, device, class_weights) -> tuple[torch.Tensor, float, float]:
+    def step(self, start: int, module: TorchNetwork, options: TrainingOptions, device, task: OutputLayerTask) -> tuple[torch.Tensor, float, float]:
         """Forward and backward for the chunk starting at ``start``: ``(loss, correct, count)`` of this process's shard."""
         data, local = self.data, self.local
         active = data.lengths[local] > start
@@ -342,7 +371,7 @@ class _MiniBatch:
             keep = torch.from_numpy(active[self.running]).to(device)
             state = {name: tuple(part[:, keep] for part in parts) for name, parts in self.carried.items()}
         final: dict | None = {} if self.chunk is not None else None  # asked only to carry: padded recurrent layers otherwise
-        loss, correct, count = _loss_terms(module, module(x, lengths, state, final), y, lengths, class_weights, total=total)
+        loss, correct, count = task.terms(module, module(x, lengths, state, final), y, lengths, total=total)
         loss.backward()
         self.carried = {name: tuple(part.detach() for part in parts) for name, parts in final.items()} if final is not None else None
         self.running = active
@@ -379,7 +408,8 @@ def float32_math():
         torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
 
 
-def _train(X: Any, Y: Any, layers: Sequence[Layer], options: TrainingOptions, seed: int, plot_file: str | None):
+def _train(X: Any, Y: Any, layers: Sequence[Layer], options: TrainingOptions, seed: int, plot_file: str | None, task_for=OutputLayerTask):
+    """The training loop trainNetwork and trainnet share; ``task_for(network)`` gives the run's task (see OutputLayerTask)."""
     if not isinstance(options, TrainingOptions):
         raise Lstm2OnnxError("trainNetwork: options must come from trainingOptions(...)")
     chunk = options.SequenceLength if isinstance(options.SequenceLength, int) else None
@@ -396,8 +426,9 @@ def _train(X: Any, Y: Any, layers: Sequence[Layer], options: TrainingOptions, se
         raise Lstm2OnnxError(f"trainNetwork: {shortening.where()} changes the sequence length, so the network's sequence output no "
                              "longer lines up step by step with the responses; use Padding 'same' or 'causal' with Stride 1 there, "
                              "or end the network in one time step (OutputMode 'last', global pooling)")
-    data = _Data(X, Y, network, classes, "trainNetwork")
-    validation = _Data(*options.ValidationData, network, classes, "trainingOptions ValidationData") if options.ValidationData is not None else None
+    task = task_for(network)
+    data = task.data(X, Y, network, classes, "trainNetwork")
+    validation = task.data(*options.ValidationData, network, classes, "trainingOptions ValidationData") if options.ValidationData is not None else None
     n, size = len(data.X), options.MiniBatchSize
     if size > n:
         raise Lstm2OnnxError(f"trainingOptions: MiniBatchSize {size} is larger than the {n} training sequences")
@@ -406,10 +437,6 @@ def _train(X: Any, Y: Any, layers: Sequence[Layer], options: TrainingOptions, se
     torch.manual_seed(seed)
     module = TorchNetwork(net).to(device)
     solver = MatlabSolver(module.learnables(), options, device)
-    last = network.infos[-1].layer
-    class_weights = None
-    if isinstance(last, ClassificationOutputLayer) and isinstance(last.ClassWeights, np.ndarray):
-        class_weights = torch.tensor(last.ClassWeights, dtype=torch.float32, device=device)
 
     rng = np.random.default_rng(seed)
     per_epoch = n // size  # as MATLAB: the sequences that do not fill a last mini-batch sit the epoch out
@@ -427,16 +454,16 @@ def _train(X: Any, Y: Any, layers: Sequence[Layer], options: TrainingOptions, se
                 iteration += 1
                 module.train()
                 module.zero_grad(set_to_none=True)
-                loss, correct, count = minibatch.step(start, module, options, device, class_weights)
+                loss, correct, count = minibatch.step(start, module, options, device, task)
                 group.reduce_gradients(module)
                 solver.step(rate)
                 loss_value, correct, count = group.sum(float(loss.detach()), correct, count)
                 values = {"loss": loss_value, "rate": rate, "val_loss": math.nan, "val_accuracy": math.nan,
-                          "accuracy": 100.0 * correct / count if module.task == "classification" and count else math.nan}
+                          "accuracy": task.metric(module, correct, count)}
                 last_one = epoch == options.MaxEpochs and b == per_epoch - 1 and start == minibatch.starts[-1]
                 if validation is not None and (iteration % options.ValidationFrequency == 0 or iteration == 1 or last_one):
-                    values["val_loss"], values["val_accuracy"] = _evaluate(module, validation, options, device, class_weights)
-                    report.validated(values["val_loss"])
+                    values["val_loss"], values["val_accuracy"] = _evaluate(module, validation, options, device, task)
+                    report.validated(task.objective(values["val_loss"], values["val_accuracy"]))
                 report.record(epoch, iteration, values, last_one)
                 if report.exhausted:
                     break
@@ -452,7 +479,7 @@ def _train(X: Any, Y: Any, layers: Sequence[Layer], options: TrainingOptions, se
         population_statistics(module, lambda: (data.batch(idx, options, device)[:2] for idx in batches))
     final_loss = final_accuracy = math.nan
     if validation is not None:
-        final_loss, final_accuracy = _evaluate(module, validation, options, device, class_weights)
+        final_loss, final_accuracy = _evaluate(module, validation, options, device, task)
     module.eval()
     trained = TrainedNetwork(module.to_layers(), classes, module.cpu())
     info = TrainingInfo(*(np.array(report.history[k]) for k in _Report.KEYS), final_loss, final_accuracy, iteration,
@@ -467,20 +494,21 @@ def _train(X: Any, Y: Any, layers: Sequence[Layer], options: TrainingOptions, se
 
 
 @torch.no_grad()
-def _evaluate(module: TorchNetwork, data: _Data, options: TrainingOptions, device, class_weights) -> tuple[float, float]:
+def _evaluate(module: TorchNetwork, data: _Data, options: TrainingOptions, device, task: OutputLayerTask) -> tuple[float, float]:
+    """``(loss, metric)`` on validation data: mini-batch losses weighted by their sizes; the metric over each mini-batch's
+    own figure weighted the same way."""
     module.eval()
-    total_loss, total_correct, count = 0.0, 0.0, 0
+    losses, metrics, sizes = [], [], []
     order = np.argsort(data.lengths, kind="stable")
     for k in range(0, len(order), options.MiniBatchSize):
         idx = order[k : k + options.MiniBatchSize]
         x, lengths, y = data.batch(idx, options, device)
-        loss, accuracy = _loss_and_accuracy(module, module(x, lengths), y, lengths, class_weights)
-        total_loss += float(loss) * len(idx)
-        total_correct += (accuracy if not math.isnan(accuracy) else 0.0) * len(idx)
-        count += len(idx)
+        loss, correct, counted = task.terms(module, module(x, lengths), y, lengths)
+        losses.append(float(loss))
+        metrics.append(task.metric(module, correct, counted))
+        sizes.append(len(idx))
     module.train()
-    accuracy = total_correct / count if module.task == "classification" else math.nan
-    return total_loss / count, accuracy
+    return float(np.average(losses, weights=sizes)), float(np.average(metrics, weights=sizes))
 
 
 def _checkpoint(module: TorchNetwork, folder: str, iteration: int) -> str | None:
