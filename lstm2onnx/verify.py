@@ -78,7 +78,8 @@ def _providers(provider: str) -> list:
     try:
         from lstm2onnx_runtime import ProviderError, session_providers
     except ImportError:
-        raise Lstm2OnnxError(f"verify --provider {provider} needs lstm2onnx-runtime: pip install 'lstm2onnx-runtime[gpu]'") from None
+        raise Lstm2OnnxError(f"verify --provider {provider} needs lstm2onnx-runtime, which is not on a package index: "
+                             "pip install './runtime[gpu]' from a checkout of lstm2onnx (see the README's Install section)") from None
     try:
         return session_providers(provider)
     except ProviderError as error:

@@ -226,3 +226,16 @@ def test_to_matlab_refuses_an_unprintable_name_that_bypassed_the_layer_checks():
     object.__setattr__(layer, "Name", "x\nsystem('rm')")
     with pytest.raises(LayerError, match="to_matlab: a name or class must be text without control characters"):
         to_matlab([sequenceInputLayer(3), layer])
+
+
+def test_install_hints_name_an_install_that_works(monkeypatch, capsys):
+    """Neither distribution is on a package index: hints say how to install from the source, never `pip install lstm2onnx-runtime`."""
+    monkeypatch.setitem(__import__("sys").modules, "lstm2onnx_runtime.cli", None)
+    assert main(["predict", "m.onnx", "d.npy"]) == 1
+    err = capsys.readouterr().err
+    assert "pip install './runtime[cpu]' from a checkout of lstm2onnx" in err and "'lstm2onnx-runtime[" not in err
+    monkeypatch.setitem(__import__("sys").modules, "lstm2onnx_runtime", None)
+    from lstm2onnx.verify import _providers
+
+    with pytest.raises(Exception, match=re.escape("pip install './runtime[gpu]' from a checkout of lstm2onnx")):
+        _providers("cuda")
