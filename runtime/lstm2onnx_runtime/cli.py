@@ -141,10 +141,9 @@ def _predict(net: Network, args: argparse.Namespace, target: str | None, form: s
     else:
         labels, scores = None, predict(net, data, MiniBatchSize=args.mini_batch_size)
     print(f"{prog} predict: read {args.data}: {description}", file=sys.stderr)  # after the checks: an error stays one line
-    outputs = list(scores) if isinstance(scores, list) or np.ndim(scores) > 1 else [scores]
-    names = None
-    if labels is not None:
-        names = list(labels) if isinstance(labels, list) or np.ndim(labels) > 0 else [labels]
+    single = isinstance(data, np.ndarray) and data.ndim == 2  # one sequence: one result, whatever its shape
+    outputs = [scores] if single else list(scores)
+    names = None if labels is None else [labels] if single else list(labels)
     if target is None:
         if form == "npz":
             raise RuntimeInputError("--format npz writes a binary file: give -o OUT.npz")

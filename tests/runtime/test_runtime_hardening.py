@@ -606,3 +606,23 @@ def test_fuzzed_metadata_text_never_escapes_as_another_exception(real_contract, 
     _check_or_model_error(session, meta, text, meta[META_CLASSES], meta[META_SPEC])
     _check_or_model_error(session, meta, meta[META_IO], text, meta[META_SPEC])
     _check_or_model_error(session, meta, meta[META_IO], meta[META_CLASSES], text)
+
+
+def test_one_csv_sequence_through_a_sequence_output_network_is_one_result(tmp_path, rng, capsys):
+    net = initialize([sequenceInputLayer(3), lstmLayer(4), fullyConnectedLayer(2), softmaxLayer(), classificationLayer(Classes=CLASSES)], 0)
+    exportONNXNetwork(net, tmp_path / "seq.onnx")
+    x = rng.normal(size=(5, 3)).astype(np.float32)
+    np.savetxt(tmp_path / "x.csv", x, delimiter=",", header="a,b,c", comments="")
+    assert main(["predict", str(tmp_path / "seq.onnx"), str(tmp_path / "x.csv"), "--provider", "cpu", "--format", "csv"]) == 0
+    captured = capsys.readouterr()
+    rows = captured.out.splitlines()
+    assert rows[0] == "sequence,step,label,no,yes" and [r.split(",")[:2] for r in rows[1:]] == [["1", str(t)] for t in range(1, 6)]
+    expected = reference.predict(net, [x])[0]
+    assert np.abs(np.array([[float(v) for v in r.split(",")[3:]] for r in rows[1:]]) - expected).max() <= 1e-5
+    assert "read " in captured.err and "5 rows x 3 columns (separated by ',', header row skipped)" in captured.err
+    assert main(["predict", str(tmp_path / "seq.onnx"), str(tmp_path / "x.csv"), "--provider", "cpu"]) == 0
+    text = capsys.readouterr().out
+    assert [line.split(":")[0] for line in text.splitlines() if re.match(r"\d+: ", line)] == ["1"]  # text: one numbered result
+    assert main(["predict", str(tmp_path / "seq.onnx"), str(tmp_path / "x.csv"), "--provider", "cpu", "--format", "json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert len(result["results"]) == 1 and len(result["results"][0]["label"]) == 5
