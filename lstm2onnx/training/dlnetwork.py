@@ -159,7 +159,7 @@ def predict(net: DLNetwork, X: Any, *args: Any, return_state: bool = False, **kw
     _check(net, "predict")
     if return_state:
         inference.require_streaming(net.module, "predict", " (asked for with return_state=True)")
-    Y, final = inference._outputs(net, X, "predict", args, kwargs)
+    Y, final = inference.outputs_and_state(net, X, "predict", args, kwargs)
     if not return_state:
         return Y
     return Y, dataclasses.replace(net, state=final).State

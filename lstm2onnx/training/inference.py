@@ -228,7 +228,8 @@ def as_module(net: Any) -> tuple[TorchNetwork, tuple[str, ...] | None]:
     return TorchNetwork(layers).eval(), tuple(network.classes) if network.classes else None
 
 
-def _outputs(net: Any, X: Any, function: str, args: tuple, kwargs: dict):
+def outputs_and_state(net: Any, X: Any, function: str, args: tuple, kwargs: dict):
+    """``(Y, final state)`` of ``net`` on X from the network's own state, with ``function``'s options checked."""
     options, _ = parse_options(function, args, kwargs)
     module, _ = as_module(net)
     sequences, form = as_sequences(function, X, module.specs[0].InputSize)
@@ -245,7 +246,7 @@ def predict(net: Any, X: Any, *args: Any, return_state: bool = False, **kwargs: 
         from .dlnetwork import predict as predict_with_state
 
         return predict_with_state(net, X, *args, return_state=True, **kwargs)
-    return _outputs(net, X, "predict", args, kwargs)[0]
+    return outputs_and_state(net, X, "predict", args, kwargs)[0]
 
 
 def class_names(net: Any, scores: Any) -> np.ndarray:
@@ -267,7 +268,7 @@ def labels_of(names: np.ndarray, scores: Any):
 
 def classify(net: Any, X: Any, *args: Any, **kwargs: Any):
     """``(labels, scores)`` like MATLAB's classify: labels are the class names (``'1'``..``'K'`` when 'auto')."""
-    scores = _outputs(net, X, "classify", args, kwargs)[0]
+    scores = outputs_and_state(net, X, "classify", args, kwargs)[0]
     return labels_of(class_names(net, scores), scores), scores
 
 
@@ -287,7 +288,7 @@ def predictAndUpdateState(net: Any, X: Any, *args: Any, **kwargs: Any):
     ``Y1 ++ Y2 == predict(net, X1 ++ X2)``. ``net`` itself is not changed.
     """
     _stateful(net, "predictAndUpdateState")
-    Y, final = _outputs(net, X, "predictAndUpdateState", args, kwargs)
+    Y, final = outputs_and_state(net, X, "predictAndUpdateState", args, kwargs)
     return dataclasses.replace(net, state=final), Y
 
 

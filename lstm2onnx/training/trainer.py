@@ -282,8 +282,11 @@ HEADER = ("|  Epoch  |  Iteration  |  Time Elapsed  |  Mini-batch  |  Validation
           "|         |             |   (hh:mm:ss)   |   Accuracy   |   Accuracy   |     Loss     |     Loss     |      Rate       |")
 
 
-def _row(epoch, iteration, elapsed, accuracy, val_accuracy, loss, val_loss, rate) -> str:
+def _row(epoch, iteration, elapsed, accuracy, val_accuracy, loss, val_loss, rate, percent: bool = True) -> str:
+    """One line of the table; ``percent`` False for a metric that is no percentage (trainnet's RMSE)."""
     def pct(v):
+        if not percent:
+            return num(v)
         return f"{v:11.2f}%" if not math.isnan(v) else " " * 12
 
     def num(v):
@@ -298,14 +301,15 @@ class _Report:
 
     KEYS = ("loss", "accuracy", "val_loss", "val_accuracy", "rate")
 
-    def __init__(self, options: TrainingOptions, main: bool, total: int | None) -> None:
-        self.options, self.main = options, main
+    def __init__(self, options: TrainingOptions, main: bool, total: int | None, metric: str = "accuracy") -> None:
+        self.options, self.main, self.percent = options, main, metric == "accuracy"
         self.history: dict[str, list[float]] = {k: [] for k in self.KEYS}
         self.best, self.bad_checks = math.inf, 0
         self.start = time.perf_counter()
         self.bar = None
         if options.Verbose and main:
-            print("|" + "=" * 118 + "|\n" + HEADER + "\n|" + "=" * 118 + "|", file=sys.stdout)
+            header = HEADER if self.percent else HEADER.replace("   Accuracy   ", f"{metric.upper():^14}")
+            print("|" + "=" * 118 + "|\n" + header + "\n|" + "=" * 118 + "|", file=sys.stdout)
         elif main:
             try:
                 from tqdm import tqdm
@@ -332,7 +336,7 @@ class _Report:
         shown = iteration == 1 or iteration % o.VerboseFrequency == 0 or last or not math.isnan(values["val_loss"]) or self.exhausted
         if o.Verbose and self.main and shown:
             print(_row(epoch, iteration, time.perf_counter() - self.start, values["accuracy"], values["val_accuracy"],
-                       values["loss"], values["val_loss"], values["rate"]))
+                       values["loss"], values["val_loss"], values["rate"], self.percent))
         if self.bar is not None:
             self.bar.update(1)
             self.bar.set_postfix(epoch=epoch, loss=f"{values['loss']:.4f}")
@@ -441,7 +445,7 @@ def _train(X: Any, Y: Any, layers: Sequence[Layer], options: TrainingOptions, se
     rng = np.random.default_rng(seed)
     per_epoch = n // size  # as MATLAB: the sequences that do not fill a last mini-batch sit the epoch out
     order = rng.permutation(n) if options.Shuffle == "once" else np.arange(n)
-    report = _Report(options, group.main, options.MaxEpochs * per_epoch if chunk is None else None)
+    report = _Report(options, group.main, options.MaxEpochs * per_epoch if chunk is None else None, getattr(task, "metric_name", None) or "accuracy")
     iteration = 0
     for epoch in range(1, options.MaxEpochs + 1):
         if options.Shuffle == "every-epoch":

@@ -317,3 +317,13 @@ def test_trained_dlnetwork_exports_and_serves_minibatchpredicts_scores(tmp_path)
     assert float(np.abs(reference.predict(net.Layers, Xtest) - scores).max()) <= ATOL_FLOAT32
     served_labels, _ = rt.classify(served, Xtest)
     assert list(served_labels) == list(scores2label(scores, net.Classes)) == list(scores2label(scores, net))
+
+
+def test_verbose_table_names_the_rmse_metric(capsys):
+    T = np.random.default_rng(1).standard_normal((12, 3)).astype(np.float32)
+    options = trainingOptions("adam", MaxEpochs=1, MiniBatchSize=12, Verbose=True, Metrics="rmse")
+    _, info = trainnet(data(), T, [sequenceInputLayer(3), *HEADS["regression"]("last")], "mse", options)
+    text = capsys.readouterr().out
+    assert "|     RMSE     |     RMSE     |" in text and "Accuracy" not in text
+    row = next(line for line in text.splitlines() if line.startswith("|       1 |           1 |"))
+    assert f"{info.TrainingHistory['TrainingRMSE'][0]:12.4f}" in row and "%" not in row
