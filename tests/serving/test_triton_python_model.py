@@ -207,3 +207,20 @@ def test_the_python_model_module_imports_only_the_runtime():
             "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'onnx', 'lstm2onnx', 'tritonclient', 'triton_python_backend_utils'))\n"
             "assert not bad, bad\n")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_only_the_dlpack_capsule_message_is_silenced(monkeypatch):
+    """The hook drops numpy's complaint about the stub's renamed capsules and passes every other unraisable on."""
+    import sys
+    from types import SimpleNamespace
+
+    from lstm2onnx_runtime import triton
+
+    seen = []
+    monkeypatch.setattr(sys, "unraisablehook", seen.append)
+    triton._quiet_dlpack_capsules()
+    capsule = SimpleNamespace(exc_value=ValueError("PyCapsule_GetPointer called with incorrect name"))
+    other = SimpleNamespace(exc_value=ValueError("something else"))
+    sys.unraisablehook(capsule)
+    sys.unraisablehook(other)
+    assert seen == [other]
