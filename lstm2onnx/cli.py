@@ -62,6 +62,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     build.add_argument("--name", help="graph name (default: the spec's name, else 'lstm2onnx')")
     build.add_argument("--bilstm-last", choices=["matlab", "final-state"], default="matlab",
                        help="what a bilstm with OutputMode 'last' returns (default: MATLAB's reading)")
+    build.add_argument("--set", dest="matlab_set", action="append", default=[], metavar="NAME=VALUE",
+                       help="MATLAB script: a variable's value, a MATLAB literal (100, 'text', [1 2 3], {'a','b'}); "
+                            "wins over the script's own assignment (repeatable)")
+    build.add_argument("--data", dest="matlab_data", action="append", default=[], metavar="FILE",
+                       help="MATLAB script: a .mat (v5/v7/v7.3) or .npz file whose variables the script uses or load()s; "
+                            "the only files read (repeatable)")
+    build.add_argument("--variable", help="MATLAB script: the layer array to build (default: the last one assigned)")
+    build.add_argument("--verbose", action="store_true",
+                       help="MATLAB script: list the statements evaluated and skipped, and the layers built")
 
     commands.add_parser("predict", help="run a model on a data file (lstm2onnx-run predict; see its --help)")
     commands.add_parser("stream", help="stream time steps from stdin through a model (lstm2onnx-run stream)")
@@ -128,7 +137,7 @@ def _build(args: argparse.Namespace) -> int:
     if args.spec.lower().endswith(".onnx"):
         return _rebuild(args)
     if args.spec.lower().endswith(".m"):
-        layers, spec_name = _read_matlab(args.spec), os.path.splitext(os.path.basename(args.spec))[0]
+        layers, spec_name = _read_matlab(args.spec, args), os.path.splitext(os.path.basename(args.spec))[0]
     else:
         try:
             layers, spec_name = load_spec(args.spec)
@@ -174,7 +183,7 @@ def _rebuild(args: argparse.Namespace) -> int:
     return 0
 
 
-def _read_matlab(path: str):
+def _read_matlab(path: str, args: argparse.Namespace | None = None):
     """MATLAB code: UTF-8 with or without a byte-order mark, else Windows-1252 (what MATLAB on Windows saved for years)."""
     from .matlab import from_matlab
 
@@ -192,7 +201,23 @@ def _read_matlab(path: str):
             text = data.decode("cp1252")
         except UnicodeDecodeError as error:
             raise Lstm2OnnxError(f"{path}: neither UTF-8 nor Windows-1252 text (byte {error.start})") from None
-    return from_matlab(text)
+    if args is None:
+        return from_matlab(text)
+    return _matlab_script(text, args)
+
+
+def _matlab_script(text: str, args: argparse.Namespace):
+    """A MATLAB script with --set/--data/--variable; notes go to stderr, the --verbose listing to stdout."""
+    from .matlab import read_script
+    from .matlab.data import parse_set
+
+    workspace = dict(parse_set(option) for option in args.matlab_set)
+    result = read_script(text, workspace=workspace, data=args.matlab_data, variable=args.variable)
+    for note in result.notes:
+        print(f"lstm2onnx build: note: {note}", file=sys.stderr)
+    if args.verbose:
+        print(result.report())
+    return result.layers
 
 
 def _to_matlab(args: argparse.Namespace) -> int:

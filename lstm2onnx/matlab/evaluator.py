@@ -154,7 +154,8 @@ class Evaluator:
         self.parsed: dict[int, Any] = {}
         self.function_slices: dict[tuple[str, tuple[str, ...]], set[int]] = {}
         self.call_depth = 0
-        self.last_values: dict[str, Any] = {}  # the top workspace (for the report's hint)
+        self.last_values: dict[str, Any] = {}
+        self.notes: list[str] = []  # the top workspace (for the report's hint)
         self.layer_variables: set[str] = set()  # variables that hold layer arrays (not --set-able)
         self.end_stack: list[tuple[Any, int, int]] = []
         self.has_load = any(s.kind == "command" and s.word == "load" or (s.kind == "simple" and any(
@@ -214,6 +215,7 @@ class Evaluator:
             raise
         except ParseError as error:
             self.problem(error.message, error.pos)
+            self.scan_broken(stmt, frame)
             self.poison(stmt, frame)
         except EvalError as error:
             self.problem(error.message, error.pos if error.pos is not None else stmt.pos)
@@ -222,13 +224,26 @@ class Evaluator:
             self.problem(self.needs_message(stmt, need, frame), need.pos)
             self.poison(stmt, frame)
         except OpaqueData as opaque:
-            self.problem(self.opaque_message(stmt, opaque), stmt.pos)
+            self.problem(*self.opaque_message(stmt, opaque))
             self.poison(stmt, frame)
         except NotRun as not_run:
             self.unavailable(stmt, frame, not_run)
         except Skip:
             self.report_other_needs(stmt, frame)
             self.poison(stmt, frame)
+        except MemoryError:
+            raise BudgetExceeded("evaluation ran out of memory", stmt.pos) from None
+        except (ValueError, TypeError, IndexError, KeyError, AttributeError, ZeroDivisionError, OverflowError) as error:
+            self.problem(f"this statement cannot be evaluated ({type(error).__name__}: {error})", stmt.pos)
+            self.poison(stmt, frame)
+
+    def scan_broken(self, stmt: Stmt, frame: Frame) -> None:
+        """A statement that cannot be parsed may still name unsupported layers and values that cannot be
+        computed: report them with its parse error, so one round shows everything."""
+        for tok in stmt.tokens:
+            if tok.kind == "id" and self._unknown_layer(tok.value, frame):
+                self.problem(unsupported_layer_message(tok.value), tok.pos)
+        self.report_other_needs(stmt, frame)
 
     def report_other_needs(self, stmt: Stmt, frame: Frame) -> None:
         """A statement skipped for a failed dependency may need other values nobody reported yet: report them."""
@@ -245,8 +260,13 @@ class Evaluator:
                 frame.ws[name] = POISON
 
     def unavailable(self, stmt: Stmt, frame: Frame, not_run: NotRun) -> None:
-        names = [n for n in analysis.defines(stmt, self.ctx) - {analysis.FLOW} if n not in self.pinned]
+        names = sorted(n for n in analysis.defines(stmt, self.ctx) - {analysis.FLOW} if n not in self.pinned)
+        held = self.data.names()
         for name in names:
+            if name in held and name in frame.ws:  # the --data file gives what the call would have made
+                self.notes.append(f"{name} comes from the --data file ({not_run.unavailable.call}(...) at line "
+                                  f"{not_run.unavailable.line} is not run)")
+                continue
             frame.ws[name] = not_run.unavailable
         if not names:
             self.problem(f"{self.statement_text(stmt)} (line {self.line(stmt.pos)}) calls "
@@ -256,6 +276,7 @@ class Evaluator:
         kind = stmt.kind
         if kind == "broken":
             message, pos = stmt.error or ("this statement cannot be read", stmt.pos)
+            self.scan_broken(stmt, frame)
             raise EvalError(message, pos)
         if kind == "simple":
             return self.simple(stmt, frame)
@@ -641,11 +662,11 @@ class Evaluator:
                 isinstance(a, Strings) or isinstance(b, Strings)):
             left, right = texts(a, "==")[0], texts(b, "==")[0]
             if len(right) == 1:
-                result = np.array([s == right[0] for s in left]).reshape(shape_of(a), order="F")
+                result = np.array([s == right[0] for s in left]).reshape(_text_shape(a), order="F")
             elif len(left) == 1:
-                result = np.array([left[0] == s for s in right]).reshape(shape_of(b), order="F")
+                result = np.array([left[0] == s for s in right]).reshape(_text_shape(b), order="F")
             elif len(left) == len(right):
-                result = np.array([s == t for s, t in zip(left, right)]).reshape(shape_of(a), order="F")
+                result = np.array([s == t for s, t in zip(left, right)]).reshape(_text_shape(a), order="F")
             else:
                 raise EvalError("the string arrays have different sizes", node.pos)
             return result if op == "==" else ~result
@@ -953,12 +974,22 @@ class Evaluator:
             return f"undefined variable {name!r}: {said} runs before (or without) its assignment at line {where}"
         return f"undefined variable {name!r} in {said}: pass --set {name}=<value>, or --data FILE holding {name}"
 
-    def opaque_message(self, stmt: Stmt, opaque: OpaqueData) -> str:
+    def opaque_message(self, stmt: Stmt, opaque: OpaqueData) -> tuple[str, int]:
+        """(message, position) for a function that needs the values of an object only MATLAB reads.
+
+        MATLAB saves ``categorical`` and ``string`` arrays as objects that no reader outside MATLAB can
+        decode; a cell array of texts (``cellstr``) or numbers are plain arrays in every .mat version.
+        """
         name = opaque.argument or "the variable"
-        target = stmt.targets[0] if stmt.kind == "simple" and stmt.targets else "the value"
+        target = next((t for t in stmt.targets if t not in self.layer_variables), None) or "<name>"
+        pos = next((t.pos for t in stmt.tokens if t.kind == "id" and t.value == opaque.argument), stmt.pos)
         return (f"{self.statement_text(stmt)} (line {self.line(stmt.pos)}): {opaque.function} needs the values of {name}, "
-                f"a MATLAB {opaque.matlab_class} object that only MATLAB can read: save string({name}) in the .mat file "
-                f"(e.g. {name} = string({name}); save(file, '{name}')), or pass --set {target}=<value>")
+                f"a MATLAB {opaque.matlab_class} object that only MATLAB can read: save its labels as text, e.g. "
+                f"{name} = cellstr(string({name})); save(file, '{name}', '-append'), or pass --set {target}=<value>", pos)
+
+
+def _text_shape(value: Any) -> tuple[int, ...]:
+    return (1, 1) if isinstance(value, str) else shape_of(value)
 
 
 def unsupported_layer_message(name: str) -> str:

@@ -92,6 +92,8 @@ def numbers(value: Any, what: str) -> np.ndarray:
     """A numeric or logical value as float64 (chars as their codes, as MATLAB does)."""
     if isinstance(value, np.ndarray) and value.dtype.kind in "iufb":
         return value.astype(float, copy=False) if value.dtype != float else value
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        return np.array([[float(value)]])
     if isinstance(value, str):
         return np.array([[float(ord(c)) for c in value]]) if value else np.zeros((0, 0))
     if isinstance(value, Opaque):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from ..errors import SpecError
 
 MAX_REPORTED = 20
+SHOWN = 100  # characters of a long source line shown around a problem
 
 
 class MatlabError(SpecError):
@@ -50,5 +51,10 @@ def _located(message: str, text: str, pos: int) -> tuple[str, int, int]:
     end = text.find("\n", pos)
     source = text[start: end if end != -1 else len(text)]
     column = pos - start + 1
-    caret = " " * (column - 1) + "^"
+    shift = 0
+    if len(source) > SHOWN:  # a window of a long line around the column
+        shift = max(0, min(column - 1 - SHOWN // 2, len(source) - SHOWN))
+        source = ("..." if shift else "") + source[shift: shift + SHOWN] + ("..." if shift + SHOWN < len(source) else "")
+        shift -= 3 if shift else 0
+    caret = " " * (column - 1 - shift) + "^"
     return f"line {line}, column {column}: {message}\n    {source}\n    {caret}", line, column

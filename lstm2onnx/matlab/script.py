@@ -105,7 +105,7 @@ def _read_script(text: str, workspace: Mapping[str, Any] | None, data: Iterable[
     if problems or isinstance(value, Poisoned):
         raise MatlabError.report(problems or [(f"'{chosen}' could not be computed", None)], text,
                                  _inputs_hint(program, evaluator, chosen))
-    notes += _pinned_notes(program, initial, source)
+    notes += evaluator.notes + _pinned_notes(program, initial, source)
     return ScriptResult(layers, chosen, notes, evaluator.listing)  # type: ignore[arg-type]
 
 

@@ -151,7 +151,7 @@ class _Splitter:
             self.depth -= 1
 
     def broken(self, message: str, tok: Token, tokens: list[Token] | None = None) -> Stmt:
-        stmt = self.new("broken", tok.pos, error=(message, tok.pos), tokens=tokens or [])
+        stmt = self.new("broken", tokens[0].pos if tokens else tok.pos, error=(message, tok.pos), tokens=tokens or [])
         if tokens:
             stmt.targets, stmt.full, stmt.uses = assignment_names(tokens)
             stmt.end = self.peek().pos
@@ -165,7 +165,7 @@ class _Splitter:
             self.i += 1
             name, words = tok.value
             stmt = self.new("command", tok.pos, word=name, words=list(words), tokens=[tok])
-            stmt.end = tok.pos + len(name)
+            stmt.end = self.peek().pos
             return stmt
         tokens = self.until_separator()
         if not tokens:  # a keyword in the middle of nowhere; consumed by keyword()

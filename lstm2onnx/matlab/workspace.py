@@ -32,7 +32,7 @@ from .matfile import Opaque
 
 MAX_ELEMENTS = 4_000_000  # budget units of one value (32 MB of float64)
 MAX_TOTAL = 20_000_000  # budget units of all values one evaluation makes (160 MB of float64)
-CPU_SECONDS = 1.4  # CPU time of one build (tokens, statements and evaluation); freeing it all comes after
+CPU_SECONDS = 1.0  # CPU time of one build (tokens, statements and evaluation); freeing it all comes after
 STRING_COST = 8
 
 

@@ -57,7 +57,8 @@ BOMBS = {
     "cells": ("c = cell(1, 3e6); d = [c c]; layers = [sequenceInputLayer(numel(d))];", "is too large"),
     "recursion": ("layers = f(1);\nfunction y = f(x)\n  y = [f(x + 1); lstmLayer(3)];\nend", "calls nest deeper than 32"),
     "1 MB of statements": ("x = 1;\n" * 140_000 + "layers = [sequenceInputLayer(x)];", "CPU time"),
-    "1 MB of unneeded junk": ("plot(x{1}', 'r'); " * 50_000 + "\nlayers = [sequenceInputLayer(3)];", "built"),
+    "1/4 MB of unneeded junk": ("plot(x{1}', 'r'); " * 14_000 + "\nlayers = [sequenceInputLayer(3)];", "built"),
+    "1 MB of unneeded junk": ("plot(x{1}', 'r'); " * 55_000 + "\nlayers = [sequenceInputLayer(3)];", "built|CPU time"),
 }
 
 
@@ -70,6 +71,7 @@ def test_bombs_end_cleanly_within_two_seconds_and_300_mb(name, tmp_path):
     done = run_bounded(CHILD, str(script), timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])
-    assert expected in result["outcome"], result["outcome"][:500]
+    assert any(e in result["outcome"] for e in expected.split("|")), result["outcome"][:500]
+    assert max(map(len, result["outcome"].splitlines())) < 400  # a long source line is shown as a window
     assert result["cpu"] < 2.0, result
     assert result["grown_mb"] < 300, result

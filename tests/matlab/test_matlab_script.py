@@ -1,0 +1,643 @@
+"""Whole MATLAB scripts: each stage alone (tokens, statements, slice), the language forms, data files, real-world
+scripts compiled with --data and with --set, function files, the one report of every problem, and the CLI.
+
+Numerical tolerance: max abs error <= 1e-5 (onnxruntime float32) against the float64 reference.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+import scipy.io
+from conftest import assert_matches_reference, random_batch, run
+from test_matfile import write_v73
+
+from lstm2onnx import (
+    bilstmLayer,
+    build,
+    classificationLayer,
+    dropoutLayer,
+    fullyConnectedLayer,
+    initialize,
+    lstmLayer,
+    reference,
+    regressionLayer,
+    sequenceInputLayer,
+    softmaxLayer,
+)
+from lstm2onnx.cli import main
+from lstm2onnx.errors import SpecError
+from lstm2onnx.matlab import MatlabError, from_matlab, read_script
+from lstm2onnx.matlab import analysis
+from lstm2onnx.matlab.data import parse_set, read_npz
+from lstm2onnx.matlab.lexer import Source, tokenize
+from lstm2onnx.matlab.matfile import Opaque
+from lstm2onnx.matlab.statements import split
+
+CLASSIFIER = [sequenceInputLayer(12), lstmLayer(100, OutputMode="last"), fullyConnectedLayer(9), softmaxLayer(), classificationLayer()]
+
+
+def cell(items, shape=None) -> np.ndarray:
+    out = np.empty(len(items), dtype=object)
+    for k, item in enumerate(items):
+        out[k] = item
+    return out.reshape(shape or (len(items), 1))
+
+
+@pytest.fixture
+def vowels(tmp_path):
+    """A Japanese-Vowels-like .mat v5 file: XTrain a 20x1 cell of 12xT sequences, YTrain a cellstr of 9 labels."""
+    rng = np.random.default_rng(0)
+    x = cell([rng.standard_normal((12, int(rng.integers(7, 26)))) for _ in range(20)])
+    y = cell([str(1 + k % 9) for k in range(20)])
+    path = tmp_path / "JapaneseVowelsTrain.mat"
+    scipy.io.savemat(path, {"XTrain": x, "YTrain": y})
+    return path
+
+
+# -- the stages, each alone ----------------------------------------------------------------------------------
+
+
+def kinds(text):
+    return [(t.kind, t.value) for t in tokenize(text)[:-1]]
+
+
+def test_lexer_tells_quotes_from_transposes_and_reads_command_syntax():
+    assert kinds("a = b';") == [("id", "a"), ("op", "="), ("id", "b"), ("op", "'"), ("semi", ";")]
+    assert kinds("c = {'it''s', \"say \"\"hi\"\"\"}'") == [
+        ("id", "c"), ("op", "="), ("op", "{"), ("str", "it's"), ("comma", ","), ("dstr", 'say "hi"'), ("op", "}"), ("op", "'")]
+    assert kinds("[a' 'b']") == [("op", "["), ("id", "a"), ("op", "'"), ("str", "b"), ("op", "]")]
+    assert kinds("load WaveformData\nclear; clc; close all\nrng default, hold on") == [
+        ("cmd", ("load", ["WaveformData"])), ("nl", "\n"), ("id", "clear"), ("semi", ";"), ("id", "clc"), ("semi", ";"),
+        ("cmd", ("close", ["all"])), ("nl", "\n"), ("cmd", ("rng", ["default"])), ("comma", ","), ("cmd", ("hold", ["on"]))]
+    assert kinds("x = a - b") == [("id", "x"), ("op", "="), ("id", "a"), ("op", "-"), ("id", "b")]  # not command syntax
+    assert kinds("x(end) = 1; end") == [("id", "x"), ("op", "("), ("id", "end"), ("op", ")"), ("op", "="), ("num", 1.0),
+                                        ("semi", ";"), ("kw", "end")]
+
+
+def test_lexer_comments_continuations_and_errors():
+    text = "%{\nouter\n  %{\n  inner\n  %}\nstill comment\n%}\nx = [1 ...  comment\n 2] % tail\n"
+    assert kinds(text) == [("id", "x"), ("op", "="), ("op", "["), ("num", 1.0), ("num", 2.0), ("op", "]"), ("nl", "\n")]
+    assert ("err", "a line break inside '(' needs '...' to continue the line") in kinds("f(1,\n2)")
+    assert ("err", "string is not closed on its line") in kinds("x = 'abc\ny = 2")
+
+
+def test_statements_split_blocks_and_name_their_targets_and_uses():
+    text = """
+for i = 1:n
+    layers(end+1) = lstmLayer(h(i));
+end
+if mode == 1, [a, ~, b] = f(x); elseif mode == 2, a = 2; else, s.f = g; end
+switch name
+    case {'a', 'b'}
+        y = lstmLayer(3, Name=name);
+    otherwise
+        y = [];
+end
+try, z = q; catch err, z = 0; end
+function out = helper(v)
+out = v + 1;
+"""
+    program = split(tokenize(text), Source(text))
+    assert [s.kind for s in program.statements] == ["for", "if", "switch", "try"]
+    loop = program.statements[0]
+    inner = loop.parts[0][1][0]
+    assert (inner.targets, inner.full, inner.uses) == (["layers"], set(), {"layers", "end", "lstmLayer", "h", "i"})
+    branches = program.statements[1].parts
+    assert [b[1][0].targets for b in branches] == [["a", "b"], ["a"], ["s"]]
+    assert branches[0][1][0].full == {"a", "b"} and branches[2][1][0].full == set()
+    assert program.statements[2].parts[0][1][0].uses == {"lstmLayer", "name"}  # Name= is not a read
+    assert list(program.functions) == ["helper"] and program.functions["helper"].inputs == ["v"]
+    assert not program.function_file
+
+
+def test_slice_keeps_only_what_the_array_needs():
+    text = """
+load data
+h = 10;                 % needed
+k = numel(labels);      % needed
+junk = cellfun(@(c) size(c, 2), XTrain);   % not needed
+for i = 1:3
+    h = h + 1;          % needed: h is read after the loop
+    plot(i);            % not needed
+end
+options = trainingOptions('adam');
+layers = [sequenceInputLayer(h) fullyConnectedLayer(k)];
+net = trainNetwork(XTrain, labels, layers, options);
+"""
+    program = split(tokenize(text), Source(text))
+    ctx = analysis.context(program, set(), {"labels", "XTrain"})
+    marked = analysis.slice_program(program.statements, {"layers"}, ctx)
+    lines = sorted(program.source.line_of(s.pos) for s in program.all_statements() if s.sid in marked)
+    assert lines == [2, 3, 4, 6, 7, 11]
+    assert [name for name, _ in analysis.layer_assignments(program, ctx)] == ["layers"]  # net = trainNetwork(...) is not one
+
+
+# -- the language forms ------------------------------------------------------------------------------------------
+
+FORMS = [
+    ("[numFeatures, ~] = size(zeros(12, 30)); layers = sequenceInputLayer(numFeatures);", [sequenceInputLayer(12)]),
+    ("X = zeros(5, 12); [~, n] = size(X); layers = sequenceInputLayer(n);", [sequenceInputLayer(12)]),
+    ("X = ones(3, 4, 2); layers = sequenceInputLayer(size(X, 3) + size(X, 2) * ndims(X));", [sequenceInputLayer(14)]),
+    ("data = magic4(:, 1:6);\nfunction m = magic4()\nm = reshape(1:24, 4, 6);\nend", None),
+    ("v = [4 8 15]; layers = [sequenceInputLayer(v(end)) lstmLayer(v(end-1))];", [sequenceInputLayer(15), lstmLayer(8)]),
+    ("m = reshape(1:12, 3, 4); c = m(:, 2); layers = sequenceInputLayer(sum(c));", [sequenceInputLayer(15)]),
+    ("m = reshape(1:12, 3, 4); layers = sequenceInputLayer(m(end, end) + m(2, :) * [1; 0; 0; 0]);", [sequenceInputLayer(14)]),
+    ("params.hidden = 96; params.in = 3; layers = [sequenceInputLayer(params.in) lstmLayer(params.hidden)];",
+     [sequenceInputLayer(3), lstmLayer(96)]),
+    ("s = struct('n', 4); s.inner.k = 2; layers = sequenceInputLayer(s.n * s.inner.k);", [sequenceInputLayer(8)]),
+    ("names = {'a','b','c'}'; layers = [sequenceInputLayer(2) fullyConnectedLayer(3) softmaxLayer classificationLayer(Classes=names)];",
+     [sequenceInputLayer(2), fullyConnectedLayer(3), softmaxLayer(), classificationLayer(Classes=["a", "b", "c"])]),
+    ("opts = {'OutputMode','last'}; layers = [sequenceInputLayer(2) lstmLayer(64, opts{:})];",
+     [sequenceInputLayer(2), lstmLayer(64, OutputMode="last")]),
+    ("opts = {'OutputMode','last', 'Name', 'enc'}; layers = [sequenceInputLayer(2); lstmLayer(8, opts{1:2}, opts{3:4})];",
+     [sequenceInputLayer(2), lstmLayer(8, OutputMode="last", Name="enc")]),
+    ("x = [3 1 2]; layers = sequenceInputLayer(max(x) + min(x) + prod(x) + mean(x));", [sequenceInputLayer(12)]),
+    ("y = [2 2 5 7 7 7]; layers = fullyConnectedLayer(numel(unique(y)));", [fullyConnectedLayer(3)]),
+    ("layers = fullyConnectedLayer(floor(7/2) + ceil(0.2) + round(2.5) + abs(-1));", [fullyConnectedLayer(8)]),
+    ("z = zeros(2, 3); o = ones(1, 4); layers = fullyConnectedLayer(numel(z) + length(o) + height(z) + width(z));",
+     [fullyConnectedLayer(15)]),
+    ("layers = sequenceInputLayer(2);\nlayers(end+1) = lstmLayer(3);\nlayers = [layers; fullyConnectedLayer(1)];\nlayers = [layers, regressionLayer];",
+     [sequenceInputLayer(2), lstmLayer(3), fullyConnectedLayer(1), regressionLayer()]),
+    ("hidden = [64 32];\nlayers = sequenceInputLayer(5);\nfor i = 1:numel(hidden)\n  layers = [layers\n    lstmLayer(hidden(i), Name=sprintf('lstm_%d', i))];\nend",
+     [sequenceInputLayer(5), lstmLayer(64, Name="lstm_1"), lstmLayer(32, Name="lstm_2")]),
+    ("layers = sequenceInputLayer(5);\nfor h = [8 4]\n  layers(end+1) = lstmLayer(h, Name=\"lstm\" + h);\nend",
+     [sequenceInputLayer(5), lstmLayer(8, Name="lstm8"), lstmLayer(4, Name="lstm4")]),
+    ("n = num2str(7); layers = lstmLayer(2, 'Name', strcat('enc_', n, '_', 'a'));", [lstmLayer(2, Name="enc_7_a")]),
+    ("layers = lstmLayer(2, 'Name', ['enc' '_' char(65)]);", [lstmLayer(2, Name="enc_A")]),
+    ("mode = 'bi';\nif strcmp(mode, 'uni')\n  r = lstmLayer(4);\nelseif mode == \"bi\"\n  r = bilstmLayer(4);\nelse\n  r = fooLayer(4);\nend\nlayers = [sequenceInputLayer(2); r];",
+     [sequenceInputLayer(2), bilstmLayer(4)]),
+    ("kind = 2;\nswitch kind\n  case 1\n    r = unknownLayer(1);\n  case {2, 3}\n    r = lstmLayer(7);\n  otherwise\n    error('no');\nend\nlayers = r;",
+     [lstmLayer(7)]),
+    ("name = \"gru\";\nswitch name\n  case 'lstm'\n    h = 1;\n  otherwise\n    h = 2;\nend\nlayers = lstmLayer(h);", [lstmLayer(2)]),
+    ("n = 0; k = 0;\nwhile n < 5\n  n = n + 2;\n  if n == 4, continue; end\n  k = k + 1;\nend\nlayers = lstmLayer(10 * n + k);",
+     [lstmLayer(62)]),
+    ("total = 0;\nfor i = 1:100\n  total = total + i;\n  if total > 10, break; end\nend\nlayers = lstmLayer(total);", [lstmLayer(15)]),
+    ("lgraph = layerGraph();\nlgraph = addLayers(lgraph, [sequenceInputLayer(3) lstmLayer(4)]);\nnet = dlnetwork(lgraph);",
+     [sequenceInputLayer(3), lstmLayer(4)]),
+    ("layers = [sequenceInputLayer(3) lstmLayer(4)];\nlgraph = layerGraph(layers);\nnet = dlnetwork(lgraph, Initialize=false);",
+     [sequenceInputLayer(3), lstmLayer(4)]),
+    ("layers = [sequenceInputLayer(3) lstmLayer(4) dropoutLayer];\nlayers(3) = [];\nh = layers(2).NumHiddenUnits;\nlayers(end+1) = fullyConnectedLayer(h);",
+     [sequenceInputLayer(3), lstmLayer(4), fullyConnectedLayer(4)]),
+    ("layers = buildNet(12, [64 32], 9);\n\nfunction layers = buildNet(n, hidden, k)\n  layers = sequenceInputLayer(n);\n"
+     "  for h = hidden\n    layers = [layers; lstmLayer(h, OutputMode='sequence')];\n  end\n  layers = [layers; head(k)];\nend\n"
+     "function l = head(k)\n  l = [fullyConnectedLayer(k) softmaxLayer];\nend",
+     [sequenceInputLayer(12), lstmLayer(64), lstmLayer(32), fullyConnectedLayer(9), softmaxLayer()]),
+    ("[a, b] = deal(3, 4); c = {a, b}; layers = sequenceInputLayer(c{2} - c{1} + numel(c));", [sequenceInputLayer(3)]),
+    ("x = true && ~false; if x, n = 2; end; layers = sequenceInputLayer(n + (3 > 2) + any([0 1]));", [sequenceInputLayer(4)]),
+    ("c = cell(1, 2); c{2} = 'x'; layers = lstmLayer(2, Name=c{2});", [lstmLayer(2, Name="x")]),
+    ("!echo never run\nf = @(x) x.^2; g = cellfun(f, {1, 2}); try, q = undefinedThing; catch, q = 1; end\nlayers = lstmLayer(3);",
+     [lstmLayer(3)]),
+]
+
+
+@pytest.mark.parametrize("text,expected", [f for f in FORMS if f[1] is not None], ids=lambda v: "" if isinstance(v, list) else None)
+def test_forms(text, expected):
+    assert list(from_matlab(text)) == expected
+
+
+def test_a_for_loop_over_a_cell_and_a_while_with_data():
+    text = "sizes = {8, 4};\nlayers = sequenceInputLayer(2);\nfor s = sizes\n  layers(end+1) = lstmLayer(s{1});\nend"
+    assert list(from_matlab(text)) == [sequenceInputLayer(2), lstmLayer(8), lstmLayer(4)]
+
+
+# -- --set, --variable, notes ----------------------------------------------------------------------------------------
+
+
+def test_set_wins_over_the_scripts_assignment_with_a_note():
+    text = "numHiddenUnits = 100;\nlayers = [sequenceInputLayer(3) lstmLayer(numHiddenUnits)];"
+    result = read_script(text, workspace={"numHiddenUnits": 7})
+    assert list(result.layers) == [sequenceInputLayer(3), lstmLayer(7)]
+    assert result.notes == ["--set numHiddenUnits replaces the script's assignment at line 1"]
+    assert ("line    1: skipped: --set numHiddenUnits wins: numHiddenUnits = 100") in result.report()
+
+
+@pytest.mark.parametrize("literal,value", [
+    ("100", np.array([[100.0]])), ("-2.5e1", np.array([[-25.0]])), ("[1 2 3]", np.array([[1.0, 2.0, 3.0]])),
+    ("[1; 2]", np.array([[1.0], [2.0]])), ("'text'", "text"), ("true", np.array([[True]])),
+])
+def test_set_literals(literal, value):
+    name, parsed = parse_set(f"x={literal}")
+    assert name == "x" and type(parsed) is type(value) and np.array_equal(parsed, value)
+
+
+def test_set_cell_and_string_literals_reach_the_layers():
+    _, classes = parse_set("classes={'yes','no'}")
+    _, name = parse_set('name="enc"')
+    text = "layers = [sequenceInputLayer(2) lstmLayer(3, Name=name) fullyConnectedLayer(2) softmaxLayer classificationLayer(Classes=classes)];"
+    assert list(from_matlab(text, workspace={"classes": classes, "name": name})) == [
+        sequenceInputLayer(2), lstmLayer(3, Name="enc"), fullyConnectedLayer(2), softmaxLayer(), classificationLayer(Classes=["yes", "no"])]
+
+
+@pytest.mark.parametrize("option,message", [
+    ("x", "expected NAME=VALUE"), ("1x=3", "expected NAME=VALUE"), ("x=", "got nothing"),
+    ("x=system('ls')", "expected a MATLAB literal"), ("x=[1 2", "expected a MATLAB literal"), ("x=a+1", "expected a MATLAB literal"),
+])
+def test_bad_set_options(option, message):
+    with pytest.raises(SpecError, match=re.escape(message)):
+        parse_set(option)
+
+
+def test_variable_picks_an_array_and_the_default_names_the_others():
+    text = "encoder = [sequenceInputLayer(3) lstmLayer(8)];\ndecoder = [sequenceInputLayer(8) lstmLayer(3)];"
+    result = read_script(text)
+    assert result.variable == "decoder" and list(result.layers) == [sequenceInputLayer(8), lstmLayer(3)]
+    assert result.notes == ["layer arrays found: encoder (line 1), decoder (line 2); building 'decoder', the last one assigned "
+                            "(choose another with --variable NAME)"]
+    assert list(from_matlab(text, variable="encoder")) == [sequenceInputLayer(3), lstmLayer(8)]
+    with pytest.raises(MatlabError, match=r"assigns no variable 'nope' \(layer arrays found: encoder, decoder\)"):
+        from_matlab(text, variable="nope")
+    with pytest.raises(MatlabError, match="'x' is not a layer array: it holds a number"):
+        from_matlab("x = 3;" + text, variable="x")
+
+
+# -- data ---------------------------------------------------------------------------------------------------------------------
+
+SIZES_SCRIPT = """
+load JapaneseVowelsTrain
+numFeatures = size(XTrain{1},1);
+numClasses = numel(categories(YTrain));
+layers = [sequenceInputLayer(numFeatures) lstmLayer(100,'OutputMode','last') fullyConnectedLayer(numClasses) softmaxLayer classificationLayer];
+"""
+
+
+def test_mat_v5_cell_of_sequences_and_cellstr_labels(vowels):
+    assert list(from_matlab(SIZES_SCRIPT, data=[vowels])) == CLASSIFIER
+
+
+def test_mat_v73_with_numeric_labels(tmp_path):
+    rng = np.random.default_rng(1)
+    path = tmp_path / "JapaneseVowelsTrain.mat"
+    write_v73(path, {"XTrain": cell([rng.standard_normal((12, 5)) for _ in range(4)], (1, 4)),
+                     "YTrain": np.arange(1.0, 10.0).reshape(-1, 1)})
+    assert list(from_matlab(SIZES_SCRIPT, data=[path])) == CLASSIFIER
+
+
+def test_npz_numeric_matrices_and_string_labels(tmp_path):
+    path = tmp_path / "train.npz"
+    np.savez(path, X=np.zeros((30, 12)), Y=np.array([f"c{k % 9}" for k in range(30)]), counts=np.arange(5))
+    text = "[~, numFeatures] = size(X);\nnumClasses = numel(unique(Y));\nm = max(counts) + sum(counts);\n" \
+           "layers = [sequenceInputLayer(numFeatures) lstmLayer(m * 10) fullyConnectedLayer(numClasses)];"
+    assert list(from_matlab(text, data=[path])) == [sequenceInputLayer(12), lstmLayer(140), fullyConnectedLayer(9)]
+    assert read_npz(str(path))["counts"].tolist() == [0, 1, 2, 3, 4]
+
+
+def test_npz_members_are_checked_before_reading(tmp_path):
+    path = tmp_path / "objects.npz"
+    np.savez(path, X=np.array([{"a": 1}], dtype=object))
+    with pytest.raises(SpecError, match="holds Python objects, which lstm2onnx never unpickles"):
+        from_matlab("layers = sequenceInputLayer(size(X, 1));", data=[path])
+    big = tmp_path / "big.npz"
+    np.savez(big, X=np.zeros(1000))
+    with pytest.raises(SpecError, match="declares 1,000 elements of float64, more than the 100"):
+        read_npz(str(big), max_elements=100)
+
+
+def test_load_forms_bind_from_the_data_files_only(vowels, tmp_path):
+    for load in ["load JapaneseVowelsTrain", "load('JapaneseVowelsTrain.mat')", "load /somewhere/else/JapaneseVowelsTrain.mat XTrain YTrain",
+                 "S = load('JapaneseVowelsTrain.mat'); XTrain = S.XTrain; YTrain = S.YTrain;",
+                 "XTrain = load('JapaneseVowelsTrain.mat').XTrain; S = load('x.mat', 'YTrain'); YTrain = S.YTrain;"]:
+        assert list(from_matlab(SIZES_SCRIPT.replace("load JapaneseVowelsTrain", load), data=[vowels])) == CLASSIFIER, load
+    with pytest.raises(MatlabError, match=re.escape("XTrain = S.XTrain (line 2) needs S, which comes from data "
+                                                    "(load('JapaneseVowelsTrain.mat'), line 2;")):
+        from_matlab(SIZES_SCRIPT.replace("load JapaneseVowelsTrain", "S = load('JapaneseVowelsTrain.mat'); XTrain = S.XTrain; YTrain = S.YTrain;"))
+
+
+def test_a_value_from_missing_data_names_the_variable_statement_and_both_ways_out():
+    with pytest.raises(MatlabError) as info:
+        from_matlab(SIZES_SCRIPT)
+    message = str(info.value)
+    assert ("numFeatures = size(XTrain{1},1) (line 3) needs XTrain, which comes from data: pass --data FILE holding XTrain, "
+            "or --set numFeatures=<value>") in message
+    assert "numClasses = numel(categories(YTrain)) (line 4) needs YTrain" in message
+    assert message.endswith("the layer array needs numClasses, numFeatures: give them directly with "
+                            "--set numClasses=<value> --set numFeatures=<value>")
+    assert [(line, column) for _, line, column in info.value.problems] == [(3, 20), (4, 31)]
+    assert list(from_matlab(SIZES_SCRIPT, workspace={"numFeatures": 12, "numClasses": 9})) == CLASSIFIER
+
+
+def test_opaque_categorical_labels_say_how_to_save_them():
+    with pytest.raises(MatlabError, match=re.escape("categories needs the values of YTrain, a MATLAB categorical object")) as info:
+        from_matlab(SIZES_SCRIPT.replace("load JapaneseVowelsTrain", "XTrain = {zeros(12, 3)};"),
+                    workspace={"YTrain": Opaque("categorical")})
+    assert "YTrain = cellstr(string(YTrain))" in str(info.value) and "--set numClasses=<value>" in str(info.value)
+    assert (info.value.line, info.value.column) == (4, 31)
+
+
+# -- real-world scripts ------------------------------------------------------------------------------------------------------------
+
+JAPANESE_VOWELS = """
+%% Sequence Classification Using Deep Learning (as written from MATLAB's example)
+clear; clc; close all
+rng default
+
+load JapaneseVowelsTrain
+% [XTrain,YTrain] = japaneseVowelsTrainData;
+
+figure
+plot(XTrain{1}')
+xlabel("Time Step")
+title("Training Observation 1")
+numFeatures = size(XTrain{1},1);
+legend("Feature " + string(1:numFeatures),Location="northeastoutside")
+
+numObservations = numel(XTrain);
+for i=1:numObservations
+    sequence = XTrain{i};
+    sequenceLengths(i) = size(sequence,2);
+end
+[sequenceLengths,idx] = sort(sequenceLengths);
+XTrain = XTrain(idx);
+YTrain = YTrain(idx);
+
+figure
+bar(sequenceLengths)
+ylim([0 30])
+
+inputSize = numFeatures;
+numHiddenUnits = 100;
+numClasses = numel(categories(YTrain));
+
+layers = [ ...
+    sequenceInputLayer(inputSize)
+    bilstmLayer(numHiddenUnits,'OutputMode','last')
+    fullyConnectedLayer(numClasses)
+    softmaxLayer
+    classificationLayer]
+
+maxEpochs = 100;
+miniBatchSize = 27;
+options = trainingOptions('adam', ...
+    'ExecutionEnvironment','cpu', ...
+    'GradientThreshold',1, ...
+    'MaxEpochs',maxEpochs, ...
+    'MiniBatchSize',miniBatchSize, ...
+    'SequenceLength','longest', ...
+    'Shuffle','never', ...
+    'Verbose',0, ...
+    'Plots','training-progress');
+net = trainNetwork(XTrain,YTrain,layers,options);
+
+[XTest,YTest] = japaneseVowelsTestData;
+YPred = classify(net,XTest,'MiniBatchSize',miniBatchSize,'SequenceLength','longest');
+acc = sum(YPred == YTest)./numel(YTest)
+fprintf('Accuracy: %.2f%%\\n', acc*100);
+save net.mat net
+"""
+VOWELS_LAYERS = [sequenceInputLayer(12), bilstmLayer(100, OutputMode="last"), fullyConnectedLayer(9), softmaxLayer(), classificationLayer()]
+
+WAVEFORM = """
+load WaveformData
+numChannels = size(data{1},2);
+idx = [3 4 5 12];
+figure
+tiledlayout(2,2)
+for i = 1:4
+    nexttile
+    stackedplot(data{idx(i)},DisplayLabels="Channel "+string(1:numChannels))
+    xlabel("Time Step")
+    title("Class: " + string(labels(idx(i))))
+end
+classNames = categories(labels)
+numObservations = numel(data);
+[idxTrain,idxValidation,idxTest] = trainingPartitions(numObservations,[0.8 0.1 0.1]);
+XTrain = data(idxTrain);
+TTrain = labels(idxTrain);
+XValidation = data(idxValidation);
+TValidation = labels(idxValidation);
+
+numHiddenUnits = 120;
+numClasses = numel(classNames);
+layers = [
+    sequenceInputLayer(numChannels)
+    bilstmLayer(numHiddenUnits,OutputMode="last")
+    fullyConnectedLayer(numClasses)
+    softmaxLayer];
+options = trainingOptions("adam", ...
+    MaxEpochs=200, ...
+    InitialLearnRate=0.002,...
+    GradientThreshold=1, ...
+    Shuffle="never", ...
+    Plots="training-progress", ...
+    Metrics="accuracy", ...
+    Verbose=false);
+net = trainnet(XTrain,TTrain,layers,"crossentropy",options);
+scores = minibatchpredict(net,XTest);
+YTest = scores2label(scores,classNames);
+acc = mean(YTest == TTest)
+figure
+confusionchart(TTest,YTest)
+"""
+
+SEQ2SEQ_REGRESSION = """
+filenamePredictors = fullfile(dataFolder,"train_FD001.txt");
+[XTrain,YTrain] = processTurboFanDataTrain(filenamePredictors);
+m = min([XTrain{:}],[],2);
+M = max([XTrain{:}],[],2);
+idxConstant = M == m;
+for i = 1:numel(XTrain)
+    XTrain{i}(idxConstant,:) = [];
+end
+numFeatures = size(XTrain{1},1)
+thr = 150;
+for i = 1:numel(YTrain)
+    YTrain{i}(YTrain{i} > thr) = thr;
+end
+numResponses = size(YTrain{1},1);
+numHiddenUnits = 200;
+layers = [ ...
+    sequenceInputLayer(numFeatures)
+    lstmLayer(numHiddenUnits,'OutputMode','sequence')
+    fullyConnectedLayer(50)
+    dropoutLayer(0.5)
+    fullyConnectedLayer(numResponses)
+    regressionLayer];
+maxEpochs = 60;
+options = trainingOptions('adam', 'MaxEpochs',maxEpochs, 'InitialLearnRate',0.01, 'Plots','training-progress', 'Verbose',0);
+net = trainNetwork(XTrain,YTrain,layers,options);
+"""
+SEQ2SEQ_LAYERS = [sequenceInputLayer(14), lstmLayer(200), fullyConnectedLayer(50), dropoutLayer(0.5), fullyConnectedLayer(1), regressionLayer()]
+
+
+def test_japanese_vowels_script_with_data(vowels):
+    result = read_script(JAPANESE_VOWELS, data=[vowels])
+    assert list(result.layers) == VOWELS_LAYERS
+    report = result.report()
+    for line in ["line    3: skipped   clear", "line   13: evaluated numFeatures = size(XTrain{1},1)",
+                 "line   51: skipped   net = trainNetwork(XTrain,YTrain,layers,options)",
+                 "line   53: skipped   [XTest,YTest] = japaneseVowelsTestData", "line   57: skipped   save"]:
+        assert line in report, line
+    assert "'layers' is a 5-layer array:" in report and "BiLSTM with 100 hidden units" in report
+
+
+def test_japanese_vowels_script_with_set_only():
+    assert list(from_matlab(JAPANESE_VOWELS, workspace={"inputSize": 12, "numClasses": 9})) == VOWELS_LAYERS
+
+
+def test_waveform_script_with_data_and_with_set(tmp_path):
+    rng = np.random.default_rng(2)
+    path = tmp_path / "WaveformData.mat"
+    scipy.io.savemat(path, {"data": cell([rng.standard_normal((int(rng.integers(50, 90)), 3)) for _ in range(16)]),
+                            "labels": cell(["Sine", "Square", "Sawtooth", "Triangle"] * 4)})
+    expected = [sequenceInputLayer(3), bilstmLayer(120, OutputMode="last"), fullyConnectedLayer(4), softmaxLayer()]
+    assert list(from_matlab(WAVEFORM, data=[path])) == expected
+    assert list(from_matlab(WAVEFORM, workspace={"numChannels": 3, "numClasses": 4})) == expected
+
+
+def test_sequence_to_sequence_regression_script_with_data(tmp_path):
+    rng = np.random.default_rng(3)
+    x = cell([np.vstack([rng.standard_normal((14, 40)), np.ones((10, 40))]) for _ in range(6)])  # 10 constant rows removed
+    y = cell([np.linspace(200, 0, 40).reshape(1, -1) for _ in range(6)])
+    mat = tmp_path / "turbofan.mat"
+    scipy.io.savemat(mat, {"XTrain": x, "YTrain": y})
+    result = read_script(SEQ2SEQ_REGRESSION, data=[mat])  # constant rows removed in place: 24 - 10 = 14 features
+    assert list(result.layers) == SEQ2SEQ_LAYERS
+    assert result.notes == ["XTrain comes from the --data file (processTurboFanDataTrain(...) at line 3 is not run)",
+                            "YTrain comes from the --data file (processTurboFanDataTrain(...) at line 3 is not run)"]
+    with pytest.raises(MatlabError, match=r"needs XTrain, which comes from processTurboFanDataTrain\(\.\.\.\) \(line 3\), which "
+                                          r"lstm2onnx does not evaluate"):
+        from_matlab(SEQ2SEQ_REGRESSION)
+
+
+def test_the_built_script_network_matches_the_reference(vowels):
+    net = initialize(from_matlab(JAPANESE_VOWELS, data=[vowels]), seed=0)
+    batch = random_batch(np.random.default_rng(4), 5, 9, 12, ragged=True)
+    (out,) = run(build(net, ragged=True), {"sequences": batch.padded, "sequence_lengths": batch.lengths}).values()
+    assert_matches_reference(out, reference.predict(net, batch.sequences))
+
+
+# -- function files --------------------------------------------------------------------------------------------------------------
+
+FUNCTION_FILE = """function layers = createModel(inputSize, numClasses, numHiddenUnits)
+%CREATEMODEL  The classifier: one LSTM and a softmax head.
+if nargin < 3
+    numHiddenUnits = 100;
+end
+disp("building")
+layers = [sequenceInputLayer(inputSize)
+    lstmLayer(numHiddenUnits, OutputMode="last")
+    fullyConnectedLayer(numClasses)
+    softmaxLayer
+    classificationLayer];
+end
+"""
+
+
+def test_function_file_inputs_come_from_set():
+    result = read_script(FUNCTION_FILE, workspace={"inputSize": 12, "numClasses": 9})
+    assert list(result.layers) == CLASSIFIER
+    assert result.notes == ["function file: building layers = createModel(inputSize, numClasses, numHiddenUnits) "
+                            "with inputSize, numClasses from --set"]
+    assert list(from_matlab(FUNCTION_FILE, workspace={"inputSize": 12, "numClasses": 9, "numHiddenUnits": 5}))[1] == \
+        lstmLayer(5, OutputMode="last")
+    with pytest.raises(MatlabError, match=re.escape("needs numClasses, an input of createModel that is not given: "
+                                                    "pass --set numClasses=<value>")):
+        from_matlab(FUNCTION_FILE, workspace={"inputSize": 12})
+
+
+# -- every problem at once -----------------------------------------------------------------------------------------------------------
+
+
+def test_every_problem_is_reported_at_once_with_line_column_and_caret():
+    text = """
+numFeatures = size(XTrain{1},1);
+h = myHelper(3);
+layers = [sequenceInputLayer(numFeatures)
+    myAttentionLayer(64)
+    lstmLayer(h)
+    customNormLayer
+    fullyConnectedLayer(k, 'Name', 'fc']
+"""
+    with pytest.raises(MatlabError) as info:
+        from_matlab(text)
+    error = info.value
+    assert str(error).startswith("5 problems stop the build:")
+    assert [p[1:] for p in error.problems] == [(2, 20), (5, 5), (6, 15), (7, 5), (8, 40)]
+    text_of = [p[0] for p in error.problems]
+    assert "undefined variable 'XTrain' in numFeatures = size(XTrain{1},1) (line 2): pass --set XTrain=<value>" in text_of[0]
+    assert "unsupported layer 'myAttentionLayer'" in text_of[1] and "unsupported layer 'customNormLayer'" in text_of[3]
+    assert "needs h, which comes from myHelper(...) (line 3), which lstm2onnx does not evaluate" in text_of[2]
+    assert text_of[4].startswith("line 8, column 40: ']' closes '('")
+    assert "\n          fullyConnectedLayer(k, 'Name', 'fc']\n" + " " * 45 + "^" in str(error)
+
+
+def test_unsupported_layers_and_unresolved_names_together():
+    text = """
+layers = [sequenceInputLayer(3)
+    myAttentionLayer(64)
+    lstmLayer(h)
+    customNormLayer
+    fullyConnectedLayer(2)];
+"""
+    with pytest.raises(MatlabError) as info:
+        from_matlab(text)
+    error = info.value
+    assert str(error).startswith("2 problems stop the build:")
+    assert [(line, column) for _, line, column in error.problems] == [(3, 5), (5, 5)]
+    assert "unsupported layer 'myAttentionLayer' (not a built-in MATLAB layer lstm2onnx knows)" in str(error)
+    assert "unsupported layer 'customNormLayer'" in str(error)
+    assert "          myAttentionLayer(64)\n          ^" in str(error)
+
+
+def test_the_report_is_capped_at_20():
+    text = "layers = [" + " ".join(f"custom{k}Layer" for k in range(30)) + "];"
+    with pytest.raises(MatlabError) as info:
+        from_matlab(text)
+    assert str(info.value).startswith("30 problems stop the build:") and "... and 10 more" in str(info.value)
+    assert str(info.value).count("unsupported layer") == 20
+
+
+def test_unneeded_statements_that_fail_are_skipped_lazily():
+    text = """
+x = cellfun(@(s) size(s, 2), XTrain, 'UniformOutput', false);
+y = undefinedFunction(z{3});
+w = [1 2; 3];          % would fail if evaluated
+q = (((;               % cannot even be parsed
+while true, k = k + 1; end
+try
+    error('boom');
+catch err
+    disp(err.message)
+end
+layers = [sequenceInputLayer(4) lstmLayer(8)];
+"""
+    result = read_script(text)
+    assert list(result.layers) == [sequenceInputLayer(4), lstmLayer(8)]
+    assert [what for _, _, what in result.statements].count("skipped") == 6
+
+
+# -- the command line --------------------------------------------------------------------------------------------------------------
+
+
+def test_cli_build_with_data_set_variable_and_verbose(tmp_path, vowels, capsys):
+    script = tmp_path / "train.m"
+    script.write_text(JAPANESE_VOWELS + "\nsmall = [sequenceInputLayer(numFeatures) lstmLayer(4)];\n")
+    out = tmp_path / "net.onnx"
+    assert main(["build", str(script), "-o", str(out), "--data", str(vowels), "--variable", "layers", "--verbose"]) == 0
+    captured = capsys.readouterr()
+    assert "line   13: evaluated numFeatures = size(XTrain{1},1)" in captured.out and out.exists()
+    assert main(["build", str(script), "-o", str(out), "--set", "numFeatures=12", "--set", "numClasses=9"]) == 0
+    captured = capsys.readouterr()
+    assert "note: layer arrays found: layers (line 33), small (line 59); building 'small'" in captured.err
+    assert "note: --set numFeatures replaces the script's assignment at line 13" in captured.err
+
+
+def test_cli_build_reports_every_problem_and_writes_nothing(tmp_path, capsys):
+    script = tmp_path / "train.m"
+    script.write_text(SIZES_SCRIPT)
+    out = tmp_path / "net.onnx"
+    assert main(["build", str(script), "-o", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "2 problems stop the build:" in err and "--set numFeatures=<value>" in err and not out.exists()
+    assert main(["build", str(script), "-o", str(out), "--set", "numFeatures=[1 2"]) == 1
+    assert "--set numFeatures: expected a MATLAB literal" in capsys.readouterr().err
+
+
+def test_workspace_values_are_checked():
+    with pytest.raises(MatlabError, match="'2x' is not a MATLAB variable name"):
+        from_matlab("layers = lstmLayer(3);", workspace={"2x": 1})
+    text = "layers = [sequenceInputLayer(2) fullyConnectedLayer(numel(c)) softmaxLayer classificationLayer(Classes=c)];"
+    layers = from_matlab(text, workspace={"c": ["a", "b"]})
+    assert layers[-1] == classificationLayer(Classes=["a", "b"])
