@@ -365,6 +365,10 @@ def test_to_matlab_round_trip():
     matlab = from_matlab("layers = [sequenceInputLayer(2)\n convolution1dLayer(5, 8, 'Padding', 'causal', 'DilationFactor', 2)\n"
                          " maxPooling1dLayer(2, 'Stride', 2)\n globalMaxPooling1dLayer\n fullyConnectedLayer(3)];")
     assert matlab[1] == convolution1dLayer(5, 8, Padding="causal", DilationFactor=2) and matlab[3] == globalMaxPooling1dLayer()
+    net = initialize(layers, seed=1)
+    with_weights = to_matlab(net, learnables=True)
+    assert '"Weights", reshape([' in with_weights  # MATLAB has no 3-D literal: K x C x F, column-major
+    assert all(a == b for a, b in zip(from_matlab(with_weights), net))
 
 
 def test_spec_round_trip_with_learnables(rng):
