@@ -272,8 +272,9 @@ class QuantizationReport:
         if self.accuracy_float is not None:
             lines.append(f"accuracy:          float32 {self.accuracy_float:.4f}, int8 {self.accuracy_int8:.4f} "
                          f"({100 * (self.accuracy_int8 - self.accuracy_float):+.2f} points)")
+        verdict = f"{self.speedup:.2f}x faster" if self.speedup >= 1 else f"{1 / self.speedup:.2f}x slower"
         lines.append(f"speed:             float32 {1e3 * self.seconds_float:.3f} ms, int8 {1e3 * self.seconds_int8:.3f} ms per predict "
-                     f"call over the data: int8 is {self.speedup:.2f}x {'faster' if self.speedup >= 1 else 'as fast (slower)'}")
+                     f"call over the data: int8 is {verdict}")
         return "\n".join(lines)
 
 
