@@ -138,6 +138,8 @@ def _build(args: argparse.Namespace) -> int:
         return _rebuild(args)
     if args.spec.lower().endswith(".m"):
         layers, spec_name = _read_matlab(args.spec, args), os.path.splitext(os.path.basename(args.spec))[0]
+    elif args.matlab_set or args.matlab_data or args.variable or args.verbose:
+        raise Lstm2OnnxError("--set, --data, --variable and --verbose are for MATLAB scripts (a SPEC named *.m)")
     else:
         try:
             layers, spec_name = load_spec(args.spec)

@@ -141,7 +141,6 @@ FORMS = [
     ("[numFeatures, ~] = size(zeros(12, 30)); layers = sequenceInputLayer(numFeatures);", [sequenceInputLayer(12)]),
     ("X = zeros(5, 12); [~, n] = size(X); layers = sequenceInputLayer(n);", [sequenceInputLayer(12)]),
     ("X = ones(3, 4, 2); layers = sequenceInputLayer(size(X, 3) + size(X, 2) * ndims(X));", [sequenceInputLayer(14)]),
-    ("data = magic4(:, 1:6);\nfunction m = magic4()\nm = reshape(1:24, 4, 6);\nend", None),
     ("v = [4 8 15]; layers = [sequenceInputLayer(v(end)) lstmLayer(v(end-1))];", [sequenceInputLayer(15), lstmLayer(8)]),
     ("m = reshape(1:12, 3, 4); c = m(:, 2); layers = sequenceInputLayer(sum(c));", [sequenceInputLayer(15)]),
     ("m = reshape(1:12, 3, 4); layers = sequenceInputLayer(m(end, end) + m(2, :) * [1; 0; 0; 0]);", [sequenceInputLayer(14)]),
@@ -193,7 +192,7 @@ FORMS = [
 ]
 
 
-@pytest.mark.parametrize("text,expected", [f for f in FORMS if f[1] is not None], ids=lambda v: "" if isinstance(v, list) else None)
+@pytest.mark.parametrize("text,expected", FORMS, ids=[f"form{k}" for k in range(len(FORMS))])
 def test_forms(text, expected):
     assert list(from_matlab(text)) == expected
 
@@ -324,6 +323,23 @@ def test_opaque_categorical_labels_say_how_to_save_them():
                     workspace={"YTrain": Opaque("categorical")})
     assert "YTrain = cellstr(string(YTrain))" in str(info.value) and "--set numClasses=<value>" in str(info.value)
     assert (info.value.line, info.value.column) == (4, 31)
+
+
+def test_a_categorical_object_in_a_v73_file_says_how_to_save_it(tmp_path):
+    import h5py
+
+    path = tmp_path / "labels.mat"
+    write_v73(path, {"XTrain": np.zeros((12, 3))})
+    with h5py.File(path, "a") as f:  # how MATLAB stores an object: a reference into its subsystem, decoded only by MATLAB
+        stored = f.create_dataset("YTrain", data=np.array([[3707764736, 2, 1, 1, 1, 1]], dtype=np.uint32).T)
+        stored.attrs["MATLAB_class"] = np.bytes_("categorical")
+        stored.attrs["MATLAB_object_decode"] = np.int32(3)
+    text = "load labels\nnumClasses = numel(categories(YTrain));\nlayers = [sequenceInputLayer(3) fullyConnectedLayer(numClasses)];"
+    with pytest.raises(MatlabError, match=re.escape("YTrain, a MATLAB categorical object that only MATLAB can read: save its labels "
+                                                    "as text, e.g. YTrain = cellstr(string(YTrain))")) as info:
+        from_matlab(text, data=[path])
+    assert (info.value.line, info.value.column) == (2, 31) and "or pass --set numClasses=<value>" in str(info.value)
+    assert list(from_matlab(text, data=[path], workspace={"numClasses": 4})) == [sequenceInputLayer(3), fullyConnectedLayer(4)]
 
 
 # -- real-world scripts ------------------------------------------------------------------------------------------------------------
@@ -633,6 +649,11 @@ def test_cli_build_reports_every_problem_and_writes_nothing(tmp_path, capsys):
     assert "2 problems stop the build:" in err and "--set numFeatures=<value>" in err and not out.exists()
     assert main(["build", str(script), "-o", str(out), "--set", "numFeatures=[1 2"]) == 1
     assert "--set numFeatures: expected a MATLAB literal" in capsys.readouterr().err
+    spec = tmp_path / "net.json"
+    spec.write_text('[{"type": "sequenceInputLayer", "InputSize": 3}]')
+    assert main(["build", str(spec), "-o", str(out), "--set", "x=1"]) == 1
+    assert "--set, --data, --variable and --verbose are for MATLAB scripts" in capsys.readouterr().err
+    assert not out.exists()
 
 
 def test_workspace_values_are_checked():
