@@ -484,3 +484,15 @@ def test_torch_rejects_a_sequence_too_short_for_the_window():
     module = TorchNetwork(initialize([sequenceInputLayer(2), convolution1dLayer(4, 2, Padding=[1, 0]), lstmLayer(2)]))
     with pytest.raises(Lstm2OnnxError, match=r"sequence 2 reaches this layer with 2 time steps; its window of 4 steps with padding \[1, 0\] needs at least 3"):
         module(torch.zeros(2, 5, 2), torch.tensor([5, 2]))
+
+
+def test_runtime_streaming_a_convolution_network_is_a_clear_error(tmp_path):
+    import lstm2onnx_runtime as rt
+    from lstm2onnx_runtime.errors import StreamError
+
+    from lstm2onnx import exportONNXNetwork
+
+    path = tmp_path / "cnn.onnx"
+    exportONNXNetwork(initialize([sequenceInputLayer(2), convolution1dLayer(2, 3, Padding="causal"), lstmLayer(2)]), str(path))
+    with pytest.raises(StreamError, match=r"has convolution or pooling over time; MATLAB's predictAndUpdateState carries only recurrent state"):
+        rt.predictAndUpdateState(rt.load(path, "cpu"), [np.zeros((3, 2), np.float32)])

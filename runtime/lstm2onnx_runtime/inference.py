@@ -85,6 +85,12 @@ def _require_streaming(net: Network, function: str) -> None:
             f"{function}: {net.path!r} has a bilstmLayer, whose backward direction needs the whole sequence, "
             "so its state cannot be carried from one call to the next"
         )
+    if net.info.rules.windows:
+        raise StreamError(
+            f"{function}: {net.path!r} has convolution or pooling over time; MATLAB's predictAndUpdateState carries only "
+            "recurrent state, so a window would see each chunk alone, and lstm2onnx builds no stateful graph for such a "
+            "network: predict whole sequences"
+        )
     if not net.info.stateful:
         raise StreamError(
             f"{function}: {net.path!r} has no state inputs; rebuild it stateful: "
