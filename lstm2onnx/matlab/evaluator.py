@@ -896,7 +896,7 @@ class Evaluator:
         self.call_depth += 1
         try:
             self.block(fn.parts[0][1], frame)
-        except _Return:
+        except (_Return, _Break, _Continue):
             pass
         finally:
             self.call_depth -= 1

@@ -24,7 +24,7 @@ from ..layers import Layer
 from ..network import LayerArray
 from . import analysis
 from .data import NAME, DataFiles
-from .evaluator import Evaluator, Frame, Poisoned, Unavailable, _Return
+from .evaluator import Evaluator, Frame, Poisoned, Unavailable, _Break, _Continue, _Return
 from .lexer import Source, tokenize
 from .problems import MatlabError
 from .statements import Program, split
@@ -152,7 +152,7 @@ def _run_script(program: Program, evaluator: Evaluator, initial: dict[str, Any],
     evaluator.last_values = ws
     try:
         evaluator.block(program.statements, frame, top=True)
-    except _Return:
+    except (_Return, _Break, _Continue):  # break/continue outside a loop end the script, as return does
         pass
     return ws.get(chosen, _missing(chosen)), chosen
 
@@ -179,7 +179,7 @@ def _run_function_file(program: Program, evaluator: Evaluator, initial: dict[str
     evaluator.last_values = ws
     try:
         evaluator.block(entry.parts[0][1], frame, top=True)
-    except _Return:
+    except (_Return, _Break, _Continue):  # break/continue outside a loop end the script, as return does
         pass
     return ws.get(chosen, _missing(chosen)), chosen
 

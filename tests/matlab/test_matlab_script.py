@@ -7,11 +7,14 @@ Numerical tolerance: max abs error <= 1e-5 (onnxruntime float32) against the flo
 from __future__ import annotations
 
 import re
+import time
 
 import numpy as np
 import pytest
 import scipy.io
 from conftest import assert_matches_reference, random_batch, run
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from test_matfile import write_v73
 
 from lstm2onnx import (
@@ -662,3 +665,25 @@ def test_workspace_values_are_checked():
     text = "layers = [sequenceInputLayer(2) fullyConnectedLayer(numel(c)) softmaxLayer classificationLayer(Classes=c)];"
     layers = from_matlab(text, workspace={"c": ["a", "b"]})
     assert layers[-1] == classificationLayer(Classes=["a", "b"])
+
+
+# -- fuzzing the whole interpreter -------------------------------------------------------------------------------------------------
+
+SCRIPT_ALPHABET = st.sampled_from(
+    list("[](){}'\";,.%=+-*/^:~@ \n0123456789") + ["...", "%{\n", "\n%}\n", "for i = 1:3\n", "if x\n", "elseif y\n", "else\n",
+                                                  "switch s\n", "case 1\n", "otherwise\n", "while n < 3\n", "try\n", "catch e\n",
+                                                  "end\n", "function y = f(x)\n", "break\n", "return\n", "load d\n", "hold on\n",
+                                                  "layers", "x", "n", "c{1}", "s.f", "end", "lstmLayer(3)", "sequenceInputLayer(2)",
+                                                  "layers(end+1) = ", "[layers; ", "size(", "numel(", "opts{:}", "fooLayer"])
+
+
+@settings(max_examples=300, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@given(pieces=st.lists(SCRIPT_ALPHABET, max_size=50))
+def test_fuzz_script_soup_gives_only_matlab_errors(pieces):
+    text = "".join(pieces)
+    start = time.process_time()
+    try:
+        from_matlab(text, workspace={"x": 1, "s": "a"})
+    except MatlabError:
+        pass
+    assert time.process_time() - start < 2.0
