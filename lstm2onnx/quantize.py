@@ -77,6 +77,8 @@ def quantize(
     float model, at the same speed. ``reduce_range``: 7-bit weights, for CPUs
     without VNNI where the 8-bit products can saturate (AVX2's ``vpmaddubsw``).
     """
+    if output is not None and not os.fspath(output).lower().endswith(".onnx"):
+        raise Lstm2OnnxError(f"quantize: the output must end in .onnx, got {os.fspath(output)!r}")
     float_model = load_model(model)
     meta = _metadata(float_model)
     if META_SPEC not in meta:
@@ -152,10 +154,7 @@ def load_model(model: str | os.PathLike | onnx.ModelProto) -> onnx.ModelProto:
 
 
 def _write(model: onnx.ModelProto, output: str | os.PathLike) -> None:
-    path = os.fspath(output)
-    if not path.lower().endswith(".onnx"):
-        raise Lstm2OnnxError(f"quantize: the output must end in .onnx, got {path!r}")
-    with atomic_write(path) as handle:
+    with atomic_write(output) as handle:
         handle.write(model.SerializeToString())
 
 
