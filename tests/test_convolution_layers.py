@@ -496,3 +496,17 @@ def test_runtime_streaming_a_convolution_network_is_a_clear_error(tmp_path):
     exportONNXNetwork(initialize([sequenceInputLayer(2), convolution1dLayer(2, 3, Padding="causal"), lstmLayer(2)]), str(path))
     with pytest.raises(StreamError, match=r"has convolution or pooling over time; MATLAB's predictAndUpdateState carries only recurrent state"):
         rt.predictAndUpdateState(rt.load(path, "cpu"), [np.zeros((3, 2), np.float32)])
+
+
+def test_weights_initializer_function_handle_gets_matlab_sizes():
+    seen = []
+
+    def init(sz):
+        seen.append(tuple(sz))
+        return np.arange(np.prod(sz), dtype=float).reshape(sz)
+
+    conv = initialize([sequenceInputLayer(2), convolution1dLayer(3, 4, WeightsInitializer=init)])[1]
+    assert seen == [(3, 2, 4)]
+    np.testing.assert_array_equal(conv.Weights, np.arange(24, dtype=np.float32).reshape(3, 2, 4))
+    with pytest.raises(LayerError, match="WeightsInitializer: the initializer callable failed"):
+        initialize([sequenceInputLayer(2), convolution1dLayer(3, 4, WeightsInitializer=lambda sz: np.zeros(5))])

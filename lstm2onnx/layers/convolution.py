@@ -227,7 +227,14 @@ class Convolution1DLayer(TimeWindow, Layer):
         K, C, F = self.FilterSize, self.NumChannels, self.NumFilters
         new: dict[str, Any] = {}
         if self.Weights is None:
-            flat = initializers.weights(self.WeightsInitializer, (K * C, F), K * C, K * F, rng(0), self.where("WeightsInitializer"))
+            method = self.WeightsInitializer
+            if callable(method):  # MATLAB calls a function handle with sz = [FilterSize NumChannels NumFilters]
+                user = method
+
+                def method(shape: tuple[int, int]) -> np.ndarray:
+                    return np.reshape(np.asarray(user((K, C, F)), dtype=np.float64), shape)
+
+            flat = initializers.weights(method, (K * C, F), K * C, K * F, rng(0), self.where("WeightsInitializer"))
             new["Weights"] = _frozen(flat.reshape(K, C, F))
         if self.Bias is None:
             new["Bias"] = initializers.vector_bias(self.BiasInitializer, F, rng(1), self.where("BiasInitializer"))
