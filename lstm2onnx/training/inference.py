@@ -1,5 +1,6 @@
 """MATLAB's prediction functions on the torch side: predict, classify, predictAndUpdateState,
-classifyAndUpdateState and resetState, for a trained network (or an initialized layer array).
+classifyAndUpdateState and resetState, for a trained network, a dlnetwork (see ``dlnetwork``)
+or an initialized layer array.
 
 Every result is what MATLAB gives for that sequence run alone (MiniBatchSize 1), and it is
 the same *bit for bit* whatever MiniBatchSize is and whichever other sequences come along:

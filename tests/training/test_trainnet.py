@@ -327,3 +327,16 @@ def test_verbose_table_names_the_rmse_metric(capsys):
     assert "|     RMSE     |     RMSE     |" in text and "Accuracy" not in text
     row = next(line for line in text.splitlines() if line.startswith("|       1 |           1 |"))
     assert f"{info.TrainingHistory['TrainingRMSE'][0]:12.4f}" in row and "%" not in row
+
+
+def test_dlnetwork_class_names_go_to_the_metadata(tmp_path):
+    import onnx
+
+    layers = [sequenceInputLayer(3), lstmLayer(4, OutputMode="last"), fullyConnectedLayer(2), softmaxLayer()]
+    path = tmp_path / "net.onnx"
+    exportONNXNetwork(dlnetwork(layers, Classes=["no", "yes"]), path)
+    assert json.loads({p.key: p.value for p in onnx.load(path).metadata_props}[META_CLASSES]) == ["no", "yes"]
+    exportONNXNetwork(dlnetwork(layers), path)
+    assert json.loads({p.key: p.value for p in onnx.load(path).metadata_props}[META_CLASSES]) is None
+    with pytest.raises(Lstm2OnnxError, match="dlnetwork: 3 class names for a network with 2 outputs"):
+        dlnetwork(layers, Classes=["a", "b", "c"])
