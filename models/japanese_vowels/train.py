@@ -1,6 +1,7 @@
 """Train the Japanese Vowels model with the MATLAB page's recipe, or report accuracy over several seeds.
 
     python models/japanese_vowels/train.py                 # seed 0: writes japanese_vowels.onnx and training-progress.png here
+    python models/japanese_vowels/train.py --out /tmp/jv   # the same into another folder (e.g. to check it is deterministic)
     python models/japanese_vowels/train.py --seeds 5       # seeds 0..4: median/min/max test accuracy (nothing written here)
 
 The recipe (net.m and the page's trainingOptions): adam, MaxEpochs 100, MiniBatchSize 27,
@@ -25,6 +26,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--seeds", type=int, help="train this many seeds (0, 1, ...) and report median/min/max accuracy")
+    parser.add_argument("--out", default=HERE, help="folder for japanese_vowels.onnx and training-progress.png (default: here)")
     args = parser.parse_args()
     with open(os.path.join(HERE, "net.m"), encoding="utf-8") as handle:
         spec = from_matlab(handle.read())
@@ -39,8 +41,10 @@ def main() -> int:
         print(f"{args.seeds} seeds: median {statistics.median(accuracies):.4f}, min {min(accuracies):.4f}, max {max(accuracies):.4f} "
               f"(MATLAB's documented figure {MATLAB_ACCURACY:.4f}); median training time {statistics.median(times):.1f} s")
         return 0
-    result = japanese_vowels(HERE, seed=args.seed, layers=spec)
-    print(f"seed {args.seed}: test accuracy {result['accuracy']:.4f} in onnxruntime (MATLAB {MATLAB_ACCURACY:.4f}); "
+    os.makedirs(args.out, exist_ok=True)
+    result = japanese_vowels(args.out, seed=args.seed, layers=spec)
+    correct = round(result["accuracy"] * 370)
+    print(f"seed {args.seed}: test accuracy {result['accuracy']:.4f} ({correct} of 370) in onnxruntime (MATLAB {MATLAB_ACCURACY:.4f}); "
           f"trained in {result['seconds']:.1f} s; wrote {os.path.relpath(result['path'])} and {os.path.relpath(result['info'].PlotFile)}")
     return 0
 
