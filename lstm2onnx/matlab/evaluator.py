@@ -479,10 +479,17 @@ class Evaluator:
 
     # -- data --------------------------------------------------------------------------------------------
     def load(self, call: Call | None, frame: Frame, target: Any) -> Any:
-        args = [self.value(a, frame) for a in call.args] if call is not None else []
-        names = [text(a, "load's argument") for a in args]
+        """``load(file, names...)``: binds from the --data files; the path is only a name to match
+        (``load(fullfile(folder, 'x.mat'))`` matches any file when the path cannot be computed)."""
+        names: list[str | None] = []
+        for arg in call.args if call is not None else ():
+            try:
+                value = self.value(arg, frame)
+                names.append(value if isinstance(value, str) else text(value, "load's argument"))
+            except (EvalError, NeedsValue, NotRun, Skip, FunctionError):
+                names.append(None)
         file = names[0] if names else None
-        wanted = [n for n in names[1:] if not n.startswith("-")]
+        wanted = [n for n in names[1:] if n is not None and not n.startswith("-")]
         if target is None:
             self.bind_data(file, wanted, frame, call.pos if call else None)
             return None

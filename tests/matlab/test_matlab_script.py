@@ -300,7 +300,8 @@ def test_npz_members_are_checked_before_reading(tmp_path):
 def test_load_forms_bind_from_the_data_files_only(vowels, tmp_path):
     for load in ["load JapaneseVowelsTrain", "load('JapaneseVowelsTrain.mat')", "load /somewhere/else/JapaneseVowelsTrain.mat XTrain YTrain",
                  "S = load('JapaneseVowelsTrain.mat'); XTrain = S.XTrain; YTrain = S.YTrain;",
-                 "XTrain = load('JapaneseVowelsTrain.mat').XTrain; S = load('x.mat', 'YTrain'); YTrain = S.YTrain;"]:
+                 "XTrain = load('JapaneseVowelsTrain.mat').XTrain; S = load('x.mat', 'YTrain'); YTrain = S.YTrain;",
+                 "load(fullfile(dataFolder, 'JapaneseVowelsTrain.mat'))"]:
         assert list(from_matlab(SIZES_SCRIPT.replace("load JapaneseVowelsTrain", load), data=[vowels])) == CLASSIFIER, load
     with pytest.raises(MatlabError, match=re.escape("XTrain = S.XTrain (line 2) needs S, which comes from data "
                                                     "(load('JapaneseVowelsTrain.mat'), line 2;")):
