@@ -37,7 +37,7 @@ import numpy as np
 
 from .. import initializers, values
 from ..errors import LayerError, NetworkError
-from . import HIDDEN, HYPER, LEARNABLE, Layer, name_value_pairs, prop, required
+from . import HIDDEN, LEARNABLE, Layer, name_value_pairs, prop, required
 
 PADDING_MODES = ("same", "causal")
 CONV_WEIGHT_INITIALIZERS = ("glorot", "he", "narrow-normal", "zeros", "ones")
