@@ -136,6 +136,9 @@ def _run_script(program: Program, evaluator: Evaluator, initial: dict[str, Any],
         if not arrays:
             broken = [(s.error[0], s.error[1]) for s in program.all_statements() if s.kind == "broken" and s.error]
             message = "the text defines no layer array (e.g. layers = [sequenceInputLayer(12) lstmLayer(100) ...])"
+            elsewhere = _layers_from_other_files(program, evaluator)
+            if elsewhere:
+                message += "; " + elsewhere
             if broken:
                 raise MatlabError.report([(message, None)] + broken, program.source.text)
             raise MatlabError(message)
@@ -203,6 +206,23 @@ def _as_layers(value: Any, chosen: str, evaluator: Evaluator, program: Program) 
     if isinstance(value, _Missing):
         return f"'{chosen}' is never assigned by the statements that run"
     return f"'{chosen}' is not a layer array: it holds {describe(value)}"
+
+
+def _layers_from_other_files(program: Program, evaluator: Evaluator) -> str:
+    """``layers = createLayers(...)`` with createLayers in another file: say to build that file."""
+    known = evaluator.ctx.known | set(program.functions) | evaluator.ctx.assigned
+    for stmt in program.all_statements():
+        if stmt.kind != "simple" or not stmt.targets:
+            continue
+        name = stmt.targets[0]
+        if not any(word in name.lower() for word in ("layer", "lgraph", "net", "model")):
+            continue
+        called = [t.value for t in stmt.tokens if t.kind == "id" and t.value not in known]
+        if called:
+            fn = called[0]
+            return (f"{name} = {fn}(...) at line {program.source.line_of(stmt.pos)} calls {fn}, which is not in this file: "
+                    f"build {fn}.m itself (a function file; its inputs come from --set)")
+    return ""
 
 
 def _inputs_hint(program: Program, evaluator: Evaluator, chosen: str) -> str:

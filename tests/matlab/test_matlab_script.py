@@ -557,6 +557,12 @@ def test_function_file_inputs_come_from_set():
         from_matlab(FUNCTION_FILE, workspace={"inputSize": 12})
 
 
+def test_a_layer_array_made_in_another_file_says_to_build_that_file():
+    with pytest.raises(MatlabError, match=re.escape("lgraph = createLgraph(...) at line 2 calls createLgraph, which is not in this "
+                                                    "file: build createLgraph.m itself")):
+        from_matlab("numFeatures = 12;\nlgraph = createLgraph(numFeatures, 9);\nnet = trainNetwork(X, Y, lgraph, opts);")
+
+
 # -- every problem at once -----------------------------------------------------------------------------------------------------------
 
 
