@@ -73,6 +73,8 @@ def _read_script(text: str, workspace: Mapping[str, Any] | None, data: Iterable[
                  variable: str | None) -> ScriptResult:
     if not isinstance(text, str):
         raise MatlabError(f"expected MATLAB text, got {type(text).__name__}")
+    initial = _workspace(workspace)
+    files = DataFiles(data)  # read (within its own element budget) before the script's CPU budget starts
     budget = Budget()
     try:
         tokens = tokenize(text, budget)
@@ -82,8 +84,6 @@ def _read_script(text: str, workspace: Mapping[str, Any] | None, data: Iterable[
         raise MatlabError("the text nests too deeply") from None
     except BudgetExceeded as error:
         raise MatlabError(error.message, text, error.pos) from None
-    initial = _workspace(workspace)
-    files = DataFiles(data)
     ctx = analysis.context(program, set(initial), files.names())
     ctx.budget = budget
     evaluator = Evaluator(program, budget, ctx, files, initial)
