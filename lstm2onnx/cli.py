@@ -264,18 +264,20 @@ def _int8_model(path: str):
 def _verify_int8(args: argparse.Namespace) -> int:
     """``verify`` on an int8 model: against its float model (``--float``, else its weights dequantized) and the reference."""
     from . import quantize as q
+    from .modelfile import untrusted
 
-    int8 = _int8_model(args.model)
-    if args.float_model:
-        original, source = q.load_model(args.float_model), args.float_model
-    else:
-        original, source = q.float_twin(int8), "rebuilt from the int8 weights (only activation rounding differs)"
-    if args.data:
-        X = q.read_sequences(args.data)
-    else:
-        X = q.random_sequences(q.dequantized_layers(int8)[0].InputSize, batch=args.batch, time_steps=args.time, seed=args.seed)
-    labels = q.read_labels(args.labels) if args.labels else None
-    report = q.check(original, int8, X, labels, mini_batch_size=args.mini_batch_size, provider=args.provider, float_source=source)
+    with untrusted(args.model):
+        int8 = _int8_model(args.model)
+        if args.float_model:
+            original, source = q.load_model(args.float_model), args.float_model
+        else:
+            original, source = q.float_twin(int8), "rebuilt from the int8 weights (only activation rounding differs)"
+        if args.data:
+            X = q.read_sequences(args.data)
+        else:
+            X = q.random_sequences(q.dequantized_layers(int8)[0].InputSize, batch=args.batch, time_steps=args.time, seed=args.seed)
+        labels = q.read_labels(args.labels) if args.labels else None
+        report = q.check(original, int8, X, labels, mini_batch_size=args.mini_batch_size, provider=args.provider, float_source=source)
     print(f"{args.model}: int8 ({', '.join(q.quantization_info(int8)['quantized'])} quantized)")
     print(report)
     if args.tolerance is None:
@@ -287,11 +289,13 @@ def _verify_int8(args: argparse.Namespace) -> int:
 
 def _quantize(args: argparse.Namespace) -> int:
     from . import quantize as q
+    from .modelfile import untrusted
 
     if os.path.exists(args.output) and os.path.exists(args.model) and os.path.samefile(args.output, args.model):
         raise Lstm2OnnxError(f"the output {args.output!r} is the model itself; write the int8 model to another file")
     original = q.load_model(args.model)
-    int8 = q.quantize(original, args.output, per_channel=args.per_channel, reduce_range=args.reduce_range)
+    with untrusted(args.model):
+        int8 = q.quantize(original, args.output, per_channel=args.per_channel, reduce_range=args.reduce_range)
     info = q.quantization_info(int8)
     kept = f"; left float32: {', '.join(f'{k} ({v})' for k, v in info['float'].items())}" if info["float"] else ""
     print(f"wrote {args.output}: int8 {', '.join(f'{k} ({v})' for k, v in info['quantized'].items())}{kept}")

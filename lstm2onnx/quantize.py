@@ -145,12 +145,12 @@ def requantized(float_model: onnx.ModelProto, like: onnx.ModelProto) -> onnx.Mod
 
 
 def load_model(model: str | os.PathLike | onnx.ModelProto) -> onnx.ModelProto:
+    """A ModelProto as it is, or a file read without trust (folders, devices, garbage, external data: one-line errors)."""
     if isinstance(model, onnx.ModelProto):
         return model
-    try:
-        return onnx.load(os.fspath(model))
-    except Exception as error:  # onnx raises several types for unreadable files; report any as one line
-        raise Lstm2OnnxError(f"cannot read {os.fspath(model)!r} as an ONNX model: {error}") from None
+    from .modelfile import read_model
+
+    return read_model(model)
 
 
 def _write(model: onnx.ModelProto, output: str | os.PathLike) -> None:
