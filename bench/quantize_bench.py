@@ -114,12 +114,15 @@ def japanese_vowels(folder: str, seconds: float) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="shorter timings (noisier)")
+    parser.add_argument("--torch-threads", type=int, help="torch intra-op threads (default: torch's, one per core)")
     args = parser.parse_args()
+    if args.torch_threads and torch is not None:
+        torch.set_num_threads(args.torch_threads)
     seconds = 0.5 if args.quick else 2.0
     engine = torch.backends.quantized.engine if torch is not None else "-"
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, {platform.processor() or platform.platform()}; python {sys.version.split()[0]}, "
           f"onnxruntime {ort.__version__}, numpy {np.__version__}, torch {torch.__version__ if torch else 'not installed'} "
-          f"(quantized engine {engine})\n")
+          f"(quantized engine {engine}, {torch.get_num_threads() if torch else 0} threads)\n")
     with tempfile.TemporaryDirectory() as folder:
         batch_calls(folder, seconds)
         streaming(folder, seconds)
