@@ -17,7 +17,6 @@ POSITIONAL = {
     "lstmLayer": "NumHiddenUnits",
     "bilstmLayer": "NumHiddenUnits",
     "gruLayer": "NumHiddenUnits",
-    "gruLayer": "NumHiddenUnits",
     "fullyConnectedLayer": "OutputSize",
     "dropoutLayer": "Probability",
     "leakyReluLayer": "Scale",
