@@ -67,20 +67,6 @@ from .layers import (  # 1-D convolution and pooling, word embeddings
     wordEmbeddingLayer,
 )
 from .layers import GRULayer, gruLayer
-from .layers import (  # 1-D convolution and pooling, word embeddings
-    AveragePooling1DLayer,
-    Convolution1DLayer,
-    GlobalAveragePooling1DLayer,
-    GlobalMaxPooling1DLayer,
-    MaxPooling1DLayer,
-    WordEmbeddingLayer,
-    averagePooling1dLayer,
-    convolution1dLayer,
-    globalAveragePooling1dLayer,
-    globalMaxPooling1dLayer,
-    maxPooling1dLayer,
-    wordEmbeddingLayer,
-)
 from .network import LayerArray, analyze, initialize
 from .datasets import japaneseVowelsTestData, japaneseVowelsTrainData
 from .training import TrainingOptions, classify, predict, trainNetwork, trainingOptions

@@ -604,6 +604,8 @@ def _jsonable(value: Any) -> Any:
 
 # -- layer families (imported last: they subclass Layer and register in LAYER_TYPES) ----------------
 
+from .gru import GRULayer, gruLayer  # noqa: E402
+
 from .activation import (  # noqa: E402
     ClippedReLULayer,
     ELULayer,
@@ -630,7 +632,6 @@ from .normalization import (  # noqa: E402
     batchNormalizationLayer,
     layerNormalizationLayer,
 )
-from .gru import GRULayer, gruLayer  # noqa: E402
 from .convolution import (  # noqa: E402
     AveragePooling1DLayer,
     Convolution1DLayer,

@@ -538,7 +538,6 @@ def _checkpoint(module: TorchNetwork, folder: str, iteration: int) -> str | None
     return path
 
 
-
 def _plot(info: TrainingInfo, options: TrainingOptions, path: str | None) -> str | None:
     """The training-progress PNG, written atomically; its path, or None (with a warning) if it could not be written."""
     import matplotlib
