@@ -102,7 +102,7 @@ def _read_hdf5(path: str, max_elements: int) -> dict[str, Any]:
             return variables
         except SpecError:
             raise
-        except (OSError, KeyError, ValueError, TypeError) as error:  # h5py's errors for damaged files
+        except (OSError, KeyError, ValueError, TypeError, RuntimeError) as error:  # what h5py raises on damaged files
             raise SpecError(f"{path}: damaged .mat v7.3 file ({error})") from None
 
 

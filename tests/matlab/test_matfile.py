@@ -312,3 +312,37 @@ def test_fuzzed_v5_files_end_in_values_or_a_spec_error(tmp_path, compress, edits
     except SpecError:
         pass
     assert time.process_time() - start < 2.0
+
+
+FUZZ_V73 = """
+    import random, sys, tempfile, os
+    from lstm2onnx.errors import SpecError
+    from lstm2onnx.matlab.matfile import read_mat
+    seed = open(sys.argv[1], "rb").read()
+    rng = random.Random(0)
+    folder = tempfile.mkdtemp()
+    outcomes = {"values": 0, "SpecError": 0}
+    for case in range(120):
+        data = bytearray(seed)
+        for _ in range(rng.randint(1, 8)):
+            data[rng.randrange(512, len(data))] = rng.randrange(256)
+        if case % 4 == 3:
+            data = data[: rng.randrange(512, len(data))]
+        path = os.path.join(folder, f"fuzz{case}.mat")
+        open(path, "wb").write(bytes(data))
+        try:
+            read_mat(path, max_elements=10_000)
+            outcomes["values"] += 1
+        except SpecError:
+            outcomes["SpecError"] += 1
+    print(outcomes)
+"""
+
+
+def test_fuzzed_v73_files_end_in_values_or_a_spec_error(tmp_path, rng):
+    """Byte edits and truncations of a v7.3 file (after MATLAB's 512-byte header), in a child under a memory limit."""
+    path = tmp_path / "seed.mat"
+    write_v73(path, {"lstm": {"InputWeights": rng.standard_normal((8, 3)), "Bias": np.ones(8)}, "C": cell(np.ones(2), "ab")})
+    child = run_bounded(FUZZ_V73, str(path), timeout=120)
+    assert child.returncode == 0, child.stderr[-2000:]
+    assert "'SpecError'" in child.stdout
