@@ -305,14 +305,10 @@ def nesting(tok: Token) -> int:
 def top_level_assignment(tokens: list[Token]) -> int | None:
     """Index of the ``=`` that makes ``tokens`` an assignment, or None."""
     depth = 0
-    for k, (kind, value, _, _) in enumerate(tokens):
-        if kind == "op":
-            if value in _OPEN:
-                depth += 1
-            elif value in _CLOSE:
-                depth -= 1
-            elif value == "=" and depth == 0:
-                return k
+    for k, tok in enumerate(tokens):
+        if tok.kind == "op" and tok.value == "=" and depth == 0:
+            return k
+        depth += nesting(tok)
     return None
 
 
@@ -359,12 +355,8 @@ def names_read(tokens: list[Token]) -> set[str]:
     depth = 0
     last = len(tokens) - 1
     for k, (kind, value, _, _) in enumerate(tokens):
-        if kind == "op":
-            if value in _OPEN:
-                depth += 1
-            elif value in _CLOSE:
-                depth -= 1
-        elif kind == "id":
+        depth += nesting(tokens[k])
+        if kind == "id":
             if k and tokens[k - 1][1] == "." and tokens[k - 1][0] == "op":
                 continue
             if depth > 0 and k < last and tokens[k + 1][1] == "=" and tokens[k + 1][0] == "op":
