@@ -20,15 +20,26 @@ from .errors import RuntimeInputError
 
 @dataclass(frozen=True)
 class PredictOptions:
-    """MATLAB's prediction options: MiniBatchSize, SequenceLength, SequencePaddingValue, SequencePaddingDirection."""
+    """MATLAB's prediction options.
+
+    MiniBatchSize, SequenceLength, SequencePaddingValue, SequencePaddingDirection act as
+    the module :mod:`lstm2onnx_runtime.inference` says. ExecutionEnvironment and
+    Acceleration are checked against MATLAB's values and have no effect here: the
+    execution provider is chosen when the network is loaded (``load(path, provider=)``),
+    and onnxruntime has no MEX path. The caller warns when they disagree.
+    """
 
     MiniBatchSize: int = 128
     SequenceLength: str | int = "longest"
     SequencePaddingValue: float = 0.0
     SequencePaddingDirection: str = "right"
+    ExecutionEnvironment: str = "auto"
+    Acceleration: str = "auto"
 
 
 DEFAULTS = PredictOptions()
+ENVIRONMENTS = ("auto", "cpu", "gpu", "multi-gpu", "parallel")  # MATLAB's predict/classify values
+ACCELERATIONS = ("auto", "mex", "none")
 MAX_STEPS = 2**31 - 1  # the largest SequenceLength/MiniBatchSize that means something (int32 lengths and batch sizes)
 _FLOAT32 = np.dtype(np.float32)
 _OPTION_NAMES = {name.lower(): name for name in PredictOptions.__dataclass_fields__}
@@ -75,9 +86,17 @@ def _parse(function: str, args: tuple, kwargs: dict[str, Any]) -> PredictOptions
     direction = given.get("SequencePaddingDirection", "right")
     if not isinstance(direction, str) or direction.lower() not in ("right", "left"):
         raise RuntimeInputError(f"{function}: SequencePaddingDirection must be 'right' or 'left', got {direction!r}")
+    environment = _choice(function, "ExecutionEnvironment", given.get("ExecutionEnvironment", "auto"), ENVIRONMENTS)
+    acceleration = _choice(function, "Acceleration", given.get("Acceleration", "auto"), ACCELERATIONS)
     # Above 2**31 - 1 steps (onnxruntime's int32 lengths) every chunk length means the same; numpy needs it bounded
     length = length if isinstance(length, str) else min(int(length), MAX_STEPS)
-    return PredictOptions(min(int(size), MAX_STEPS), length, float(pad), direction.lower())
+    return PredictOptions(min(int(size), MAX_STEPS), length, float(pad), direction.lower(), environment, acceleration)
+
+
+def _choice(function: str, name: str, value: Any, allowed: tuple[str, ...]) -> str:
+    if isinstance(value, str) and value.lower() in allowed:
+        return value.lower()
+    raise RuntimeInputError(f"{function}: {name} must be one of {', '.join(map(repr, allowed))}, got {value!r}")
 
 
 def as_sequences(function: str, X: Any, features: int, nan_policy: str) -> tuple[list[np.ndarray], str]:

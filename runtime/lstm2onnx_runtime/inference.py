@@ -12,6 +12,7 @@ carrying the state (stateful unidirectional graphs only).
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -107,6 +108,18 @@ def _require_classifier(net: Network, function: str) -> None:
         )
 
 
+def _note_environment(net: Network, function: str, environment: str) -> None:
+    """ExecutionEnvironment has no effect here: say so when it asks for other than what ``load`` chose."""
+    runs_on = "gpu" if net.on_cuda else "cpu"
+    if environment in ("auto", runs_on):
+        return
+    warnings.warn(
+        f"{function}: ExecutionEnvironment {environment!r} has no effect; this network runs on {net.providers[0]}, "
+        f"chosen when it was loaded (load(path, provider='cpu' or 'cuda'))",
+        stacklevel=4,
+    )
+
+
 def _labels(net: Network, scores: Any):
     classes = np.asarray(net.classes)
     if isinstance(scores, list):
@@ -116,6 +129,7 @@ def _labels(net: Network, scores: Any):
 
 def _predict(net: Network, X: Any, function: str, args: tuple, kwargs: dict) -> tuple[Any, State]:
     options = parse_options(function, args, kwargs)
+    _note_environment(net, function, options.ExecutionEnvironment)
     info = net.info
     if isinstance(X, np.ndarray) and X.ndim == 3 and not isinstance(options.SequenceLength, int):
         X = check_batch(function, X, info.features, net.nan_policy)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import re
+import warnings
 
 import numpy as np
 import pytest
@@ -203,11 +204,33 @@ def test_bad_input_is_named(tmp_path, make, message):
     ({"SequencePaddingValue": float("nan")}, "SequencePaddingValue must be a finite number"),
     ({"SequencePaddingDirection": "up"}, "SequencePaddingDirection must be 'right' or 'left'"),
     ({"BatchSize": 3}, "unknown option 'BatchSize'; supported options: MiniBatchSize, SequenceLength"),
+    ({"ExecutionEnvironment": "tpu"}, "ExecutionEnvironment must be one of 'auto', 'cpu', 'gpu', 'multi-gpu', 'parallel', got 'tpu'"),
+    ({"Acceleration": 1}, "Acceleration must be one of 'auto', 'mex', 'none', got 1"),
 ])
 def test_bad_options(tmp_path, kwargs, message):
     _, model = export(tmp_path, classifier())
     with pytest.raises(RuntimeInputError, match=re.escape(message)):
         rt.predict(model, [np.zeros((2, 4))], **kwargs)
+
+
+def test_matlab_environment_options_are_accepted_and_change_nothing(tmp_path, rng):
+    """MATLAB scripts pass ExecutionEnvironment/Acceleration; the provider is load's choice, so they cannot change a number.
+    Asking for another device than the loaded one is said in a warning, not silently dropped."""
+    net, model = export(tmp_path, classifier())
+    X = ragged_data(rng)
+    plain = rt.predict(model, X)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # matching or 'auto' requests say nothing
+        for environment in ("auto", "cpu", "CPU"):
+            for acceleration in ("auto", "mex", "none"):
+                same = rt.predict(model, X, "ExecutionEnvironment", environment, "Acceleration", acceleration)
+                assert all(np.array_equal(a, b) for a, b in zip(same, plain))
+        _, scores = rt.classify(model, X, ExecutionEnvironment="cpu", Acceleration="mex")
+        assert all(np.array_equal(a, b) for a, b in zip(scores, plain))
+    for environment in ("gpu", "multi-gpu", "parallel"):
+        with pytest.warns(UserWarning, match=re.escape(f"predict: ExecutionEnvironment '{environment}' has no effect; this network runs on CPUExecutionProvider")):
+            other = rt.predict(model, X, ExecutionEnvironment=environment)
+        assert all(np.array_equal(a, b) for a, b in zip(other, plain))
 
 
 @pytest.mark.parametrize("stateful", [False, True], ids=["one-call path", "general path"])
