@@ -207,6 +207,8 @@ def _metadata(network: Network, ctx: EmitContext, output: str, classes: Sequence
         "word_indices": word_indices(network.layers),
         "states": states,
     }
+    if network.input_layer.MinLength > 1:  # absent means 1 (see lstm2onnx_runtime.input_rules)
+        io["min_length"] = network.input_layer.MinLength
     return {
         META_SPEC: json.dumps(network.layers.to_dict(learnables=False)),
         META_CLASSES: json.dumps(network.classes or (list(classes) if classes else None)),

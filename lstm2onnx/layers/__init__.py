@@ -18,7 +18,7 @@ from typing import Any, Callable, ClassVar
 import numpy as np
 
 from .. import initializers, values
-from ..errors import LayerError, NetworkError, SpecError
+from ..errors import LayerError, Lstm2OnnxError, NetworkError, SpecError
 
 NAME = ""
 HYPER = "Hyperparameters"
@@ -231,6 +231,17 @@ STATISTICS = {
 }
 
 
+def real_inputs_only(value: Any, where: str) -> bool:
+    """SplitComplexInputs: false, since the graphs take real float32 data; true is refused with the reason."""
+    flag = values._scalar(value)
+    if isinstance(flag, (bool, np.bool_)) or (values._is_number(flag) and flag in (0, 1)):
+        if flag:
+            raise LayerError(f"{where}: complex-valued input is not supported (the ONNX graphs take real float32 sequences); "
+                             "split real and imaginary parts into channels yourself and leave SplitComplexInputs false")
+        return False
+    raise LayerError(f"{where} must be a logical scalar (true or false), got {values.describe(value)}")
+
+
 @dataclass(frozen=True, eq=False, kw_only=True, repr=False)
 class SequenceInputLayer(Layer):
     """Sequence input with ``InputSize`` features and optional per-feature normalization.
@@ -239,6 +250,8 @@ class SequenceInputLayer(Layer):
     (x - Mean) / StandardDeviation; 'rescale-zero-one' (x - Min) / (Max - Min);
     'rescale-symmetric' 2 (x - Min) / (Max - Min) - 1. Statistics are
     InputSize-by-1 vectors, or scalars for all features ('all').
+    ``MinLength`` (default 1): as in MATLAB, a sequence with fewer time steps is
+    a data error when training and predicting (the runtime checks it too).
     """
 
     FUNCTION: ClassVar[str] = "sequenceInputLayer"
@@ -246,6 +259,8 @@ class SequenceInputLayer(Layer):
     DEFAULT_NAME: ClassVar[str] = "sequenceinput"
 
     InputSize: int = required(values.positive_int, NAME)
+    MinLength: int = prop(1, values.positive_int, NAME)
+    SplitComplexInputs: bool = prop(False, real_inputs_only, NAME)
     Normalization: str = prop("none", values.choice(*NORMALIZATIONS))
     NormalizationDimension: str = prop("auto", values.choice("auto", "channel", "all"))
     Mean: np.ndarray | None = prop(None, values.vector(scalar_ok=True))
@@ -272,6 +287,13 @@ class SequenceInputLayer(Layer):
 
     def missing_statistics(self) -> list[str]:
         return [stat for stat in STATISTICS[self.Normalization] if getattr(self, stat) is None]
+
+    def check_lengths(self, lengths: Any, function: str = "") -> None:
+        """Raise for the first sequence (lengths ``[N]``, in the caller's order) shorter than MinLength."""
+        if self.MinLength > 1 and min(lengths) < self.MinLength:
+            n = next(n for n, T in enumerate(lengths) if T < self.MinLength)
+            raise Lstm2OnnxError(f"{function + ': ' if function else ''}sequence {n + 1} has {int(lengths[n])} time steps, "
+                                 f"fewer than {self.where('MinLength')} {self.MinLength}")
 
     def infer(self, input_size: int, sequence: bool, where: str) -> tuple[int, bool]:
         return self.InputSize, True
@@ -565,6 +587,8 @@ def _show(value: Any) -> str:
     """MATLAB's display of a property value."""
     if value is None:
         return "[]"
+    if isinstance(value, bool):  # a MATLAB logical shows as 0 or 1
+        return str(int(value))
     if isinstance(value, str):
         return f"'{value}'"
     if isinstance(value, np.ndarray):

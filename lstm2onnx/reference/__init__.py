@@ -181,6 +181,7 @@ def predict(
     for info in network.infos:
         layer = info.layer
         if isinstance(layer, SequenceInputLayer):
+            layer.check_lengths(flow.lengths)
             flow.data = normalize(layer, flow.data)
         elif isinstance(layer, LSTMLayer):
             flow = _lstm(layer, flow, initial_states.pop(layer.Name, None), bilstm_last, states)

@@ -182,6 +182,7 @@ def minibatchpredict(net: DLNetwork, X: Any, *args: Any, **kwargs: Any):
     if not isinstance(uniform, (bool, np.bool_)):
         raise Lstm2OnnxError(f"minibatchpredict: UniformOutput must be true or false, got {uniform!r}")
     sequences, form = inference.as_sequences("minibatchpredict", X, net.module.specs[0].InputSize)
+    net.module.specs[0].check_lengths([len(x) for x in sequences], "minibatchpredict")
     outputs, _ = inference.run_sequences(net.module, sequences, options, net.state, "minibatchpredict")
     if not net.module.sequence_output:
         return np.stack(outputs)

@@ -234,6 +234,7 @@ def outputs_and_state(net: Any, X: Any, function: str, args: tuple, kwargs: dict
     options, _ = parse_options(function, args, kwargs)
     module, _ = as_module(net)
     sequences, form = as_sequences(function, X, module.specs[0].InputSize)
+    module.specs[0].check_lengths([len(x) for x in sequences], function)
     outputs, final = run_sequences(module, sequences, options, getattr(net, "state", None), function)
     return shape_like_input(outputs, form, module.sequence_output), final
 

@@ -86,6 +86,7 @@ class _Data:
                 raise Lstm2OnnxError(f"{what}: sequence {k} must be a non-empty, finite [time, {features}] array, got shape {x.shape}{hint}")
             self.X.append(x)
         self.lengths = np.array([len(x) for x in self.X])
+        network.input_layer.check_lengths(self.lengths, what)
         self.sequence = network.sequence_output
         self.task = network.task
         if len(Y) != len(self.X):

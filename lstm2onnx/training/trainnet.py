@@ -58,6 +58,7 @@ class _Targets(_Data):
             if not np.all(np.isfinite(x)):
                 raise Lstm2OnnxError(f"{what}: sequence {k} holds NaN or Inf")
         self.lengths = np.array([len(x) for x in self.X])
+        network.input_layer.check_lengths(self.lengths, what)
         self.sequence = network.sequence_output
         K = network.output_size
         items = list(T) if isinstance(T, (list, tuple)) or (isinstance(T, np.ndarray) and self.sequence) else T

@@ -31,11 +31,15 @@ def predict(net: Network, X: Any, *args: Any, **kwargs: Any):
     ``[T_n, K]`` arrays (``[N, T, K]`` for a 3-D input, ``[T, K]`` / ``[K]`` for
     one 2-D sequence). Starts from the network's current state.
     """
+    return _outputs(net, X, "predict", args, kwargs)
+
+
+def _outputs(net: Network, X: Any, function: str, args: tuple, kwargs: dict):
     if not args and type(X) is np.ndarray and (not kwargs or _fits(kwargs, X)):
         Y = net.run_whole(X)  # the serving call: one contiguous float32 batch (the general path gives the same)
         if Y is not None:
             return Y
-    outputs, _ = _predict(net, X, "predict", args, kwargs)
+    outputs, _ = _predict(net, X, function, args, kwargs)
     return outputs
 
 
@@ -53,7 +57,7 @@ def classify(net: Network, X: Any, *args: Any, **kwargs: Any):
     and numbering its responses "1".."K" would be a silent wrong answer.
     """
     _require_classifier(net, "classify")
-    scores = predict(net, X, *args, **kwargs)
+    scores = _outputs(net, X, "classify", args, kwargs)
     return _labels(net, scores), scores
 
 

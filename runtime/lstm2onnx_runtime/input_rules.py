@@ -5,6 +5,9 @@
   steps leaves such a layer with ``floor((L + l + r - D)/s) + 1`` steps
   (``ceil(L/s)`` for 'same'), so sequence outputs are that long, and a
   sequence too short to give one step is a data error (MATLAB's too).
+- ``min_length``: the sequenceInputLayer's MinLength (absent: 1). As in
+  MATLAB, input with fewer time steps is a data error on every path, stream
+  steps included.
 - ``word_indices``: ``{"num_words": K, "oov_mode": "error" | "map-to-last"}``
   when a wordEmbeddingLayer reads the input: every step must hold an integer
   word index, from 1 to K under OOVMode 'error'. The graph clips indices
@@ -50,10 +53,11 @@ class InputRules:
     windows: tuple[TimeWindow, ...] = ()
     num_words: int | None = None
     oov_mode: str = "error"
+    min_steps: int = 1  # sequenceInputLayer's MinLength
 
     @property
     def active(self) -> bool:
-        return bool(self.windows) or self.num_words is not None
+        return bool(self.windows) or self.num_words is not None or self.min_steps > 1
 
     def output_lengths(self, lengths: np.ndarray) -> np.ndarray:
         """Each sequence's output steps for input lengths ``[N]``."""
@@ -62,8 +66,8 @@ class InputRules:
         return lengths
 
     def min_length(self) -> int:
-        """The fewest input steps that leave every window with at least one step."""
-        L = 1
+        """The fewest input steps the network takes: MinLength, and enough to leave every window with a step."""
+        L = self.min_steps
         while not self._long_enough(L):
             L += 1
         return L
@@ -77,15 +81,14 @@ class InputRules:
         return True
 
     def check(self, function: str, sequences: Sequence[np.ndarray] | np.ndarray) -> None:
-        """Raise RuntimeInputError for a sequence too short for the windows or a step that is no word index."""
-        if self.windows:
+        """Raise RuntimeInputError for a sequence too short for the network or a step that is no word index."""
+        if self.windows or self.min_steps > 1:
             shortest = self.min_length()
             for k, x in enumerate(sequences, 1):
                 if len(x) < shortest:
-                    raise RuntimeInputError(
-                        f"{function}: sequence {k} has {len(x)} time steps; this network's convolution/pooling windows "
-                        f"need at least {shortest}"
-                    )
+                    needs = (f"the sequenceInputLayer's MinLength is {self.min_steps}" if len(x) < self.min_steps
+                             else f"this network's convolution/pooling windows need at least {shortest}")
+                    raise RuntimeInputError(f"{function}: sequence {k} has {len(x)} time steps; {needs}")
         if self.num_words is not None:
             for k, x in enumerate(sequences, 1):
                 self._check_words(function, k, x)
@@ -130,9 +133,12 @@ def read_rules(io: dict, path: str) -> InputRules:
                 raise fail("a time window's 'padding' must be 'same' or [left, right] nonnegative integers", entry)
             padding = (padding[0], padding[1])
         windows.append(TimeWindow(padding, entry["window"], entry["stride"]))
+    min_steps = io.get("min_length", 1)
+    if not positive(min_steps):
+        raise fail("'min_length' must be a positive integer", min_steps)
     words = io.get("word_indices")
     if words is None:
-        return InputRules(tuple(windows))
+        return InputRules(tuple(windows), min_steps=min_steps)
     if not isinstance(words, dict) or not positive(words.get("num_words")) or words.get("oov_mode") not in OOV_MODES:
         raise fail("'word_indices' must be null or {num_words: positive integer, oov_mode: 'error' | 'map-to-last'}", words)
-    return InputRules(tuple(windows), words["num_words"], words["oov_mode"])
+    return InputRules(tuple(windows), words["num_words"], words["oov_mode"], min_steps)

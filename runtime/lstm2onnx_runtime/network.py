@@ -134,7 +134,7 @@ class Network:
         info = self.info
         run, names, sequences, lengths, features = self.run, info.output_names, info.sequences, info.sequence_lengths, info.features
         check_nan, vdot, isfinite = self.nan_policy == "error", np.vdot, math.isfinite
-        general_only = bool(info.states) or info.rules.active  # input rules (word indices, windows): the general path checks them
+        general_only = bool(info.states) or info.rules.active  # input rules (word indices, windows, MinLength): the general path checks them
 
         def run_whole(X: np.ndarray) -> np.ndarray | None:
             shape = X.shape
