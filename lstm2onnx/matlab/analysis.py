@@ -48,6 +48,7 @@ class Context:
     data_names: set[str]
     free: set[str]
     bare: set[str] = field(default_factory=set)  # names used other than as name(...): variables, not functions
+    pinned_fields: set[str] = field(default_factory=set)  # 'params.hidden' given with --set: its assignments are skipped
     budget: object | None = None  # a workspace.Budget: slicing deeply nested loops is bounded in CPU time too
     known: set[str] = field(default_factory=known_functions)
 
@@ -64,7 +65,7 @@ class Context:
         return out
 
 
-def context(program: Program, pinned: set[str], data_names: set[str]) -> Context:
+def context(program: Program, pinned: set[str], data_names: set[str], pinned_fields: set[str] = frozenset()) -> Context:
     assigned: set[str] = set()
     read: set[str] = set()
     for stmt in program.all_statements():
@@ -82,7 +83,33 @@ def context(program: Program, pinned: set[str], data_names: set[str]) -> Context
         for k, tok in enumerate(tokens):
             if tok.kind == "id" and not (k + 1 < len(tokens) and tokens[k + 1].kind == "op" and tokens[k + 1].value == "("):
                 bare.add(tok.value)
-    return Context(assigned, functions, set(pinned), set(data_names), free, bare)
+    return Context(assigned, functions, set(pinned), set(data_names), free, bare, set(pinned_fields))
+
+
+def field_target(stmt: Stmt) -> str | None:
+    """``a.b.c`` of a statement ``a.b.c = ...`` (a struct field assigned by name), else None."""
+    if stmt.kind != "simple":
+        return None
+    tokens = stmt.tokens
+    eq = top_level_assignment(tokens)  # type: ignore[arg-type]
+    if eq is None or eq < 3 or eq % 2 == 0:
+        return None
+    for k in range(eq):
+        tok = tokens[k]
+        if k % 2 == 0 and tok.kind != "id" or k % 2 == 1 and not (tok.kind == "op" and tok.value == "."):
+            return None
+    return ".".join(tokens[k].value for k in range(0, eq, 2))
+
+
+def pinned_field(stmt: Stmt, ctx: Context) -> str | None:
+    """The --set field (``params.hidden``) a statement ``params.hidden = ...`` (or ``params.hidden.x = ...``) would
+    overwrite: such a statement is skipped."""
+    if not ctx.pinned_fields:
+        return None
+    path = field_target(stmt)
+    if path is None:
+        return None
+    return next((pin for pin in ctx.pinned_fields if path == pin or path.startswith(pin + ".")), None)
 
 
 def load_names(stmt: Stmt, ctx: Context) -> set[str]:
@@ -144,6 +171,8 @@ def slice_block(stmts: list[Stmt], needed: set[str], marked: set[int], ctx: Cont
         if kind == "function":
             continue
         if kind in ("simple", "broken", "command", "keyword"):
+            if pinned_field(stmt, ctx) is not None:
+                continue
             defs = set(stmt.targets) | load_names(stmt, ctx)
             if kind == "keyword" and stmt.word in _FLOW_WORDS:
                 defs.add(FLOW)

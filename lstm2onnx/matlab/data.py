@@ -133,11 +133,12 @@ def _npy_header(handle: Any, path: str, name: str) -> tuple[tuple[int, ...], np.
 
 
 def parse_set(option: str) -> tuple[str, Any]:
-    """``NAME=VALUE`` of ``--set`` as (name, MATLAB value)."""
+    """``NAME=VALUE`` of ``--set`` as (name, MATLAB value); NAME may be a struct field, ``params.hidden``."""
     name, sep, value = option.partition("=")
     name = name.strip()
-    if not sep or not NAME.match(name):
-        raise SpecError(f"--set {option!r}: expected NAME=VALUE with a MATLAB variable name, e.g. --set numHiddenUnits=100")
+    if not sep or not all(NAME.match(part) for part in name.split(".")):
+        raise SpecError(f"--set {option!r}: expected NAME=VALUE with a MATLAB variable name (or NAME.FIELD), "
+                        "e.g. --set numHiddenUnits=100")
     return name, parse_literal(value.strip(), f"--set {name}")
 
 

@@ -26,7 +26,8 @@ from ..network import LayerArray
 from . import analysis
 from .expressions import (Assign, Binary, Call, Colon, EndRef, ExprStatement, Field, Lambda, Matrix, Name, NameArg, Num,
                           ParseError, Range, Str, Tilde, Transpose, Unary, parse_expression, parse_statement)
-from .functions import CONSTANTS, FUNCTIONS, GRAPH_EDITS, NEVER_RUN, SIDE_EFFECTS, FunctionError, OpaqueData, numbers, text, texts
+from .functions import (CONSTANTS, FUNCTIONS, GRAPH_EDITS, NEVER_RUN, RANDOM_DRAWS, SIDE_EFFECTS, FunctionError, OpaqueData,
+                        Partition, numbers, text, texts)
 from .indexing import ALL, IndexError_, assign, concatenate, contents, select
 from .lexer import Source, Token
 from .matfile import Opaque
@@ -140,7 +141,8 @@ class _Call:
 
 
 class Evaluator:
-    def __init__(self, program: Program, budget: Budget, ctx: analysis.Context, data: Any, pinned: dict[str, Any]) -> None:
+    def __init__(self, program: Program, budget: Budget, ctx: analysis.Context, data: Any, pinned: dict[str, Any],
+                 pinned_fields: dict[str, Any] | None = None) -> None:
         self.program = program
         self.source: Source = program.source
         self.text = program.source.text
@@ -148,6 +150,10 @@ class Evaluator:
         self.ctx = ctx
         self.data = data  # a data.DataFiles
         self.pinned = pinned
+        self.pinned_fields: dict[str, list[tuple[list[str], Any]]] = {}  # struct name -> [(field path, value)] from --set
+        for path, value in (pinned_fields or {}).items():
+            base, *rest = path.split(".")
+            self.pinned_fields.setdefault(base, []).append((rest, value))
         self.problems: list[Problem] = []
         self.seen_problems: set[tuple[str, int | None]] = set()
         self.log: list[tuple[Stmt, str]] = []  # (top-level statement, what happened)
@@ -157,6 +163,7 @@ class Evaluator:
         self.last_values: dict[str, Any] = {}
         self.notes: list[str] = []  # the top workspace (for the report's hint)
         self.layer_variables: set[str] = set()  # variables that hold layer arrays (not --set-able)
+        self.random_draws: list[str] = []  # 'randperm (line 4)': calls whose random draw was replaced by a fixed one
         self.end_stack: list[tuple[Any, int, int]] = []
         self.has_load = any(s.kind == "command" and s.word == "load" or (s.kind == "simple" and any(
             t.kind == "id" and t.value == "load" for t in s.tokens)) for s in program.all_statements())
@@ -186,7 +193,7 @@ class Evaluator:
             self.budget.tick(stmt.pos)
             if stmt.kind == "function":
                 continue
-            if stmt.sid not in frame.marked:
+            if stmt.sid not in frame.marked or analysis.pinned_field(stmt, self.ctx) is not None:
                 if top:
                     self.log.append((stmt, "skipped"))
                 continue
@@ -202,6 +209,9 @@ class Evaluator:
     def _skip_reason(self, stmt: Stmt) -> str:
         if stmt.kind == "simple" and stmt.targets and set(stmt.targets) <= set(self.pinned):
             return "skipped: --set " + ", ".join(stmt.targets) + " wins"
+        pin = analysis.pinned_field(stmt, self.ctx)
+        if pin is not None:
+            return f"skipped: --set {pin} wins"
         return "skipped"
 
     def statement(self, stmt: Stmt, frame: Frame) -> None:
@@ -434,14 +444,27 @@ class Evaluator:
         if name in self.pinned:
             return
         if not chain:
-            frame.ws[name] = value
+            frame.ws[name] = self.with_pinned_fields(name, value)
             return
         current = frame.ws.get(name)
         if isinstance(current, Poisoned):
             raise Skip()
         if isinstance(current, Unavailable):
             raise NeedsValue(name, name_node.pos, current)
-        frame.ws[name] = self.assign_into(current, list(reversed(chain)), value, frame)
+        frame.ws[name] = self.with_pinned_fields(name, self.assign_into(current, list(reversed(chain)), value, frame))
+
+    def with_pinned_fields(self, name: str, value: Any) -> Any:
+        """``value`` with the fields --set gives (``--set params.hidden=96``) put over whatever the script assigned."""
+        pins = self.pinned_fields.get(name)
+        if not pins:
+            return value
+        if value is None or isinstance(value, np.ndarray) and value.size == 0:
+            value = {}
+        if not isinstance(value, dict):
+            return value
+        for path, leaf in pins:
+            value = with_field(value, path, leaf)
+        return value
 
     def assign_into(self, current: Any, chain: list[Any], value: Any, frame: Frame) -> Any:
         node = chain[0]
@@ -641,6 +664,11 @@ class Evaluator:
             return [value[name]]
         if isinstance(value, Cell) and all(isinstance(v, dict) for v in value.data.flat):
             return [v[name] for v in value.data.reshape(-1, order="F")]
+        if isinstance(value, Partition):
+            try:
+                return [value.property(name)]
+            except FunctionError as error:
+                raise EvalError(str(error), pos) from None
         if isinstance(value, LayerArray) and name == "Layers":
             return [value]
         if isinstance(value, (Layer, LayerArray)):
@@ -853,13 +881,28 @@ class Evaluator:
                                                                                 "isempty", "horzcat", "vertcat", "cat", "repmat"):
             raise EvalError(f"{name} does not take layers", node.pos)
         try:
-            return fn(_Call(self.budget, name, names, node.pos), args, nargout)
+            result = fn(_Call(self.budget, name, names, node.pos), args, nargout)
+            if name in RANDOM_DRAWS:
+                self.random_note(name, node.pos)
+            return result
         except (FunctionError, IndexError_) as error:
             raise EvalError(str(error), node.pos) from None
         except OpaqueData as opaque:
             if opaque.argument is None:
                 opaque.argument = next((n for n, a in zip(names, args) if isinstance(a, Opaque)), None)
             raise
+
+    def random_note(self, name: str, pos: int) -> None:
+        call = f"{name} (line {self.line(pos)})"
+        if call not in self.random_draws:
+            self.random_draws.append(call)
+
+    def random_notes(self) -> list[str]:
+        """One note for every random draw evaluated: each was replaced by a fixed one."""
+        if not self.random_draws:
+            return []
+        return [f"random draws replaced by fixed ones: {', '.join(self.random_draws)}; only the sizes they lead to "
+                "(feature and class counts) are meaningful, not which observations they pick"]
 
     def layer(self, name: str, node: Call, frame: Frame) -> Layer:
         positional: list[Any] = []
@@ -993,6 +1036,17 @@ class Evaluator:
         return (f"{self.statement_text(stmt)} (line {self.line(stmt.pos)}): {opaque.function} needs the values of {name}, "
                 f"a MATLAB {opaque.matlab_class} object that only MATLAB can read: save its labels as text, e.g. "
                 f"{name} = cellstr(string({name})); save(file, '{name}', '-append'), or pass --set {target}=<value>", pos)
+
+
+def with_field(struct: dict[str, Any], path: list[str], value: Any) -> dict[str, Any]:
+    """A copy of ``struct`` with the field at ``path`` (``['inner', 'k']``) set, making the structs on the way."""
+    out = dict(struct)
+    if len(path) == 1:
+        out[path[0]] = value
+    else:
+        inner = out.get(path[0])
+        out[path[0]] = with_field(inner if isinstance(inner, dict) else {}, path[1:], value)
+    return out
 
 
 def _text_shape(value: Any) -> tuple[int, ...]:

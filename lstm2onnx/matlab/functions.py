@@ -884,3 +884,187 @@ def _add_layers(call: CallContext, args: list[Any], nargout: int) -> Any:
         raise FunctionError("addLayers adds a second branch to a layer graph; lstm2onnx builds chains: "
                             "put the layers in one array instead")
     return LayerArray(list(graph) + list(layers))
+
+
+# -- random draws, replaced by fixed ones ----------------------------------------------------------------
+#
+# A network's sizes never depend on which observations a random split picks (the feature count of X(idx) is
+# that of X; a stratified or large split keeps every class), so randperm, cvpartition and rand/randn/randi
+# evaluate to one fixed draw (the same each build), and the evaluator notes that only sizes are meaningful.
+
+RANDOM_DRAWS = frozenset({"randperm", "cvpartition", "rand", "randn", "randi"})
+_SEED = 0
+
+
+def _draws() -> np.random.Generator:
+    return np.random.default_rng(_SEED)
+
+
+@builtin("randperm")
+def _randperm(call: CallContext, args: list[Any], nargout: int) -> Any:
+    """``randperm(n)``: a permutation of 1..n; ``randperm(n, k)``: k distinct values of 1..n (a fixed draw)."""
+    _nargs("randperm", args, 1, 2)
+    n = integer(args[0], "randperm's n")
+    k = integer(args[1], "randperm's k") if len(args) == 2 else n
+    if k > n:
+        raise FunctionError(f"randperm: k ({k}) must be at most n ({n})")
+    call.budget.charge(n + k, call.pos, (1, n))
+    return (_draws().permutation(n)[:k].astype(float) + 1).reshape(1, -1)
+
+
+@builtin("rand", "randn")
+def _rand(call: CallContext, args: list[Any], nargout: int) -> Any:
+    shape = _sizes(call, args, call.name)
+    draws = _draws()
+    return draws.random(shape) if call.name == "rand" else draws.standard_normal(shape)
+
+
+@builtin("randi")
+def _randi(call: CallContext, args: list[Any], nargout: int) -> Any:
+    """``randi(imax, sz...)`` / ``randi([imin imax], sz...)``: integers (a fixed draw)."""
+    if not args:
+        raise FunctionError("randi needs the largest integer, imax")
+    bounds = numbers(args[0], "randi's range").reshape(-1)
+    if bounds.size not in (1, 2) or not all(float(b).is_integer() for b in bounds):
+        raise FunctionError("randi needs an integer imax or [imin imax]")
+    low, high = (1.0, float(bounds[0])) if bounds.size == 1 else (float(bounds[0]), float(bounds[1]))
+    if high < low:
+        raise FunctionError(f"randi: the range [{low:g} {high:g}] is empty")
+    shape = _sizes(call, args[1:], "randi")
+    return _draws().integers(int(low), int(high), size=shape, endpoint=True).astype(float)
+
+
+class Partition:
+    """A ``cvpartition``: the test observations of each test set as logical masks (a fixed draw)."""
+
+    PROPERTIES = ("NumObservations", "NumTestSets", "TrainSize", "TestSize", "Type")
+
+    def __init__(self, kind: str, tests: list[np.ndarray]) -> None:
+        self.kind, self.tests = kind, tests
+
+    def property(self, name: str) -> Any:
+        n = self.tests[0].size
+        if name == "NumObservations":
+            return np.array([[float(n)]])
+        if name == "NumTestSets":
+            return np.array([[float(len(self.tests))]])
+        if name in ("TrainSize", "TestSize"):
+            counts = [float(t.sum()) if name == "TestSize" else float(n - t.sum()) for t in self.tests]
+            if self.kind == "resubstitution":
+                counts = [float(n)]
+            return np.array([counts])
+        if name == "Type":
+            return self.kind
+        raise FunctionError(f"a cvpartition has no property {name!r} (its properties: {', '.join(self.PROPERTIES)})")
+
+    def mask(self, which: str, index: int) -> np.ndarray:
+        if not 1 <= index <= len(self.tests):
+            raise FunctionError(f"{which}: test set {index} does not exist (the partition has {len(self.tests)})")
+        test = self.tests[index - 1]
+        if self.kind == "resubstitution":
+            return np.ones((test.size, 1), dtype=bool)
+        return (test if which == "test" else ~test).reshape(-1, 1).copy()
+
+
+def _split_counts(n: int, k: int) -> list[int]:
+    """k fold sizes of n observations, differing by at most one (the first ones larger)."""
+    return [n // k + (1 if j < n % k else 0) for j in range(k)]
+
+
+def _shares(total: int, sizes: list[int]) -> list[int]:
+    """``total`` split over groups in proportion to their sizes (largest remainders first): a stratified holdout."""
+    n = sum(sizes)
+    ideal = [total * size / n for size in sizes]
+    out = [int(math.floor(x)) for x in ideal]
+    for j in sorted(range(len(sizes)), key=lambda j: out[j] - ideal[j])[: total - sum(out)]:
+        out[j] += 1
+    return out
+
+
+def _holdout_size(p: float, n: int) -> int:
+    """MATLAB's holdout test size: round(p*n) for 0 < p < 1, p itself for an integer p >= 1."""
+    if 0 < p < 1:
+        return int(math.floor(p * n + 0.5))
+    if p >= 1 and float(p).is_integer() and p < n:
+        return int(p)
+    raise FunctionError(f"cvpartition: HoldOut must be a fraction in (0, 1) or an integer from 1 to n-1, got {p:g} (n = {n})")
+
+
+@builtin("cvpartition")
+def _cvpartition(call: CallContext, args: list[Any], nargout: int) -> Any:
+    """``cvpartition(n or group, 'HoldOut', p | 'KFold', k | 'Leaveout' | 'Resubstitution', 'Stratify', tf)``.
+
+    A group (labels) stratifies, as MATLAB does by default: each class is split in the same proportion.
+    """
+    if not args:
+        raise FunctionError("cvpartition needs n or a grouping variable")
+    _opaque_check(call, "cvpartition", args)
+    first = args[0]
+    groups: list[str] | None = None
+    if isinstance(first, np.ndarray) and first.size == 1:
+        n = integer(first, "cvpartition's n", 1)
+    else:
+        groups = texts(first, "cvpartition's group")[0]
+        n = len(groups)
+    call.budget.charge(4 * n, call.pos, (n, 1))
+    rest = args[1:]
+    kind, amount, stratify = "kfold", 10.0, groups is not None
+    k = 0
+    while k < len(rest):
+        option = text(rest[k], "cvpartition's option").lower()
+        if option in ("leaveout", "resubstitution"):
+            kind = option
+            k += 1
+            continue
+        if k + 1 >= len(rest):
+            raise FunctionError(f"cvpartition: {option!r} needs a value")
+        if option in ("holdout", "kfold"):
+            kind, amount = option, scalar(rest[k + 1], f"cvpartition's {option}")
+        elif option == "stratify":
+            stratify = groups is not None and bool(scalar(rest[k + 1], "cvpartition's Stratify"))
+        else:
+            raise FunctionError(f"cvpartition: unknown option {option!r} (known: HoldOut, KFold, Leaveout, Resubstitution, "
+                                "Stratify)")
+        k += 2
+    members = [np.arange(n)]
+    if stratify and groups is not None:
+        order: dict[str, list[int]] = {}
+        for j, label in enumerate(groups):
+            order.setdefault(label, []).append(j)
+        members = [np.array(order[label]) for label in sorted(order)]
+    draws = _draws()
+    members = [draws.permutation(m) for m in members]
+    if kind == "resubstitution":
+        return Partition(kind, [np.zeros(n, dtype=bool)])
+    if kind == "leaveout":
+        if n > 10_000:
+            raise FunctionError(f"cvpartition: Leaveout on {n} observations makes {n} test sets; lstm2onnx builds at most 10000")
+        call.budget.charge(n * n / 8, call.pos, (n, n))
+        return Partition(kind, [np.arange(n) == j for j in range(n)])
+    if kind == "holdout":
+        test = np.zeros(n, dtype=bool)
+        for m, size in zip(members, _shares(_holdout_size(amount, n), [m.size for m in members])):
+            test[m[:size]] = True
+        return Partition(kind, [test])
+    folds = integer(amount, "cvpartition's KFold", 1)
+    if folds > n or folds > 10_000:
+        raise FunctionError(f"cvpartition: KFold must be at most the number of observations ({n}), got {folds}")
+    call.budget.charge(n * folds / 8, call.pos, (n, folds))
+    tests = [np.zeros(n, dtype=bool) for _ in range(folds)]
+    for m in members:
+        start = 0
+        for j, size in enumerate(_split_counts(m.size, folds)):
+            tests[j][m[start:start + size]] = True
+            start += size
+    return Partition(kind, tests)
+
+
+@builtin("training", "test")
+def _partition_mask(call: CallContext, args: list[Any], nargout: int) -> Any:
+    """``training(c)`` / ``test(c, i)``: the logical n-by-1 mask of a cvpartition's i-th training or test set."""
+    _nargs(call.name, args, 1, 2)
+    if not isinstance(args[0], Partition):
+        raise FunctionError(f"{call.name} needs a cvpartition, got {describe(args[0])}")
+    index = 1 if len(args) == 1 else integer(args[1], f"{call.name}'s test set", 1)
+    call.budget.charge(args[0].tests[0].size, call.pos)
+    return args[0].mask(call.name, index)

@@ -73,7 +73,7 @@ def _read_script(text: str, workspace: Mapping[str, Any] | None, data: Iterable[
                  variable: str | None) -> ScriptResult:
     if not isinstance(text, str):
         raise MatlabError(f"expected MATLAB text, got {type(text).__name__}")
-    initial = _workspace(workspace)
+    initial, fields = _workspace(workspace)
     files = DataFiles(data)  # read (within its own element budget) before the script's CPU budget starts
     budget = Budget()
     try:
@@ -84,9 +84,9 @@ def _read_script(text: str, workspace: Mapping[str, Any] | None, data: Iterable[
         raise MatlabError("the text nests too deeply") from None
     except BudgetExceeded as error:
         raise MatlabError(error.message, text, error.pos) from None
-    ctx = analysis.context(program, set(initial), files.names())
+    ctx = analysis.context(program, set(initial), files.names(), set(fields))
     ctx.budget = budget
-    evaluator = Evaluator(program, budget, ctx, files, initial)
+    evaluator = Evaluator(program, budget, ctx, files, initial, fields)
     notes: list[str] = []
     try:
         if program.function_file:
@@ -105,17 +105,39 @@ def _read_script(text: str, workspace: Mapping[str, Any] | None, data: Iterable[
     if problems or isinstance(value, Poisoned):
         raise MatlabError.report(problems or [(f"'{chosen}' could not be computed", None)], text,
                                  _inputs_hint(program, evaluator, chosen))
-    notes += evaluator.notes + _pinned_notes(program, initial, source)
+    notes += evaluator.notes + evaluator.random_notes() + _pinned_notes(program, initial, fields, ctx, source)
     return ScriptResult(layers, chosen, notes, evaluator.listing)  # type: ignore[arg-type]
 
 
-def _workspace(workspace: Mapping[str, Any] | None) -> dict[str, Any]:
+def _workspace(workspace: Mapping[str, Any] | None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(values of whole variables, values of struct fields by path): ``{'params.hidden': 96}`` and
+    ``{'params': {'hidden': 96}}`` both set the field ``hidden`` and leave the script's other fields of ``params``."""
     out: dict[str, Any] = {}
+    fields: dict[str, Any] = {}
     for name, value in (workspace or {}).items():
-        if not isinstance(name, str) or not NAME.match(name):
-            raise MatlabError(f"workspace: {name!r} is not a MATLAB variable name")
-        out[name] = from_python(value)
-    return out
+        if not isinstance(name, str) or not all(NAME.match(part) for part in name.split(".")):
+            raise MatlabError(f"workspace: {name!r} is not a MATLAB variable name (or NAME.FIELD)")
+        converted = from_python(value)
+        if "." in name or isinstance(converted, dict) and converted:
+            fields.update(_leaves(name, converted))
+        else:
+            out[name] = converted
+    for path in fields:
+        base = path.split(".", 1)[0]
+        if base in out:
+            raise MatlabError(f"workspace: {base!r} is given whole and {path!r} as a field: give one of them")
+    return out, fields
+
+
+def _leaves(path: str, value: Any) -> dict[str, Any]:
+    if isinstance(value, dict) and value:
+        out: dict[str, Any] = {}
+        for key, inner in value.items():
+            if not NAME.match(key):
+                raise MatlabError(f"workspace: {path}.{key} is not a MATLAB field name")
+            out.update(_leaves(f"{path}.{key}", inner))
+        return out
+    return {path: value}
 
 
 def _run_script(program: Program, evaluator: Evaluator, initial: dict[str, Any], files: DataFiles,
@@ -149,8 +171,7 @@ def _run_script(program: Program, evaluator: Evaluator, initial: dict[str, Any],
             notes.append(f"layer arrays found: {listed}; building '{chosen}', the last one assigned "
                          "(choose another with --variable NAME)")
     marked = analysis.slice_program(program.statements, {chosen}, evaluator.ctx)
-    ws = dict(files.variables())
-    ws.update(initial)
+    ws = _initial_workspace(files, initial, evaluator)
     frame = Frame(ws, marked)
     evaluator.last_values = ws
     try:
@@ -171,10 +192,9 @@ def _run_function_file(program: Program, evaluator: Evaluator, initial: dict[str
         raise MatlabError(f"function {entry.name} returns nothing; its first output should be the layer array",
                           program.source.text, entry.pos)
     chosen = variable or entry.outputs[0]
-    ws = dict(files.variables())
-    ws.update(initial)
-    missing = {name for name in entry.inputs if name not in initial}
-    given = [name for name in entry.inputs if name in initial]
+    ws = _initial_workspace(files, initial, evaluator)
+    missing = {name for name in entry.inputs if name not in ws}
+    given = [name for name in entry.inputs if name in ws]
     notes.append(f"function file: building {chosen} = {entry.name}({', '.join(entry.inputs)})"
                  + (f" with {', '.join(given)} from --set" if given else ""))
     marked = evaluator.function_slice(entry, (chosen,))
@@ -185,6 +205,15 @@ def _run_function_file(program: Program, evaluator: Evaluator, initial: dict[str
     except (_Return, _Break, _Continue):  # break/continue outside a loop end the script, as return does
         pass
     return ws.get(chosen, _missing(chosen)), chosen
+
+
+def _initial_workspace(files: DataFiles, initial: dict[str, Any], evaluator: Evaluator) -> dict[str, Any]:
+    """The --data variables, then the --set values over them (a --set field goes into the struct of its name)."""
+    ws = dict(files.variables())
+    ws.update(initial)
+    for base in evaluator.pinned_fields:
+        ws[base] = evaluator.with_pinned_fields(base, ws.get(base))
+    return ws
 
 
 class _Missing:
@@ -242,12 +271,21 @@ def _inputs_hint(program: Program, evaluator: Evaluator, chosen: str) -> str:
         f"--set {name}=<value>" for name in wanted)
 
 
-def _pinned_notes(program: Program, initial: dict[str, Any], source: Source) -> list[str]:
+def _pinned_notes(program: Program, initial: dict[str, Any], fields: dict[str, Any], ctx: analysis.Context,
+                  source: Source) -> list[str]:
     notes = []
+    bases = {path.split(".", 1)[0] for path in fields}
     for stmt in program.all_statements():
         if stmt.kind == "simple":
+            line = source.line_of(stmt.pos)
             for name in stmt.full & set(initial):
-                notes.append(f"--set {name} replaces the script's assignment at line {source.line_of(stmt.pos)}")
+                notes.append(f"--set {name} replaces the script's assignment at line {line}")
+            pin = analysis.pinned_field(stmt, ctx)
+            if pin is not None:
+                notes.append(f"--set {pin} replaces the script's assignment at line {line}")
+            for name in sorted(stmt.full & bases):
+                given = ", ".join(p for p in fields if p.split(".", 1)[0] == name)
+                notes.append(f"--set {given} is put over the struct {name} assigned at line {line}")
     return notes
 
 

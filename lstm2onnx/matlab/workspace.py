@@ -173,6 +173,8 @@ def describe(value: Any) -> str:
         return "a struct"
     if isinstance(value, Opaque):
         return f"a MATLAB {value.matlab_class} object"
+    if type(value).__name__ == "Partition":
+        return "a cvpartition"
     return type(value).__name__
 
 

@@ -216,6 +216,47 @@ def test_set_wins_over_the_scripts_assignment_with_a_note():
     assert ("line    1: skipped: --set numHiddenUnits wins: numHiddenUnits = 100") in result.report()
 
 
+STRUCT_SCRIPT = """params.hidden = 64;
+params.in = 3;
+params.numClasses = numel(categories(YTrain));
+layers = [sequenceInputLayer(params.in) lstmLayer(params.hidden) fullyConnectedLayer(params.numClasses)];"""
+
+
+@pytest.mark.parametrize("workspace", [{"params.hidden": 96, "params.numClasses": 4},
+                                       {"params": {"hidden": 96, "numClasses": 4}}], ids=["path", "nested"])
+def test_set_a_struct_field_wins_and_keeps_the_other_fields(workspace):
+    result = read_script(STRUCT_SCRIPT, workspace=workspace)  # YTrain is never needed: params.numClasses is given
+    assert list(result.layers) == [sequenceInputLayer(3), lstmLayer(96), fullyConnectedLayer(4)]
+    assert result.notes == ["--set params.hidden replaces the script's assignment at line 1",
+                            "--set params.numClasses replaces the script's assignment at line 3"]
+    assert "line    1: skipped: --set params.hidden wins: params.hidden = 64" in result.report()
+    assert "line    2: evaluated params.in = 3" in result.report()
+
+
+def test_set_struct_fields_over_a_whole_struct_and_into_a_function_files_input():
+    text = "cfg = struct('hidden', 64, 'in', 3);\ncfg.opt.k = 2;\nlayers = [sequenceInputLayer(cfg.in * cfg.opt.k) lstmLayer(cfg.hidden)];"
+    result = read_script(text, workspace={"cfg.hidden": 7, "cfg.opt.k": 5})
+    assert list(result.layers) == [sequenceInputLayer(15), lstmLayer(7)]
+    assert "--set cfg.hidden, cfg.opt.k is put over the struct cfg assigned at line 1" in result.notes
+    function_file = "function layers = makeNet(opts)\nlayers = [sequenceInputLayer(opts.in) lstmLayer(opts.hidden)];\nend"
+    assert list(from_matlab(function_file, workspace={"opts.in": 2, "opts.hidden": 5})) == [sequenceInputLayer(2), lstmLayer(5)]
+    with pytest.raises(MatlabError, match="'cfg' is given whole and 'cfg.hidden' as a field"):
+        from_matlab(text, workspace={"cfg": 1, "cfg.hidden": 2})
+    with pytest.raises(MatlabError, match="'cfg.2x' is not a MATLAB variable name"):
+        from_matlab(text, workspace={"cfg.2x": 1})
+
+
+def test_cli_set_a_struct_field(tmp_path, capsys):
+    script = tmp_path / "train.m"
+    script.write_text(STRUCT_SCRIPT)
+    out = tmp_path / "net.onnx"
+    assert main(["build", str(script), "-o", str(out), "--set", "params.hidden=96", "--set", "params.numClasses=4"]) == 0
+    assert "note: --set params.hidden replaces the script's assignment at line 1" in capsys.readouterr().err
+    assert parse_set("a.b.c=2")[0] == "a.b.c"
+    with pytest.raises(SpecError, match="expected NAME=VALUE"):
+        parse_set("a..b=2")
+
+
 @pytest.mark.parametrize("literal,value", [
     ("100", np.array([[100.0]])), ("-2.5e1", np.array([[-25.0]])), ("[1 2 3]", np.array([[1.0, 2.0, 3.0]])),
     ("[1; 2]", np.array([[1.0], [2.0]])), ("'text'", "text"), ("true", np.array([[True]])),
@@ -694,3 +735,80 @@ def test_fuzz_script_soup_gives_only_matlab_errors(pieces):
     except MatlabError:
         pass
     assert time.process_time() - start < 2.0
+
+
+# -- random draws: randperm, cvpartition, rand -------------------------------------------------------------------------------------
+
+RANDOM_SPLIT = """
+load data
+rng(42)
+idx = randperm(numel(X));
+numTrain = floor(0.8 * numel(X));
+XTrain = X(idx(1:numTrain));
+YTrain = Y(idx(1:numTrain));
+cv = cvpartition(Y, 'HoldOut', 0.25);
+XVal = X(test(cv));
+numFeatures = size(XTrain{1}, 1);
+numClasses = numel(categories(YTrain));
+layers = [sequenceInputLayer(numFeatures) lstmLayer(numel(XVal)) fullyConnectedLayer(numClasses)];
+"""
+
+
+@pytest.fixture
+def labelled(tmp_path):
+    """100 sequences of 7 features, labels sorted by class (25 each): a split that missed a class would show."""
+    rng = np.random.default_rng(5)
+    path = tmp_path / "data.mat"
+    scipy.io.savemat(path, {"X": cell([rng.standard_normal((7, int(rng.integers(5, 12)))) for _ in range(100)]),
+                            "Y": cell([["a", "b", "c", "d"][k // 25] for k in range(100)])})
+    return path
+
+
+def test_randperm_and_cvpartition_are_fixed_draws_with_matlabs_sizes(labelled):
+    result = read_script(RANDOM_SPLIT, data=[labelled])
+    assert list(result.layers) == [sequenceInputLayer(7), lstmLayer(25), fullyConnectedLayer(4)]
+    assert result.notes == ["random draws replaced by fixed ones: randperm (line 4), cvpartition (line 8); only the sizes they "
+                            "lead to (feature and class counts) are meaningful, not which observations they pick"]
+    again = read_script(RANDOM_SPLIT, data=[labelled])
+    assert list(again.layers) == list(result.layers)
+
+
+@pytest.mark.parametrize("expression,expected", [
+    ("c = cvpartition(100, 'HoldOut', 0.2); v = [c.TestSize c.TrainSize c.NumTestSets c.NumObservations];", [20, 80, 1, 100]),
+    ("c = cvpartition(10, 'HoldOut', 0.25); v = [c.TestSize sum(test(c)) sum(training(c))];", [3, 3, 7]),  # round(2.5) = 3
+    ("c = cvpartition(50, 'Holdout', 7); v = [sum(test(c)) size(training(c))];", [7, 50, 1]),
+    ("c = cvpartition(10, 'KFold', 3); v = [c.TestSize c.NumTestSets sum(test(c, 1) & test(c, 2))];", [4, 3, 3, 3, 0]),
+    ("c = cvpartition({'a','a','a','a','b','b','b','b'}, 'HoldOut', 0.5); y = {'a','a','a','a','b','b','b','b'};"
+     " v = [sum(strcmp(y(test(c)), 'a')) sum(strcmp(y(test(c)), 'b'))];", [2, 2]),  # stratified by the labels
+    ("c = cvpartition(6, 'Leaveout'); v = [c.NumTestSets c.TestSize(1)];", [6, 1]),
+    ("c = cvpartition(6, 'Resubstitution'); v = [c.TrainSize sum(training(c)) sum(test(c))];", [6, 6, 6]),
+    ("p = randperm(10); v = [sort(p) numel(randperm(10, 3)) numel(unique(randperm(10, 3)))];", list(range(1, 11)) + [3, 3]),
+    ("v = [size(rand(3)) size(randn(2, 5)) size(randi(4, 1, 6)) all(randi([2 3], 1, 50) >= 2)];", [3, 3, 2, 5, 1, 6, 1]),
+])
+def test_random_draw_functions(expression, expected):
+    text = expression + "\nlayers = fullyConnectedLayer(sum(v .* (1:numel(v))));"
+    total = sum(value * (k + 1) for k, value in enumerate(expected))
+    assert list(from_matlab(text)) == [fullyConnectedLayer(total)]
+
+
+@pytest.mark.parametrize("text,message", [
+    ("v = cvpartition(10, 'HoldOut', 1.5);", "HoldOut must be a fraction in (0, 1) or an integer from 1 to n-1, got 1.5"),
+    ("v = cvpartition(10, 'HoldOut', 10);", "HoldOut must be a fraction in (0, 1) or an integer from 1 to n-1, got 10"),
+    ("v = cvpartition(10, 'KFold', 11);", "KFold must be at most the number of observations (10), got 11"),
+    ("v = cvpartition(10, 'Bogus', 1);", "unknown option 'bogus'"),
+    ("c = cvpartition(10, 'KFold', 2); v = test(c, 3);", "test: test set 3 does not exist (the partition has 2)"),
+    ("c = cvpartition(10, 'KFold', 2); v = c.Nope;", "a cvpartition has no property 'Nope'"),
+    ("v = training(5);", "training needs a cvpartition, got a number"),
+    ("v = randperm(3, 4);", "randperm: k (4) must be at most n (3)"),
+])
+def test_random_draw_errors(text, message):
+    with pytest.raises(MatlabError, match=re.escape(message)):
+        from_matlab(text + "\nlayers = fullyConnectedLayer(numel(v));")
+
+
+def test_random_draws_are_sized_before_they_are_made():
+    for text in ["p = randperm(1e9);", "r = rand(1e5);", "c = cvpartition(1e8, 'KFold', 10);"]:
+        start = time.process_time()
+        with pytest.raises(MatlabError, match="too large"):
+            from_matlab(text + "\nlayers = fullyConnectedLayer(2);\nlayers(end+1) = fullyConnectedLayer(numel(" + text[0] + "));")
+        assert time.process_time() - start < 1.0
