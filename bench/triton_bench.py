@@ -8,9 +8,14 @@
     same model in this process: a StreamGroup (pre-bound rows) and
     ``StreamPool.step({stream: chunk})`` (what every Triton ``execute`` does)
     advancing all sequences one step per call, and one stream at a time;
-(2) the cost of stepping an arbitrary set of streams in one call, per stream:
-    ``pool.step({stream: chunk})`` vs a pre-bound StreamGroup, 256 streams
-    (CPU time of this process, single-threaded onnxruntime).
+(2) the cost of stepping a set of streams in one call, per stream:
+    ``pool.step({stream: chunk})`` vs a pre-bound StreamGroup, 256 streams, one step
+    each (CPU time of this process, single-threaded onnxruntime): the same 256
+    streams every call in row order (pre-bound rows), the same streams shuffled
+    (rows gathered), and a new set every call (alternating two sets of 256 in row
+    order, and shuffled: what Triton's ``execute`` sends). Each dict/group ratio is
+    measured ``--rounds`` times next to the group; the median is printed.
+    ``--local`` runs (2) only.
 
 Prints medians and ratios; nothing is asserted. The server and the client
 share this machine's cores, so (1) measures the whole serving path (gRPC,
@@ -21,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import os
 import platform
 import statistics
@@ -80,6 +86,8 @@ def main() -> None:
     parser.add_argument("--hidden", type=int, default=100)
     parser.add_argument("--instances", type=int, default=1, help="python-backend instances")
     parser.add_argument("--queue-delay-us", type=int, default=500)
+    parser.add_argument("--rounds", type=int, default=5, help="dict/group ratios measured in (2)")
+    parser.add_argument("--local", action="store_true", help="only (2): no Triton server")
     args = parser.parse_args()
     print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {sys.version.split()[0]}, "
           f"onnxruntime {rt._ort.ort.__version__}; LSTM H={args.hidden}, F={FEATURES}, K={CLASSES}, one step per request")
@@ -87,6 +95,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         folder = Path(folder)
         exportONNXNetwork(layers, folder / "net.onnx", stateful=True)
+        if args.local:
+            dict_step_cost(rt.load(folder / "net.onnx", "cpu", intra_op_threads=1), args.rounds)
+            return
         (folder / "repo").mkdir()
         write_repository(folder / "net.onnx", folder / "repo", name="net", max_batch=max(args.sequences // args.instances, 1),
                          instances=args.instances, queue_delay_us=args.queue_delay_us, idle_us=60_000_000)
@@ -117,18 +128,42 @@ def main() -> None:
     for name, rate in rates.items():
         print(f"  {name:52s} {rate:12,.0f}   Triton / this = {triton / rate:.3f}")
 
-    pool = rt.StreamPool(net, page_size=256)
-    many = [pool.open() for _ in range(256)]
-    group = pool.open_group(256)
-    X = np.random.default_rng(2).standard_normal((256, 1, FEATURES)).astype(np.float32)
-    chunks = {s: X[k] for k, s in enumerate(many)}
-    # CPU time of this process (onnxruntime runs single-threaded here): steadier than wall time on a shared machine
-    per_dict = 1e6 / median_rate(lambda: pool.step(chunks), 100, 9, time.process_time) / 256
-    per_group = 1e6 / median_rate(lambda: group.step(X), 100, 9, time.process_time) / 256
-    print("\n(2) one step of 256 streams in one call, µs of CPU time per stream")
-    print(f"  StreamPool.step({{stream: chunk}})  {per_dict:8.2f}")
-    print(f"  StreamGroup.step (pre-bound)      {per_group:8.2f}   dict / group = {per_dict / per_group:.2f}")
+    dict_step_cost(net, args.rounds)
 
+
+def dict_step_cost(net, rounds: int, n: int = 256) -> None:
+    """(2): µs of CPU time per stream of one step of n streams, ``pool.step(dict)`` next to a pre-bound group."""
+    pool = rt.StreamPool(net, page_size=n)
+    many, more = [pool.open() for _ in range(n)], [pool.open() for _ in range(n)]
+    group = pool.open_group(n)
+    X = np.random.default_rng(2).standard_normal((n, 1, FEATURES)).astype(np.float32)
+    shuffled = np.random.default_rng(3).permutation(n)
+    in_order = [{s: X[k] for k, s in enumerate(streams)} for streams in (many, more)]
+    mixed = [{streams[k]: X[k] for k in shuffled} for streams in (many, more)]
+    calls = itertools.count()
+    cases = {
+        "same streams, row order": lambda: pool.step(in_order[0]),
+        "same streams, shuffled": lambda: pool.step(mixed[0]),
+        "new set each call, row order": lambda: pool.step(in_order[next(calls) & 1]),
+        "new set each call, shuffled": lambda: pool.step(mixed[next(calls) & 1]),
+    }
+
+    def per_stream(fn) -> float:  # CPU time of this process (onnxruntime runs single-threaded here): steadier than wall time
+        return 1e6 / median_rate(fn, 100, 9, time.process_time) / n
+
+    times: dict[str, list[float]] = {name: [] for name in ["group", *cases]}
+    ratios: dict[str, list[float]] = {name: [] for name in cases}
+    for _ in range(rounds):
+        group_us = per_stream(lambda: group.step(X))
+        times["group"].append(group_us)
+        for name, fn in cases.items():
+            times[name].append(per_stream(fn))
+            ratios[name].append(times[name][-1] / group_us)
+    print(f"\n(2) one step of {n} streams in one call, µs of CPU time per stream (medians of {rounds} rounds)")
+    print(f"  {'StreamGroup.step (pre-bound)':58s} {statistics.median(times['group']):8.2f}")
+    for name in cases:
+        print(f"  {'pool.step({stream: chunk}), ' + name:58s} {statistics.median(times[name]):8.2f}   "
+              f"dict / group = {statistics.median(ratios[name]):.2f}  (rounds: {', '.join(f'{r:.2f}' for r in ratios[name])})")
 
 if __name__ == "__main__":
     main()

@@ -7,6 +7,7 @@ Tolerance: 1e-5 against the float64 reference; the two paths must agree bit for 
 from __future__ import annotations
 
 import re
+import weakref
 
 import numpy as np
 import pytest
@@ -82,3 +83,80 @@ def test_other_chunks_take_the_checked_path(model, rng):
         np.testing.assert_array_equal(got[s], want[t])
     with pytest.raises(rt.RuntimeInputError, match=f"sequence for stream {a[1].id} has 4 features per time step, expected 3"):
         fast.step({a[0]: np.zeros((2, 3), np.float32), a[1]: np.zeros((2, 4), np.float32)})
+
+
+
+@pytest.mark.parametrize("device", ["host", "cpu"], ids=["numpy-pages", "ortvalue-pages"])
+def test_the_same_streams_again_and_rows_in_order_equal_gathered_rows(model, rng, device):
+    """pool.step keeps its last set of streams (a repeated set costs no per-stream work) and steps streams on
+    contiguous rows of one page, in row order, through pre-bound rows; the same streams in another order gather
+    their rows. Both agree bit for bit, also after a member stepped alone or was closed, and match the reference."""
+    layers, net = model
+    fast, slow = StreamPool(net, page_size=8, device=device), StreamPool(net, page_size=8, device=device)
+    a, b = [fast.open() for _ in range(6)], [slow.open() for _ in range(6)]
+    shuffled = [5, 0, 3, 1, 4, 2]  # not in row order: the gathered path
+    xs = rng.standard_normal((6, 11, 3)).astype(np.float32)
+    position = [0] * 6
+    outputs: list[list[np.ndarray]] = [[] for _ in range(6)]
+
+    def keep(k, got, want, steps):
+        np.testing.assert_array_equal(got, want)
+        outputs[k].append(got)
+        position[k] += steps
+
+    def both(members, steps):
+        chunks = {k: xs[k, position[k] : position[k] + steps] for k in members}
+        got = fast.step({a[k]: chunks[k] for k in sorted(members)})
+        want = slow.step({b[k]: chunks[k] for k in sorted(members, key=shuffled.index)})
+        for k in members:
+            keep(k, got[a[k]], want[b[k]], steps)
+
+    for _ in range(3):  # the same set three times: the first call keeps it, the others reuse it
+        both(range(6), 1)
+    kept = fast._last_set[1]
+    assert kept.block == (0, 0) and kept._bound is not None and slow._last_set[1].block is None
+    x = xs[2, position[2] : position[2] + 2]
+    keep(2, a[2].step(x), b[2].step(x), 2)  # its rows leave the set's parity: the next step gathers them
+    both(range(6), 1)
+    assert fast._last_set[1] is kept
+    both([1, 2, 3], 2)  # contiguous rows again, from row 1
+    assert fast._last_set[1].block == (0, 1)
+    both(range(6), 1)
+    a[4].close()
+    b[4].close()
+    with pytest.raises(rt.StreamError, match=f"stream {a[4].id} is closed"):
+        fast.step({s: xs[0, :1] for s in a})
+    both([0, 1, 2, 3, 5], 2)
+    for k in range(6):
+        expected = reference.predict(layers, [xs[k, : position[k]]])[0]
+        out = np.concatenate(outputs[k]) if outputs[k][0].ndim == 2 else outputs[k][-1]
+        assert np.abs(out - expected).max() <= ATOL_FLOAT32
+
+
+def test_a_released_group_page_is_not_kept_by_the_last_set(model, rng):
+    """The last set's bindings point into its page: releasing the page (a group's last member closed) drops them."""
+    layers, net = model
+    pool = StreamPool(net)
+    x = rng.standard_normal((4, 2, 3)).astype(np.float32)
+    group = pool.open_group(4)
+    page = weakref.ref(pool._pages[int(group.block[0])])
+    pool.step({s: x[k] for k, s in enumerate(group.streams)})
+    assert pool._last_set[1].block == group.block
+    for s in group.streams:
+        s.close()
+    assert page() is None and pool.allocated_pages == 0
+    again = pool.open_group(4)  # the released slots and page index, a fresh page
+    got = pool.step({s: x[k] for k, s in enumerate(again.streams)})
+    expected = reference.predict(layers, list(x))
+    for k, s in enumerate(again.streams):
+        assert np.abs(got[s] - expected[k]).max() <= ATOL_FLOAT32
+    for s in again.streams:
+        s.close()
+    first, second = pool.open_group(2), pool.open_group(2)  # the second on the other half of the released slots
+    assert second.block == (len(pool._pages) - 1, 0)
+    members = first.streams + second.streams
+    got = pool.step({s: x[k] for k, s in enumerate(members)})  # two pages: gathered
+    got.update(pool.step({s: x[k, :1] for k, s in enumerate(second.streams, 2)}))  # one block again
+    for k, s in enumerate(members):
+        want = reference.predict(layers, [np.concatenate([x[k], x[k, :1]]) if k >= 2 else x[k]])[0]
+        assert np.abs(got[s] - (want[2:] if k >= 2 and want.ndim == 2 else want)).max() <= ATOL_FLOAT32
