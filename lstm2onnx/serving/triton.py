@@ -22,13 +22,20 @@ backlog for a free slot.
   initial state zeros or the layer's HiddenState/CellState from a ``data_file``
   (raw little-endian float32 in ``initial_state/``). Triton writes the initial
   state into a sequence's slot at START and carries the output state to its
-  next request. No START control input: the onnxruntime backend requires every
-  control input to be a graph input (it refuses to load the model otherwise)
-  and the graph needs none, since the state reset is Triton's. Requests
-  batched together must share a chunk length (Triton concatenates their
-  tensors); streaming one step per request always does. A model built with
-  ``sequence_lengths`` takes it as a per-request ``[1]`` input, so clients may
-  pad chunks to a common length.
+  next request. And a START control input (``int32_false_true``): the
+  onnxruntime backend loads a model only if every control input is a graph
+  input of dims ``[1]`` (after the batch axis) and the control's data type
+  (``ValidateBooleanSequenceControl`` in its ``src/onnxruntime.cc``), so the
+  repository's copy of the graph gets a ``START`` input ``[batch, 1]`` int32
+  that replaces each incoming state row by the initial state where it is 1
+  (``Where``, so that whatever Triton passes at START, uninitialized memory
+  included, never reaches the LSTM: Triton's docs say a starting request's
+  input state is uninitialized unless ``initial_state`` is given). The reset is
+  thus the graph's own, whatever Triton does at a START on a live correlation
+  ID. Requests batched together must share a chunk length (Triton
+  concatenates their tensors); streaming one step per request always does. A
+  model built with ``sequence_lengths`` takes it as a per-request ``[1]``
+  input, so clients may pad chunks to a common length.
 - **python**: ``model.py`` imports ``lstm2onnx_runtime.triton.TritonPythonModel``
   (correlation ID -> StreamPool stream; see that module). Runs wherever Triton
   runs, including the server in the ``nvidia-pytriton`` wheel
@@ -62,6 +69,7 @@ MODEL_PY = '''"""Triton python-backend model {name!r}, written by lstm2onnx trit
 from lstm2onnx_runtime.triton import TritonPythonModel  # noqa: F401
 '''
 _NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]*")
+START = "START"  # the onnxruntime backend's START control: a graph input of the repository's copy (with_start_input)
 
 
 @dataclass(frozen=True)
@@ -120,7 +128,8 @@ def write_repository(
     staging = repository / f".{name}.{uuid.uuid4().hex}.part"
     try:
         (staging / "1").mkdir(parents=True)
-        (staging / "1" / "model.onnx").write_bytes(model.SerializeToString())
+        served = model if backend == "python" else with_start_input(model, pairs)
+        (staging / "1" / "model.onnx").write_bytes(served.SerializeToString())
         (staging / "config.pbtxt").write_text(config, encoding="utf-8")
         if backend == "python":
             (staging / "1" / "model.py").write_text(MODEL_PY.format(name=name), encoding="utf-8")
@@ -188,6 +197,41 @@ def state_pairs(model: onnx.ModelProto) -> list[StatePair]:
     return pairs
 
 
+def with_start_input(model: onnx.ModelProto, pairs: list[StatePair]) -> onnx.ModelProto:
+    """A copy of ``model`` with a ``START`` input ``[batch, 1]`` int32 (Triton's CONTROL_SEQUENCE_START, 0 or 1):
+    each state input row whose START is 1 is replaced by that state's initial value before any node reads it.
+
+    ``Where(START, initial, state)`` rather than arithmetic, so that a NaN in the
+    state Triton passes at START (uninitialized memory) cannot leak through.
+    """
+    graph = model.graph
+    taken = {i.name for i in graph.input} | {t.name for t in graph.initializer} | {o for n in graph.node for o in n.output}
+    started = {pair.input_name: f"{pair.input_name}.started" for pair in pairs}
+    added = [START, f"{START}.bool", *started.values(), *(f"{pair.key}.initial" for pair in pairs)]
+    if clash := taken.intersection(added):
+        raise Lstm2OnnxError(f"triton: the graph already has tensors named {sorted(clash)}; the onnxruntime backend's copy "
+                             "adds them for the START control")
+    sequences = next(i for i in graph.input if i.name == _io(model)["sequences"])
+    batch = sequences.type.tensor_type.shape.dim[0]
+    start = onnx.helper.make_tensor_value_info(START, onnx.TensorProto.INT32, [batch.dim_param or batch.dim_value or None, 1])
+    nodes = [onnx.helper.make_node("Cast", [START], [f"{START}.bool"], to=onnx.TensorProto.BOOL, name=f"{START}.cast")]
+    initials = []
+    for pair in pairs:
+        initials.append(onnx.numpy_helper.from_array(pair.initial.reshape(1, -1).astype(np.float32), f"{pair.key}.initial"))
+        nodes.append(onnx.helper.make_node("Where", [f"{START}.bool", f"{pair.key}.initial", pair.input_name],
+                                           [started[pair.input_name]], name=f"{pair.key}.start"))
+    copy = onnx.ModelProto()
+    copy.CopyFrom(model)
+    for node in copy.graph.node:
+        node.input[:] = [started.get(name, name) for name in node.input]
+    copy.graph.input.append(start)
+    copy.graph.initializer.extend(initials)
+    new_nodes = nodes + list(copy.graph.node)
+    del copy.graph.node[:]
+    copy.graph.node.extend(new_nodes)
+    return copy
+
+
 def onnxruntime_config(name: str, io: dict, pairs: list[StatePair], max_batch: int, instances: int, provider: str,
                        idle_us: int, queue_delay_us: int) -> str:
     """``config.pbtxt`` for Triton's onnxruntime backend with implicit state (see the module docstring)."""
@@ -203,7 +247,12 @@ def onnxruntime_config(name: str, io: dict, pairs: list[StatePair], max_batch: i
         states.append(f"    {{\n      input_name: {_quote(pair.input_name)}\n      output_name: {_quote(pair.output_name)}\n"
                       f"      data_type: TYPE_FP32\n      dims: [ {pair.size} ]\n      initial_state: {{ {initial} }}\n    }}")
     batching = (f"sequence_batching {{\n  max_sequence_idle_microseconds: {idle_us}\n"
-                f"  direct {{ max_queue_delay_microseconds: {queue_delay_us} }}\n  state [\n" + ",\n".join(states) + "\n  ]\n}\n")
+                f"  direct {{ max_queue_delay_microseconds: {queue_delay_us} }}\n"
+                "  # START is also a graph input of this copy, [batch, 1] int32: where it is 1 the graph itself replaces the\n"
+                "  # incoming state by the initial state (the onnxruntime backend loads a model only if every control input is\n"
+                "  # a graph input of dims [1] and the control's data type; see lstm2onnx/serving/triton.py)\n"
+                f'  control_input [ {{ name: "{START}" control [ {{ kind: CONTROL_SEQUENCE_START int32_false_true: [ 0, 1 ] }} ] }} ]\n'
+                "  state [\n" + ",\n".join(states) + "\n  ]\n}\n")
     return _config(name, "onnxruntime", max_batch, inputs, io, batching, instances, provider, [])
 
 

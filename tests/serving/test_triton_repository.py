@@ -2,8 +2,8 @@
 
 The onnxruntime-backend model is also run the way Triton's implicit state runs
 it (each request's output state fed back as the next request's input state,
-the initial state from the config at START), in onnxruntime, against the
-float64 reference: tolerance 1e-5.
+the START control set on a sequence's first request), in onnxruntime, against
+the float64 reference: tolerance 1e-5.
 """
 
 from __future__ import annotations
@@ -47,7 +47,16 @@ def test_onnxruntime_config_has_one_state_pair_per_graph_state_tensor(tmp_path, 
     batching = config.sequence_batching
     assert batching.max_sequence_idle_microseconds == 5_000_000
     assert batching.WhichOneof("strategy_choice") == "direct" and batching.direct.max_queue_delay_microseconds == 250
-    assert not batching.control_input  # the onnxruntime backend would require each control as a graph input
+    # START: the onnxruntime backend loads the model only if each control is a graph input of dims [1] after the batch
+    # axis and the control's data type (int32_false_true: INT32)
+    (control,) = batching.control_input
+    assert control.name == "START" and len(control.control) == 1
+    assert control.control[0].kind == model_config_pb2.ModelSequenceBatching.Control.CONTROL_SEQUENCE_START
+    assert list(control.control[0].int32_false_true) == [0, 1]
+    start = next(i for i in model.graph.input if i.name == "START")
+    assert start.type.tensor_type.elem_type == onnx.TensorProto.INT32 and inputs["START"] == [-1, 1]
+    assert start.type.tensor_type.shape.dim[0].dim_param == model.graph.input[0].type.tensor_type.shape.dim[0].dim_param == "batch"
+    onnx.checker.check_model(model, full_check=True)
     # every state input of the graph is carried, each to its own output, with dims [H] = the graph's [batch, H] minus batch
     pairs = {s.input_name: s for s in batching.state}
     state_inputs = sorted(n for n in inputs if n.endswith(".in"))
@@ -57,8 +66,8 @@ def test_onnxruntime_config_has_one_state_pair_per_graph_state_tensor(tmp_path, 
         assert inputs[name] == outputs[state.output_name] == [-1, state.dims[0]]
         assert len(state.initial_state) == 1  # a repeated field in Triton's schema
         assert list(state.initial_state[0].dims) == list(state.dims) and state.data_type == model_config_pb2.TYPE_FP32
-    # what the backend counts: config inputs + states = graph inputs
-    assert len(config.input) + len(batching.state) == len(inputs)
+    # what the backend counts: config inputs + controls + states = graph inputs
+    assert len(config.input) + len(batching.control_input) + len(batching.state) == len(inputs)
     assert config.input[0].name == "sequences" and list(config.input[0].dims) == [-1, FEATURES]
     if ragged:
         assert config.input[1].name == "sequence_lengths" and list(config.input[1].dims) == [1]
@@ -73,28 +82,54 @@ def test_onnxruntime_config_has_one_state_pair_per_graph_state_tensor(tmp_path, 
     np.testing.assert_array_equal(cell, np.full(8, -0.2, np.float32))
 
 
-def test_onnxruntime_model_with_implicit_state_equals_the_reference(tmp_path, rng):
-    """Triton's implicit state, done by hand: initial state from the config at START, each output state fed back."""
+@pytest.mark.parametrize("at_start", ["initial", "garbage"])
+def test_onnxruntime_model_with_implicit_state_equals_the_reference(tmp_path, rng, at_start):
+    """Triton's implicit state, done by hand: each output state fed back, START=1 on a sequence's first request.
+
+    At START the state Triton passes is the config's initial state, or (no
+    initial_state, or a START on a live correlation ID) whatever the slot holds:
+    NaN here. The graph's START must replace it by the initial state; START=0
+    carries the state on. One sequence starts over in the middle.
+    """
     layers = network()
     exportONNXNetwork(layers, tmp_path / "m.onnx")
     folder = repository(tmp_path, tmp_path / "m.onnx", backend="onnxruntime")
     config = parse(folder)
     session = ort.InferenceSession(str(folder / "1" / "model.onnx"), providers=["CPUExecutionProvider"])
-    n = 4  # four sequences stepped together, one step per request (a shared chunk length, as the backend requires)
-    xs = rng.standard_normal((n, 9, FEATURES)).astype(np.float32)
+    n, steps, restart = 4, 9, 5  # four sequences stepped together, one step per request (a shared chunk length)
+    xs = rng.standard_normal((n, steps, FEATURES)).astype(np.float32)
     state = {}
     for s in config.sequence_batching.state:
         (initial,) = s.initial_state
         value = np.zeros(s.dims[0], np.float32) if initial.zero_data else np.fromfile(folder / "initial_state" / initial.data_file, "<f4")
-        state[s.input_name] = np.tile(value, (n, 1))
+        state[s.input_name] = np.tile(value, (n, 1)) if at_start == "initial" else np.full((n, s.dims[0]), np.nan, np.float32)
     names = [config.output[0].name] + [s.output_name for s in config.sequence_batching.state]
-    steps = []
-    for t in range(xs.shape[1]):
-        y, *new = session.run(names, {"sequences": xs[:, t : t + 1], **state})
+    outputs = []
+    for t in range(steps):
+        start = np.zeros((n, 1), np.int32)
+        start[:, 0] = t == 0
+        start[2, 0] |= t == restart  # sequence 2 starts over, its carried state in the slot
+        y, *new = session.run(names, {"sequences": xs[:, t : t + 1], "START": start, **state})
         state = dict(zip(state, new))
-        steps.append(y)
+        outputs.append(y)
+    outputs = np.concatenate(outputs, axis=1)
     expected = reference.predict(layers, list(xs))
-    assert np.abs(np.concatenate(steps, axis=1) - np.stack(expected)).max() <= ATOL_FLOAT32
+    for k in (0, 1, 3):
+        assert np.abs(outputs[k] - expected[k]).max() <= ATOL_FLOAT32
+    assert np.abs(outputs[2, :restart] - expected[2][:restart]).max() <= ATOL_FLOAT32
+    fresh = reference.predict(layers, [xs[2, restart:]])[0]
+    assert np.abs(outputs[2, restart:] - fresh).max() <= ATOL_FLOAT32
+    assert np.abs(outputs[2, restart:] - expected[2][restart:]).max() > 1e-3  # the restart changed something
+
+
+def test_a_graph_with_a_start_tensor_is_refused_for_the_onnxruntime_backend(tmp_path):
+    exportONNXNetwork(network(), tmp_path / "m.onnx", stateful=True)
+    model = onnx.load(tmp_path / "m.onnx")
+    model.graph.initializer.append(onnx.numpy_helper.from_array(np.zeros(1, np.float32), "START"))
+    onnx.save(model, tmp_path / "m.onnx")
+    with pytest.raises(Lstm2OnnxError, match=r"the graph already has tensors named \['START'\]"):
+        repository(tmp_path, tmp_path / "m.onnx", backend="onnxruntime")
+    assert repository(tmp_path, tmp_path / "m.onnx").is_dir()  # the python backend adds nothing to the graph
 
 
 def test_python_config_and_files(tmp_path):
