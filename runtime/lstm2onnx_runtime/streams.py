@@ -17,8 +17,12 @@ stored in pages ``[2, rows, H]``; a stream owns one row of a page and a
 parity bit saying which half holds its current state. A step reads half p
 and writes half 1 - p through IOBindings pre-bound to those rows, then flips
 the parity: no state is copied, ever, on the fast paths (one stream, or a
-group whose rows are contiguous). Other batched steps gather the rows with
-one numpy operation per tensor and page. Pages live in host memory for the
+group whose rows are contiguous). ``pool.step`` and ``step_many`` make a
+transient group of their streams: on contiguous rows of one page, in row
+order, it takes the same path (bindings kept per block of rows), and
+``pool.step`` keeps its last set of streams, so a serving loop sending the same
+streams again does no per-stream bookkeeping. Other batched steps gather the
+rows with one numpy operation per tensor and page. Pages live in host memory for the
 CPU provider and in device memory (OrtValues) for CUDA, so on CUDA the state
 of stepped streams and groups stays on the GPU; the generic batched path on
 CUDA copies just the rows it touches through the host (and back), never a
