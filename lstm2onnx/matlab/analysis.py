@@ -28,6 +28,11 @@ from .lexer import Token
 from .statements import Program, Stmt, names_read, nesting, top_level_assignment
 
 FLOW = "%flow"  # the pseudo-variable break/continue/return assign
+# Calls that train or update a network's learnables or state: the layers they return are the layers they get, so
+# ``net = trainnet(..., net, ...)`` or ``[net, avg] = adamupdate(net, ...)`` in a training loop does not redefine
+# a layer array (lstm2onnx builds the layers; weights come from --weights).
+KEEP_LAYERS = frozenset({"trainNetwork", "trainnet", "adamupdate", "sgdmupdate", "rmspropupdate", "dlupdate", "lbfgsupdate",
+                         "resetState", "predictAndUpdateState", "classifyAndUpdateState", "initialize"})
 MAX_LOOP_PASSES = 16
 _FLOW_WORDS = frozenset({"break", "continue", "return"})
 SPECIAL = frozenset({"load", "nargin", "nargout", "end", "true", "false"})
@@ -49,6 +54,7 @@ class Context:
     free: set[str]
     bare: set[str] = field(default_factory=set)  # names used other than as name(...): variables, not functions
     pinned_fields: set[str] = field(default_factory=set)  # 'params.hidden' given with --set: its assignments are skipped
+    layer_variables: set[str] = field(default_factory=set)  # variables that hold layer arrays (see KEEP_LAYERS)
     budget: object | None = None  # a workspace.Budget: slicing deeply nested loops is bounded in CPU time too
     known: set[str] = field(default_factory=known_functions)
 
@@ -101,6 +107,15 @@ def field_target(stmt: Stmt) -> str | None:
     return ".".join(tokens[k].value for k in range(0, eq, 2))
 
 
+def _keeps_layers(stmt: Stmt) -> bool:
+    """``... = trainnet(...)``, ``[net, ...] = adamupdate(...)``: a call of :data:`KEEP_LAYERS`."""
+    eq = top_level_assignment(stmt.tokens)  # type: ignore[arg-type]
+    if eq is None or eq + 1 >= len(stmt.tokens):
+        return False
+    tok = stmt.tokens[eq + 1]
+    return tok.kind == "id" and tok.value in KEEP_LAYERS
+
+
 def pinned_field(stmt: Stmt, ctx: Context) -> str | None:
     """The --set field (``params.hidden``) a statement ``params.hidden = ...`` (or ``params.hidden.x = ...``) would
     overwrite: such a statement is skipped."""
@@ -139,7 +154,10 @@ def defines(stmt: Stmt, ctx: Context) -> set[str]:
     def visit(inner: Stmt, loops: int) -> None:
         if inner.kind == "function":
             return
-        out.update(inner.targets)
+        if ctx.layer_variables and inner.kind == "simple" and _keeps_layers(inner):
+            out.update(set(inner.targets) - ctx.layer_variables)
+        else:
+            out.update(inner.targets)
         out.update(load_names(inner, ctx))
         if inner.kind == "keyword" and (inner.word == "return" or (inner.word in _FLOW_WORDS and loops == 0)):
             out.add(FLOW)
@@ -174,6 +192,8 @@ def slice_block(stmts: list[Stmt], needed: set[str], marked: set[int], ctx: Cont
             if pinned_field(stmt, ctx) is not None:
                 continue
             defs = set(stmt.targets) | load_names(stmt, ctx)
+            if ctx.layer_variables and defs & ctx.layer_variables and _keeps_layers(stmt):
+                defs -= ctx.layer_variables
             if kind == "keyword" and stmt.word in _FLOW_WORDS:
                 defs.add(FLOW)
             if not defs & needed:

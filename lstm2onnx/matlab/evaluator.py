@@ -26,8 +26,8 @@ from ..network import LayerArray
 from . import analysis
 from .expressions import (Assign, Binary, Call, Colon, EndRef, ExprStatement, Field, Lambda, Matrix, Name, NameArg, Num,
                           ParseError, Range, Str, Tilde, Transpose, Unary, parse_expression, parse_statement)
-from .functions import (CONSTANTS, FUNCTIONS, GRAPH_EDITS, NEVER_RUN, RANDOM_DRAWS, SIDE_EFFECTS, FunctionError, OpaqueData,
-                        Partition, numbers, text, texts)
+from .functions import (CONSTANTS, FUNCTIONS, GRAPH_EDITS, HANDLE_MAPS, NEVER_RUN, RANDOM_DRAWS, SIDE_EFFECTS, FunctionError,
+                        Handle, OpaqueData, Partition, numbers, text, texts)
 from .indexing import ALL, IndexError_, assign, concatenate, contents, select
 from .lexer import Source, Token
 from .matfile import Opaque
@@ -231,8 +231,9 @@ class Evaluator:
             self.problem(error.message, error.pos if error.pos is not None else stmt.pos)
             self.poison(stmt, frame)
         except NeedsValue as need:
-            self.problem(self.needs_message(stmt, need, frame), need.pos)
-            self.poison(stmt, frame)
+            if not self.data_instead(stmt, frame, f"it needs {need.name}"):
+                self.problem(self.needs_message(stmt, need, frame), need.pos)
+                self.poison(stmt, frame)
         except OpaqueData as opaque:
             self.problem(*self.opaque_message(stmt, opaque))
             self.poison(stmt, frame)
@@ -268,6 +269,19 @@ class Evaluator:
         for name in analysis.defines(stmt, self.ctx) - {analysis.FLOW}:
             if name not in self.pinned:
                 frame.ws[name] = POISON
+
+    def data_instead(self, stmt: Stmt, frame: Frame, why: str) -> bool:
+        """A whole assignment that cannot be computed (``YTrain = dataTrain.Category`` with ``dataTrain`` from
+        readtable) of names the --data files hold: those values stand, with a note."""
+        names = analysis.defines(stmt, self.ctx) - {analysis.FLOW}
+        held = self.data.variables()
+        if stmt.kind != "simple" or not names or not names <= set(stmt.full) or any(
+                name not in held or name in self.pinned or frame.ws.get(name) is not held[name] for name in names):
+            return False
+        for name in sorted(names):
+            self.notes.append(f"{name} comes from the --data file ({self.statement_text(stmt)} at line "
+                              f"{self.line(stmt.pos)} is not evaluated: {why})")
+        return True
 
     def unavailable(self, stmt: Stmt, frame: Frame, not_run: NotRun) -> None:
         names = sorted(n for n in analysis.defines(stmt, self.ctx) - {analysis.FLOW} if n not in self.pinned)
@@ -398,6 +412,8 @@ class Evaluator:
         return iter([value])
 
     def simple(self, stmt: Stmt, frame: Frame) -> None:
+        if stmt.word == "argdefault" and self.argument_given(stmt, frame):
+            return
         node = self.parsed.get(stmt.sid)
         if node is None:
             node = parse_statement(stmt.tokens, top_level_assignment(stmt.tokens), stmt.end)
@@ -427,6 +443,18 @@ class Evaluator:
         for target, value in zip(targets, values):
             if not isinstance(target, Tilde):
                 self.store(target, value, frame)
+
+    def argument_given(self, stmt: Stmt, frame: Frame) -> bool:
+        """Whether the caller gave the argument an ``arguments`` block line defaults (``x = 1``, ``opts.Mode = "a"``)."""
+        path = [t.value for t in stmt.tokens if t.kind == "id"][: (top_level_assignment(stmt.tokens) or 1) // 2 + 1]
+        value = frame.ws.get(path[0])
+        if value is None:
+            return False
+        for name in path[1:]:
+            if not isinstance(value, dict) or name not in value:
+                return False
+            value = value[name]
+        return True
 
     def store(self, target: Any, value: Any, frame: Frame) -> None:
         if isinstance(value, CSList):
@@ -586,7 +614,7 @@ class Evaluator:
             extent = dims[k] if k < count - 1 else elements(tuple(dims[k:]))
             return np.array([[float(extent)]])
         if kind is Lambda:
-            return Opaque("function_handle")
+            return self.handle(node, frame)
         if kind is Colon:
             return ":"
         if kind is NameArg:
@@ -813,6 +841,9 @@ class Evaluator:
             target = target[0]
         if isinstance(target, Opaque) and target.matlab_class == "function_handle":
             raise NotRun(Unavailable("a function handle", self.line(node.pos), "unknown"), node.pos)
+        if isinstance(target, Handle) and not node.brace:
+            args, _ = self.call_arguments(node, frame)
+            return self.call_handle(target, args, 1, node.pos)
         indices = self.index_args(node, target, frame)
         try:
             if node.brace:
@@ -867,6 +898,9 @@ class Evaluator:
             return self.layer(name, node, frame)
         if name == "load":
             return self.load(node, frame, Name("%value", node.pos))
+        if name in HANDLE_MAPS:
+            args, _ = self.call_arguments(node, frame)
+            return self.map_handle(name, args, nargout, node.pos)
         if name in GRAPH_EDITS:
             raise EvalError(f"{name} makes a layer graph with branches; lstm2onnx builds chains of layers "
                             "(put the layers in one array)", node.pos)
@@ -891,6 +925,114 @@ class Evaluator:
             if opaque.argument is None:
                 opaque.argument = next((n for n, a in zip(names, args) if isinstance(a, Opaque)), None)
             raise
+
+    # -- function handles ------------------------------------------------------------------------------------
+    def handle(self, node: Lambda, frame: Frame) -> Handle:
+        """A handle; an anonymous function captures the variables its body reads, as MATLAB does."""
+        if node.body is None:
+            return Handle(node, {})
+        free = self.parsed.get(id(node))
+        if free is None:
+            free = _names_in(node.body) - set(node.params)
+            self.parsed[id(node)] = free
+        return Handle(node, {name: frame.ws[name] for name in free if name in frame.ws})
+
+    def call_handle(self, handle: Handle, args: list[Any], nargout: int, pos: int) -> Any:
+        node = handle.node
+        if node.target is not None:
+            name = node.target
+            if name in self.program.functions:
+                results = self.call_local(self.program.functions[name], args, nargout, pos)
+                return tuple(results) if nargout > 1 else results[0]
+            fn = FUNCTIONS.get(name)
+            if fn is None or name in HANDLE_MAPS:
+                raise NotRun(Unavailable(name, self.line(pos), "never" if name in NEVER_RUN else "unknown", pos), pos)
+            try:
+                return fn(_Call(self.budget, name, [None] * len(args), pos), args, nargout)
+            except (FunctionError, IndexError_) as error:
+                raise EvalError(str(error), pos) from None
+        if len(args) > len(node.params):
+            raise EvalError(f"the anonymous function {node.text} takes {len(node.params)} inputs, got {len(args)}", pos)
+        if self.call_depth >= MAX_CALL_DEPTH:
+            raise EvalError(f"calls nest deeper than {MAX_CALL_DEPTH} levels (recursion?)", pos)
+        ws = dict(handle.captured)
+        for name, value in zip(node.params, args):
+            if name != "~":
+                ws[name] = value
+        inner = Frame(ws, set())
+        self.call_depth += 1
+        try:
+            if nargout > 1:
+                return tuple(self.outputs(node.body, inner, nargout))
+            return self.value(node.body, inner)
+        finally:
+            self.call_depth -= 1
+
+    def map_handle(self, name: str, args: list[Any], nargout: int, pos: int) -> Any:
+        """``cellfun(f, C, ..., 'UniformOutput', tf)`` / ``arrayfun(f, A, ...)``: f on each element, in MATLAB's order."""
+        uniform = True
+        while len(args) >= 3 and isinstance(args[-2], str) and args[-2].lower() in ("uniformoutput", "errorhandler"):
+            if args[-2].lower() == "uniformoutput":
+                uniform = self.truth(args[-1], pos)
+            args = args[:-2]
+        if len(args) < 2:
+            raise EvalError(f"{name} needs a function and at least one array", pos)
+        fn = args[0]
+        if isinstance(fn, str):  # cellfun('isempty', C): the legacy form names the function
+            fn = Handle(Lambda("@" + fn, pos, target=fn), {})
+        if not isinstance(fn, Handle):
+            raise EvalError(f"{name} needs a function handle first, got {describe(fn)}", pos)
+        inputs = [self.elements_of(name, value, pos) for value in args[1:]]
+        shape = inputs[0][1]
+        if any(other[1] != shape for other in inputs[1:]):
+            raise EvalError(f"{name}: all the arrays must have the same size", pos)
+        count = elements(shape)
+        outputs = max(nargout, 1)
+        self.budget.charge(count * outputs * (1 if uniform else STRING_COST), pos, shape)
+        results: list[list[Any]] = [[] for _ in range(outputs)]
+        for k in range(count):
+            self.budget.tick(pos)
+            got = self.call_handle(fn, [items[k] for items, _ in inputs], outputs, pos)
+            for j, value in enumerate(got if outputs > 1 else (got,)):
+                if isinstance(value, CSList):
+                    value = value[0] if len(value) == 1 else value
+                results[j].append(value)
+        made = [self.collect(name, items, shape, uniform, pos) for items in results]
+        return tuple(made) if nargout > 1 else made[0]
+
+    def elements_of(self, name: str, value: Any, pos: int) -> tuple[list[Any], tuple[int, ...]]:
+        if name == "cellfun":
+            if not isinstance(value, Cell):
+                raise EvalError(f"cellfun needs cell arrays, got {describe(value)}", pos)
+            return list(value.data.reshape(-1, order="F")), tuple(value.data.shape)
+        if isinstance(value, np.ndarray):
+            flat = value.reshape(-1, order="F")
+            return [flat[k:k + 1].reshape(1, 1) for k in range(flat.size)], shape_of(value)
+        if isinstance(value, (Cell, Strings)):
+            wrap = type(value)
+            return [wrap(item.reshape(1, 1)) for item in np.split(value.data.reshape(-1, order="F"), value.data.size)] \
+                if value.data.size else [], tuple(value.data.shape)
+        if isinstance(value, str):
+            return list(value), _text_shape(value) if value else (0, 0)
+        if isinstance(value, dict):
+            return [value], (1, 1)
+        raise EvalError(f"arrayfun cannot go over {describe(value)}", pos)
+
+    def collect(self, name: str, items: list[Any], shape: tuple[int, ...], uniform: bool, pos: int) -> Any:
+        if not uniform:
+            return Cell(object_array(items, shape))
+        out = np.zeros(shape, dtype=float).reshape(-1, order="F")
+        logical = bool(items)
+        for k, value in enumerate(items):
+            if isinstance(value, str) and len(value) == 1:
+                value = np.array([[float(ord(value))]])
+            if not isinstance(value, np.ndarray) or value.size != 1:
+                raise EvalError(f"{name}: the function gives {describe(value)} for element {k + 1}, not one value; "
+                                "add 'UniformOutput', false to collect other values in a cell array", pos)
+            logical = logical and value.dtype == bool
+            out[k] = float(value.reshape(-1)[0])
+        out = out.reshape(shape, order="F")
+        return out.astype(bool) if logical else out
 
     def random_note(self, name: str, pos: int) -> None:
         call = f"{name} (line {self.line(pos)})"
@@ -919,7 +1061,7 @@ class Evaluator:
         for value in positional + pairs:
             if isinstance(value, (Layer, LayerArray)):
                 raise EvalError(f"{name}: a layer cannot be a layer option", node.base.pos)
-            if isinstance(value, Opaque) and value.matlab_class == "function_handle":
+            if isinstance(value, Handle) or isinstance(value, Opaque) and value.matlab_class == "function_handle":
                 raise EvalError(f"{name}: a function handle ('@') cannot be a layer option "
                                 "(lstm2onnx never calls MATLAB functions)", node.base.pos)
             if isinstance(value, Opaque):
@@ -1036,6 +1178,21 @@ class Evaluator:
         return (f"{self.statement_text(stmt)} (line {self.line(stmt.pos)}): {opaque.function} needs the values of {name}, "
                 f"a MATLAB {opaque.matlab_class} object that only MATLAB can read: save its labels as text, e.g. "
                 f"{name} = cellstr(string({name})); save(file, '{name}', '-append'), or pass --set {target}=<value>", pos)
+
+
+def _names_in(node: Any) -> set[str]:
+    """The names an expression reads (what an anonymous function captures)."""
+    out: set[str] = set()
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, Name):
+            out.add(item.name)
+        elif isinstance(item, (tuple, list)):
+            stack.extend(item)
+        elif hasattr(item, "__dataclass_fields__"):
+            stack.extend(getattr(item, key) for key in item.__dataclass_fields__)
+    return out
 
 
 def with_field(struct: dict[str, Any], path: list[str], value: Any) -> dict[str, Any]:

@@ -131,10 +131,14 @@ class NameArg:
 
 @dataclass(frozen=True, slots=True)
 class Lambda:
-    """``@(x) ...`` or ``@name``: a function handle (never called)."""
+    """``@(x) ...`` (``params``, ``body``) or ``@name`` (``target``): a function handle. The evaluator calls
+    one only inside ``cellfun``/``arrayfun`` or ``f(x)``, and only on what it evaluates anyway."""
 
     text: str
     pos: int
+    params: tuple[str, ...] = ()
+    body: Any = None
+    target: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -435,19 +439,22 @@ class ExpressionParser:
             while self.at_op(".") and self.at("id", k=1):
                 self.next()
                 self.next()
-            return Lambda("@" + name.value, at.pos)
+            return Lambda("@" + name.value, at.pos, target=name.value)
         open_tok = self.expect_op("(")
+        params: list[str] = []
         while not self.at_op(")"):
             if self.at("eof"):
                 raise self.fail("'(' is never closed", open_tok)
-            self.next()
+            tok = self.next()
+            if tok.kind == "id" or tok.kind == "op" and tok.value == "~":
+                params.append(tok.value)
         self.next()
         saved, self.matrix = self.matrix, 0
         try:
-            self.expression()
+            body = self.expression()
         finally:
             self.matrix = saved
-        return Lambda("@(...)", at.pos)
+        return Lambda("@(...)", at.pos, tuple(params), body)
 
     def matrix_literal(self, open_tok: Token) -> Matrix:
         close = "]" if open_tok.value == "[" else "}"

@@ -68,7 +68,7 @@ NEVER_RUN = frozenset({
     "imshow", "stackedplot", "plotconfusion", "deepNetworkDesigner", "addpath", "cd", "system", "eval", "evalin",
     "assignin", "feval", "dos", "unix", "web", "delete", "mkdir", "fopen", "fclose", "fwrite", "fread", "readtable",
     "writetable", "readmatrix", "csvread", "xlsread", "importdata", "audioread", "imread", "datastore",
-    "fileDatastore", "arrayDatastore", "transform", "combine", "cellfun", "arrayfun", "structfun", "parfeval",
+    "fileDatastore", "arrayDatastore", "transform", "combine", "structfun", "parfeval",
     "batch", "gpuArray", "gather", "connectLayers", "disconnectLayers", "removeLayers", "replaceLayer",
 })
 # Of those, the ones that train, plot, print or save (the others are code lstm2onnx never runs: eval, system, files).
@@ -79,6 +79,23 @@ SIDE_EFFECTS = frozenset({
     "disp", "display", "save", "print", "saveas", "exportONNXNetwork", "exportNetworkToTensorFlow", "rng", "tic",
     "toc", "clc", "clear", "close", "clearvars", "drawnow", "imshow", "stackedplot", "plotconfusion",
 })
+# Functions that call a function handle on each element: the evaluator runs them (the handle's body is an
+# expression it evaluates like any other, never anything else).
+HANDLE_MAPS = frozenset({"cellfun", "arrayfun"})
+
+
+class Handle:
+    """A function handle: ``@name`` or ``@(x) body`` with the variables its body reads, captured when it was made."""
+
+    __slots__ = ("node", "captured")
+
+    def __init__(self, node: Any, captured: dict[str, Any]) -> None:
+        self.node, self.captured = node, captured
+
+    def __repr__(self) -> str:
+        return f"Handle({self.node.text})"
+
+
 # Layer-graph functions that make a graph rather than a chain: named in the error.
 GRAPH_EDITS = frozenset({"connectLayers", "disconnectLayers", "removeLayers", "replaceLayer"})
 WRAPPERS = frozenset({"layerGraph", "dlnetwork", "assembleNetwork", "addLayers"})
@@ -265,6 +282,37 @@ def _reduction(name: str, fn: Callable[..., np.ndarray]) -> Builtin:
 FUNCTIONS["sum"] = _reduction("sum", np.sum)
 FUNCTIONS["prod"] = _reduction("prod", np.prod)
 FUNCTIONS["mean"] = _reduction("mean", np.mean)
+
+
+def _spread(name: str, root: bool) -> Builtin:
+    """``std``/``var(x, w, dim)``: w = 0 normalises by N-1 (N for one element), w = 1 by N."""
+
+    def spread(call: CallContext, args: list[Any], nargout: int) -> Any:
+        _opaque_check(call, name, args)
+        _nargs(name, args, 1, 3)
+        x = numbers(args[0], name)
+        weight = 0.0 if len(args) < 2 or (isinstance(args[1], np.ndarray) and args[1].size == 0) else scalar(args[1], f"{name}'s weight")
+        if weight not in (0.0, 1.0):
+            raise FunctionError(f"{name}: the weight must be 0 or 1 (weight vectors are not supported), got {weight:g}")
+        if len(args) == 3 and isinstance(args[2], str) and args[2].lower() == "all":
+            x, axis = x.reshape(-1, 1), 0
+        else:
+            axis = integer(args[2], f"{name}'s dimension", 1) - 1 if len(args) == 3 else _first_dim(x.shape)
+        if axis >= x.ndim:
+            return np.zeros_like(x)
+        call.budget.charge(2 * x.size, call.pos, x.shape)
+        count = x.shape[axis]
+        ddof = 0 if weight == 1.0 or count <= 1 else 1
+        with np.errstate(all="ignore"):
+            out = np.var(x, axis=axis, ddof=ddof, keepdims=True) if count else np.full(
+                tuple(1 if k == axis else d for k, d in enumerate(x.shape)), np.nan)
+        return np.sqrt(out) if root else out
+
+    return spread
+
+
+FUNCTIONS["std"] = _spread("std", True)
+FUNCTIONS["var"] = _spread("var", False)
 
 
 def _extreme(name: str, pick: Callable, arg: Callable) -> Builtin:

@@ -144,6 +144,7 @@ def _run_script(program: Program, evaluator: Evaluator, initial: dict[str, Any],
                 variable: str | None, notes: list[str]) -> tuple[Any, str]:
     arrays = analysis.layer_assignments(program, evaluator.ctx)
     evaluator.layer_variables = {name for name, _ in arrays}
+    evaluator.ctx.layer_variables = set(evaluator.layer_variables)
     last_line: dict[str, int] = {}
     for name, stmt in arrays:
         last_line[name] = program.source.line_of(stmt.pos)

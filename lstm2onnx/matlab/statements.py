@@ -100,6 +100,7 @@ class _Splitter:
         self.sid = 0
         self.depth = 0
         self.budget: Any = None
+        self.in_function = 0
 
     def peek(self) -> Token:
         return self.tokens[self.i]
@@ -161,6 +162,8 @@ class _Splitter:
         tok = self.peek()
         if tok.kind == "kw":
             return self.keyword(tok)
+        if self.in_function and tok.kind == "id" and tok.value == "arguments" and self._arguments_header():
+            return self.arguments(tok)
         if tok.kind == "cmd":
             self.i += 1
             name, words = tok.value
@@ -252,7 +255,54 @@ class _Splitter:
         broken.targets = _block_targets(stmt)
         return broken
 
+    def _arguments_header(self) -> bool:
+        """``arguments`` alone on its line, or ``arguments (Input)`` / ``(Output)`` / ``(Repeating)``."""
+        tokens = self.tokens
+        i = self.i + 1
+        if tokens[i].kind == "op" and tokens[i].value == "(":
+            if not (tokens[i + 1].kind == "id" and tokens[i + 2].kind == "op" and tokens[i + 2].value == ")"):
+                return False
+            i += 3
+        return tokens[i].kind in _SEPARATORS or tokens[i].kind == "eof"
+
+    def arguments(self, tok: Token) -> Stmt:
+        """An ``arguments`` block: each ``name (size) class {validators} = default`` line becomes an assignment
+        the evaluator runs only when the caller did not give ``name`` (word ``argdefault``); sizes, classes
+        and validators are not checked. The block is an ``if`` whose one branch always runs."""
+        self.i += 1
+        section = "Input"
+        if self.peek().kind == "op":
+            section = self.tokens[self.i + 1].value
+            self.i += 3
+        defaults: list[Stmt] = []
+        while True:
+            self.skip_separators()
+            stop = self.peek()
+            if stop.kind == "eof" or stop.kind == "kw":
+                break
+            line = self.until_separator()
+            eq = top_level_assignment(line)
+            if section != "Input" or eq is None or not line or line[0].kind != "id":
+                continue
+            path = 1
+            while path + 1 < eq and line[path].kind == "op" and line[path].value == "." and line[path + 1].kind == "id":
+                path += 2
+            tokens = line[:path] + line[eq:]
+            stmt = self.new("simple", tokens[0].pos, tokens=tokens, word="argdefault")
+            stmt.end = self.peek().pos
+            stmt.targets, _, stmt.uses = assignment_names(tokens)
+            defaults.append(stmt)
+        block = self.new("if", tok.pos, word="arguments", parts=[(None, defaults)])
+        return self.closed(block, stop, tok)
+
     def function(self, tok: Token) -> Stmt:
+        self.in_function += 1
+        try:
+            return self._function(tok)
+        finally:
+            self.in_function -= 1
+
+    def _function(self, tok: Token) -> Stmt:
         header = self.until_separator()
         stmt = self.new("function", tok.pos, word="function", tokens=header, parts=[])
         outputs, name, inputs, error = _function_header(header)
@@ -352,17 +402,28 @@ def assignment_names(tokens: list[Token]) -> tuple[list[str], set[str], set[str]
 def names_read(tokens: list[Token]) -> set[str]:
     """Identifiers a token range reads: not field names after '.', not ``Name`` in ``Name=value``."""
     out: set[str] = set()
+    params: set[str] = set()  # @(x, y) ...: x and y are the anonymous function's own, not reads
+    in_params = False
     depth = 0
     last = len(tokens) - 1
     for k, (kind, value, _, _) in enumerate(tokens):
         depth += nesting(tokens[k])
+        if in_params:
+            if kind == "id":
+                params.add(value)
+            elif value == ")":
+                in_params = False
+            continue
+        if kind == "op" and value == "@" and k < last and tokens[k + 1][1] == "(":
+            in_params = True
+            continue
         if kind == "id":
             if k and tokens[k - 1][1] == "." and tokens[k - 1][0] == "op":
                 continue
             if depth > 0 and k < last and tokens[k + 1][1] == "=" and tokens[k + 1][0] == "op":
                 continue
             out.add(value)
-    return out
+    return out - params if params else out
 
 
 def split(tokens: list[Token], source: Source, budget: Any = None) -> Program:

@@ -175,6 +175,8 @@ def describe(value: Any) -> str:
         return f"a MATLAB {value.matlab_class} object"
     if type(value).__name__ == "Partition":
         return "a cvpartition"
+    if type(value).__name__ == "Handle":
+        return "a function handle"
     return type(value).__name__
 
 

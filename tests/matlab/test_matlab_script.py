@@ -6,6 +6,7 @@ Numerical tolerance: max abs error <= 1e-5 (onnxruntime float32) against the flo
 
 from __future__ import annotations
 
+import pathlib
 import re
 import time
 
@@ -192,6 +193,21 @@ FORMS = [
     ("c = cell(1, 2); c{2} = 'x'; layers = lstmLayer(2, Name=c{2});", [lstmLayer(2, Name="x")]),
     ("!echo never run\nf = @(x) x.^2; g = cellfun(f, {1, 2}); try, q = undefinedThing; catch, q = 1; end\nlayers = lstmLayer(3);",
      [lstmLayer(3)]),
+    # function handles: called by cellfun/arrayfun and f(x), on what the evaluator computes anyway
+    ("C = {zeros(3, 5), zeros(3, 7)}; L = cellfun(@(x) size(x, 2), C); layers = lstmLayer(sum(L));", [lstmLayer(12)]),
+    ("C = {zeros(3, 5), zeros(4, 7)}; D = cellfun(@transpose, C, 'UniformOutput', false); layers = lstmLayer(size(D{2}, 1));",
+     [lstmLayer(7)]),
+    ("C = {zeros(3, 5), []}; e = cellfun('isempty', C); layers = lstmLayer(1 + 10 * e(2) + islogical(e));", [lstmLayer(12)]),
+    ("k = 3; f = @(x) x * k; k = 100; layers = lstmLayer(f(4));", [lstmLayer(12)]),  # k captured when f was made
+    ("v = arrayfun(@(i) i^2, 1:3); layers = lstmLayer(sum(v));", [lstmLayer(14)]),
+    ("[r, c] = cellfun(@size, {zeros(2, 3), zeros(4, 5)}); layers = lstmLayer(sum(r) * 10 + sum(c));", [lstmLayer(68)]),
+    ("X = {[1 2; 3 4], [5; 6]}; Y = cellfun(@(a, b) [a; b], X, {[0 0], 9}, UniformOutput=false); layers = lstmLayer(numel(Y{1}) + numel(Y{2}));",
+     [lstmLayer(9)]),
+    ("h = helper(2); layers = lstmLayer(h(5));\nfunction f = helper(k)\n  f = @(x) x + k;\nend", [lstmLayer(7)]),
+    ("n = cellfun(@numel, {'ab', 'cde'}); layers = lstmLayer(prod(n));", [lstmLayer(6)]),
+    # std / var (MATLAB's N-1 normalisation; w = 1: N)
+    ("x = [2 4 4 4 5 5 7 9]; layers = lstmLayer(round(100 * std(x)) + var(x, 1));", [lstmLayer(218)]),
+    ("X = [1 2 3; 4 6 8]; s = std(X, 0, 2); v = var(X); layers = lstmLayer(s(2) * 10 + sum(v) * 2);", [lstmLayer(70)]),
 ]
 
 
@@ -492,33 +508,6 @@ figure
 confusionchart(TTest,YTest)
 """
 
-SEQ2SEQ_REGRESSION = """
-filenamePredictors = fullfile(dataFolder,"train_FD001.txt");
-[XTrain,YTrain] = processTurboFanDataTrain(filenamePredictors);
-m = min([XTrain{:}],[],2);
-M = max([XTrain{:}],[],2);
-idxConstant = M == m;
-for i = 1:numel(XTrain)
-    XTrain{i}(idxConstant,:) = [];
-end
-numFeatures = size(XTrain{1},1)
-thr = 150;
-for i = 1:numel(YTrain)
-    YTrain{i}(YTrain{i} > thr) = thr;
-end
-numResponses = size(YTrain{1},1);
-numHiddenUnits = 200;
-layers = [ ...
-    sequenceInputLayer(numFeatures)
-    lstmLayer(numHiddenUnits,'OutputMode','sequence')
-    fullyConnectedLayer(50)
-    dropoutLayer(0.5)
-    fullyConnectedLayer(numResponses)
-    regressionLayer];
-maxEpochs = 60;
-options = trainingOptions('adam', 'MaxEpochs',maxEpochs, 'InitialLearnRate',0.01, 'Plots','training-progress', 'Verbose',0);
-net = trainNetwork(XTrain,YTrain,layers,options);
-"""
 SEQ2SEQ_LAYERS = [sequenceInputLayer(14), lstmLayer(200), fullyConnectedLayer(50), dropoutLayer(0.5), fullyConnectedLayer(1), regressionLayer()]
 
 
@@ -553,13 +542,14 @@ def test_sequence_to_sequence_regression_script_with_data(tmp_path):
     y = cell([np.linspace(200, 0, 40).reshape(1, -1) for _ in range(6)])
     mat = tmp_path / "turbofan.mat"
     scipy.io.savemat(mat, {"XTrain": x, "YTrain": y})
-    result = read_script(SEQ2SEQ_REGRESSION, data=[mat])  # constant rows removed in place: 24 - 10 = 14 features
+    script = (pathlib.Path(__file__).parent / "scripts" / "turbofan_rul.m").read_text()
+    result = read_script(script, data=[mat])  # constant rows removed in place: 24 - 10 = 14 features
     assert list(result.layers) == SEQ2SEQ_LAYERS
-    assert result.notes == ["XTrain comes from the --data file (processTurboFanDataTrain(...) at line 3 is not run)",
-                            "YTrain comes from the --data file (processTurboFanDataTrain(...) at line 3 is not run)"]
-    with pytest.raises(MatlabError, match=r"needs XTrain, which comes from processTurboFanDataTrain\(\.\.\.\) \(line 3\), which "
+    assert result.notes == ["XTrain comes from the --data file (processTurboFanDataTrain(...) at line 6 is not run)",
+                            "YTrain comes from the --data file (processTurboFanDataTrain(...) at line 6 is not run)"]
+    with pytest.raises(MatlabError, match=r"needs XTrain, which comes from processTurboFanDataTrain\(\.\.\.\) \(line 6\), which "
                                           r"lstm2onnx does not evaluate"):
-        from_matlab(SEQ2SEQ_REGRESSION)
+        from_matlab(script)
 
 
 def test_the_built_script_network_matches_the_reference(vowels):
@@ -596,6 +586,46 @@ def test_function_file_inputs_come_from_set():
     with pytest.raises(MatlabError, match=re.escape("needs numClasses, an input of createModel that is not given: "
                                                     "pass --set numClasses=<value>")):
         from_matlab(FUNCTION_FILE, workspace={"inputSize": 12})
+
+
+ARGUMENTS_FILE = """function layers = makeNet(numFeatures, numHiddenUnits, opts)
+arguments
+    numFeatures (1,1) {mustBeInteger, mustBePositive}
+    numHiddenUnits (1,1) {mustBeInteger} = 2 * numFeatures
+    opts.Mode string {mustBeMember(opts.Mode, ["last", "sequence"])} = "last"
+    opts.Name = "rnn"
+end
+arguments (Output)
+    layers (:,1) nnet.cnn.layer.Layer
+end
+layers = [sequenceInputLayer(numFeatures) lstmLayer(numHiddenUnits, OutputMode=opts.Mode, Name=opts.Name)];
+end
+"""
+
+
+def test_an_arguments_block_gives_defaults_for_inputs_not_given():
+    assert list(from_matlab(ARGUMENTS_FILE, workspace={"numFeatures": 3})) == [
+        sequenceInputLayer(3), lstmLayer(6, OutputMode="last", Name="rnn")]
+    assert list(from_matlab(ARGUMENTS_FILE, workspace={"numFeatures": 3, "numHiddenUnits": 5, "opts.Mode": "sequence"})) == [
+        sequenceInputLayer(3), lstmLayer(5, Name="rnn")]
+    script = "layers = g(4);\nfunction y = g(a, b)\narguments\n  a double\n  b (1,1) double = a + 3\nend\ny = lstmLayer(a + b);\nend"
+    assert list(from_matlab(script)) == [lstmLayer(11)]
+    with pytest.raises(MatlabError, match="needs numFeatures, an input of makeNet that is not given"):
+        from_matlab(ARGUMENTS_FILE)
+
+
+def test_training_updates_do_not_redefine_the_layer_array():
+    text = """layers = [sequenceInputLayer(3) lstmLayer(4)];
+net = dlnetwork(layers);
+for epoch = 1:10
+    [loss, gradients] = dlfeval(@modelLoss, net, X, T);
+    [net, avg, avgSq] = adamupdate(net, gradients, avg, avgSq, epoch);
+end
+net = trainnet(X, T, net, "mse", options);
+"""
+    result = read_script(text)
+    assert result.variable == "net" and list(result.layers) == [sequenceInputLayer(3), lstmLayer(4)]
+    assert [what for _, _, what in result.statements] == ["evaluated", "evaluated", "skipped", "skipped"]
 
 
 def test_a_layer_array_made_in_another_file_says_to_build_that_file():

@@ -1,0 +1,341 @@
+"""Real-world MATLAB training scripts (tests/matlab/scripts/*.m, each naming the public example or pattern it follows)
+compiled with the data they load, made here: the layer array built, its options, and for some the ONNX model's
+numbers against the float64 reference (max abs error <= 1e-5, onnxruntime float32).
+
+Each script keeps what surrounds the array in the original (plots, printing, training, prediction, local
+functions) so the build shows it is skipped, not needed.
+"""
+
+from __future__ import annotations
+
+import pathlib
+import re
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+import pytest
+import scipy.io
+from conftest import assert_matches_reference, random_batch, run
+from test_matfile import write_v73
+
+from lstm2onnx import build, initialize, reference
+from lstm2onnx.cli import main
+from lstm2onnx.layers import (
+    bilstmLayer,
+    classificationLayer,
+    convolution1dLayer,
+    dropoutLayer,
+    fullyConnectedLayer,
+    globalAveragePooling1dLayer,
+    gruLayer,
+    layerNormalizationLayer,
+    lstmLayer,
+    regressionLayer,
+    reluLayer,
+    sequenceInputLayer,
+    softmaxLayer,
+    wordEmbeddingLayer,
+)
+from lstm2onnx.matlab import MatlabError, read_script
+
+SCRIPTS = pathlib.Path(__file__).parent / "scripts"
+
+
+def cell(items, shape=None) -> np.ndarray:
+    out = np.empty(len(items), dtype=object)
+    for k, item in enumerate(items):
+        out[k] = item
+    return out.reshape(shape or (len(items), 1))
+
+
+def sequences(rng, count, channels, low=8, high=30, transposed=False):
+    """A cell of ``channels``-by-T sequences (T-by-``channels`` when transposed) of random lengths."""
+    made = [rng.standard_normal((channels, int(rng.integers(low, high)))) for _ in range(count)]
+    return cell([m.T for m in made] if transposed else made)
+
+
+def labels(count, names):
+    return cell([names[k % len(names)] for k in range(count)])
+
+
+# -- data files, as the scripts load them ----------------------------------------------------------------------------
+
+
+def vowels_data(tmp_path, rng):
+    path = tmp_path / "vowels.mat"
+    scipy.io.savemat(path, {"XTrain": sequences(rng, 27, 12), "TTrain": labels(27, [str(k) for k in range(1, 10)])})
+    return [path]
+
+
+def chickenpox_data(tmp_path, rng):
+    path = tmp_path / "chickenpox.mat"
+    scipy.io.savemat(path, {"data": cell([float(v) for v in rng.integers(100, 900, 60)], (1, 60))})
+    return [path]
+
+
+def waveform_channels_first(tmp_path, rng):
+    path = tmp_path / "WaveformData.mat"
+    write_v73(path, {"data": sequences(rng, 12, 3, 20, 40)})  # v7.3, as MATLAB saves large data
+    return [path]
+
+
+def waveform_frequencies(tmp_path, rng):
+    path = tmp_path / "WaveformData.mat"
+    scipy.io.savemat(path, {"data": sequences(rng, 20, 3, 20, 40, transposed=True), "freq": rng.uniform(1, 5, (20, 1))})
+    return [path]
+
+
+def waveform_labels(tmp_path, rng):
+    path = tmp_path / "WaveformData.mat"
+    scipy.io.savemat(path, {"data": sequences(rng, 16, 3, 20, 40, transposed=True),
+                            "labels": labels(16, ["Sine", "Square", "Sawtooth", "Triangle"])})
+    return [path]
+
+
+def human_activity(tmp_path, rng):
+    x = sequences(rng, 6, 3, 50, 80)
+    steps = ["Dancing", "Running", "Sitting", "Standing", "Walking"]
+    y = cell([cell([steps[(t // 10) % 5] for t in range(s.shape[1])], (1, s.shape[1])) for s in x.reshape(-1)])
+    path = tmp_path / "HumanActivityTrain.mat"
+    scipy.io.savemat(path, {"XTrain": x, "YTrain": y})
+    return [path]
+
+
+def turbofan(tmp_path, rng):
+    x = cell([np.vstack([rng.standard_normal((3, t)), np.full((2, t), 7.0), rng.standard_normal((16, t)),
+                         np.zeros((3, t))]) for t in rng.integers(30, 60, 8)])  # 5 constant rows of 24
+    y = cell([np.arange(s.shape[1], 0, -1.0).reshape(1, -1) + 100 for s in x.reshape(-1)])
+    path = tmp_path / "turbofan.mat"
+    scipy.io.savemat(path, {"XTrain": x, "YTrain": y})
+    return [path]
+
+
+def sensor_data(tmp_path, rng):
+    path = tmp_path / "sensorData.mat"
+    scipy.io.savemat(path, {"X": sequences(rng, 30, 6), "Y": labels(30, ["idle", "walk", "run"])})
+    return [path]
+
+
+def physionet(tmp_path, rng):
+    path = tmp_path / "PhysionetData.mat"
+    scipy.io.savemat(path, {"Signals": sequences(rng, 10, 1, 100, 200), "Labels": labels(10, ["A", "N"])})
+    return [path]
+
+
+def train_data(tmp_path, rng):
+    path = tmp_path / "trainData.mat"
+    x = cell([rng.normal(5.0, 3.0, (4, int(t))) for t in rng.integers(10, 30, 24)])
+    scipy.io.savemat(path, {"XTrain": x, "YTrain": labels(24, ["left", "right", "up"])})
+    return [path]
+
+
+def signals(tmp_path, rng):
+    path = tmp_path / "signals.mat"
+    x = sequences(rng, 10, 5, 10, 30)
+    y = cell([rng.standard_normal((2, s.shape[1])) for s in x.reshape(-1)])
+    scipy.io.savemat(path, {"XTrain": x, "YTrain": y})
+    return [path]
+
+
+def config_data(tmp_path, rng):
+    path = tmp_path / "data.mat"
+    scipy.io.savemat(path, {"XTrain": sequences(rng, 20, 8), "YTrain": np.array([[1, 2, 3, 4, 5] * 4]).T.astype(float)})
+    return [path]
+
+
+def sequence_labels_sorted(tmp_path, rng):
+    """labels 1..4 stored sorted by class (a split that missed a class would show in numClasses)."""
+    path = tmp_path / "data_seq.mat"
+    scipy.io.savemat(path, {"seqs": sequences(rng, 40, 7), "labels": np.repeat([1.0, 2.0, 3.0, 4.0], 10).reshape(-1, 1)})
+    return [path]
+
+
+def feature_matrix(tmp_path, rng):
+    path = tmp_path / "features.mat"
+    scipy.io.savemat(path, {"features": rng.standard_normal((50, 17)), "labels": labels(50, ["ok", "fault"])})
+    return [path]
+
+
+def custom_loop_data(tmp_path, rng):
+    path = tmp_path / "sequenceData.mat"
+    scipy.io.savemat(path, {"XTrain": sequences(rng, 12, 5), "TTrain": labels(12, ["a", "b", "c", "d", "e", "f", "g"])})
+    return [path]
+
+
+def no_data(tmp_path, rng):
+    return []
+
+
+# -- the cases --------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Case:
+    script: str
+    data: Callable[[pathlib.Path, np.random.Generator], list[pathlib.Path]]
+    expected: list[Any] | Callable[[list[pathlib.Path]], list[Any]]  # the layers, or how to compute them from the data
+    set: dict[str, Any] = field(default_factory=dict)
+    numeric: bool = False  # compare the built model with the reference
+    notes: tuple[str, ...] = ()  # texts some note must contain
+
+
+CLASSIFIER_HEAD = [softmaxLayer(), classificationLayer()]
+
+
+def zscore_expected(paths: list[pathlib.Path]) -> list[Any]:
+    steps = np.hstack(list(scipy.io.loadmat(paths[0])["XTrain"].reshape(-1)))
+    return [sequenceInputLayer(4, Normalization="zscore", Mean=steps.mean(axis=1), StandardDeviation=steps.std(axis=1, ddof=1)),
+            lstmLayer(64), lstmLayer(32, OutputMode="last"), fullyConnectedLayer(3)] + CLASSIFIER_HEAD
+
+
+def rescale_expected(paths: list[pathlib.Path]) -> list[Any]:
+    data = scipy.io.loadmat(paths[0])
+    steps = np.hstack(list(data["XTrain"].reshape(-1)))
+    return [sequenceInputLayer(5, Normalization="rescale-symmetric", Min=steps.min(axis=1), Max=steps.max(axis=1)),
+            bilstmLayer(96), fullyConnectedLayer(2), regressionLayer()]
+
+
+CASES = [
+    Case("japanese_vowels_trainnet.m", vowels_data,
+         [sequenceInputLayer(12), bilstmLayer(100, OutputMode="last"), fullyConnectedLayer(9), softmaxLayer()], numeric=True,
+         notes=("XTrain comes from the --data file ([XTrain,TTrain] = japaneseVowelsTrainData at line 3 is not evaluated",)),
+    Case("chickenpox_forecast.m", chickenpox_data,
+         [sequenceInputLayer(1), lstmLayer(200), fullyConnectedLayer(1), regressionLayer()], numeric=True),
+    Case("waveform_forecast_trainnet.m", waveform_channels_first,
+         [sequenceInputLayer(3), lstmLayer(128), fullyConnectedLayer(3)], numeric=True),
+    Case("human_activity_seq2seq.m", human_activity,
+         [sequenceInputLayer(3), lstmLayer(200), fullyConnectedLayer(5)] + CLASSIFIER_HEAD),
+    Case("turbofan_rul.m", turbofan,
+         [sequenceInputLayer(19), lstmLayer(200), fullyConnectedLayer(50), dropoutLayer(0.5), fullyConnectedLayer(1),
+          regressionLayer()], numeric=True),
+    Case("waveform_seq2one_regression.m", waveform_frequencies,
+         [sequenceInputLayer(3, Normalization="zscore", Mean=np.zeros(3), StandardDeviation=np.ones(3)),
+          lstmLayer(100, OutputMode="last"), fullyConnectedLayer(1)]),
+    Case("waveform_conv1d.m", waveform_labels,
+         [sequenceInputLayer(3), convolution1dLayer(5, 32, Padding="causal"), reluLayer(), layerNormalizationLayer(),
+          convolution1dLayer(5, 64, Padding="causal"), reluLayer(), layerNormalizationLayer(), globalAveragePooling1dLayer(),
+          fullyConnectedLayer(4), softmaxLayer()]),
+    Case("text_word_embedding.m", no_data,
+         [sequenceInputLayer(1), wordEmbeddingLayer(50, 417), lstmLayer(80, OutputMode="last"), fullyConnectedLayer(4)]
+         + CLASSIFIER_HEAD, set={"numWords": 417, "numClasses": 4}),
+    Case("gru_stacked_dropout.m", sensor_data,
+         [sequenceInputLayer(6, Name="in"), gruLayer(128, Name="gru1"), dropoutLayer(0.2, Name="drop1"),
+          gruLayer(64, OutputMode="last", Name="gru2"), dropoutLayer(0.2, Name="drop2"), fullyConnectedLayer(3, Name="fc"),
+          softmaxLayer(Name="softmax"), classificationLayer(Name="output")], numeric=True),
+    Case("ecg_bilstm_features.m", physionet,
+         [sequenceInputLayer(2), bilstmLayer(100, OutputMode="last"), fullyConnectedLayer(2)] + CLASSIFIER_HEAD,
+         set={"numFeatures": 2}),
+    Case("zscore_input_normalization.m", train_data, zscore_expected, numeric=True),
+    Case("rescale_symmetric_input.m", signals, rescale_expected, numeric=True),
+    Case("struct_config.m", config_data,
+         [sequenceInputLayer(8, Name="input"), lstmLayer(128, Name="lstm1"), dropoutLayer(0.3, Name="drop1"),
+          lstmLayer(64, OutputMode="last", Name="lstm2"), dropoutLayer(0.3, Name="drop2"), fullyConnectedLayer(5, Name="fc"),
+          softmaxLayer(Name="sm"), classificationLayer(Name="out")]),
+    Case("struct_config.m", config_data,
+         [sequenceInputLayer(8, Name="input"), lstmLayer(96, Name="lstm1"), dropoutLayer(0.3, Name="drop1"),
+          lstmLayer(48, OutputMode="last", Name="lstm2"), dropoutLayer(0.3, Name="drop2"), fullyConnectedLayer(5, Name="fc"),
+          softmaxLayer(Name="sm"), classificationLayer(Name="out")], set={"cfg.numHiddenUnits": 96},
+         notes=("--set cfg.numHiddenUnits replaces the script's assignment at line 4",)),
+    Case("randperm_holdout.m", sequence_labels_sorted,
+         [sequenceInputLayer(7), bilstmLayer(50, OutputMode="last"), fullyConnectedLayer(4)] + CLASSIFIER_HEAD,
+         notes=("random draws replaced by fixed ones: randperm (line 6)",)),
+    Case("cvpartition_features.m", feature_matrix,
+         [sequenceInputLayer(17), lstmLayer(40, OutputMode="last"), fullyConnectedLayer(2)] + CLASSIFIER_HEAD,
+         notes=("random draws replaced by fixed ones: cvpartition (line 4)",)),
+    Case("buildLstmClassifier.m", no_data,
+         [sequenceInputLayer(12, Name="in"), lstmLayer(100, OutputMode="last", Name="rnn"), fullyConnectedLayer(9, Name="fc"),
+          softmaxLayer(Name="softmax"), classificationLayer(Name="classoutput")], set={"numFeatures": 12, "numClasses": 9}),
+    Case("buildLstmClassifier.m", no_data,
+         [sequenceInputLayer(3, Name="in"), bilstmLayer(16, OutputMode="last", Name="rnn"), fullyConnectedLayer(2, Name="fc"),
+          softmaxLayer(Name="softmax"), classificationLayer(Name="classoutput")],
+         set={"numFeatures": 3, "numClasses": 2, "numHiddenUnits": 16, "bidirectional": True}),
+    Case("dlnetwork_custom_loop.m", custom_loop_data,
+         [sequenceInputLayer(5), gruLayer(96, OutputMode="last"), fullyConnectedLayer(7), softmaxLayer()], numeric=True),
+    Case("switch_model_type.m", no_data,
+         [sequenceInputLayer(9, Name="input"), bilstmLayer(64, OutputMode="last"), fullyConnectedLayer(6), softmaxLayer()]),
+    Case("switch_model_type.m", no_data,
+         [sequenceInputLayer(9, Name="input"), gruLayer(64, OutputMode="last"), fullyConnectedLayer(6), softmaxLayer()],
+         set={"modelType": "GRU"}),
+]
+
+
+def case_id(case: Case) -> str:
+    return case.script[:-2] + ("+set" if case.set else "")
+
+
+@pytest.fixture(params=CASES, ids=[case_id(c) for c in CASES])
+def built(request, tmp_path):
+    case: Case = request.param
+    paths = case.data(tmp_path, np.random.default_rng(11))
+    result = read_script((SCRIPTS / case.script).read_text(), workspace=case.set, data=paths)
+    return case, paths, result
+
+
+def test_the_script_builds_the_layers_it_names(built):
+    case, paths, result = built
+    expected = case.expected(paths) if callable(case.expected) else case.expected
+    assert list(result.layers) == expected
+    for note in case.notes:
+        assert any(note in n for n in result.notes), (note, result.notes)
+    listing = result.statements
+    if not (SCRIPTS / case.script).read_text().startswith("function"):
+        assert any(what == "skipped" for _, _, what in listing), "the training and plotting around the array is skipped"
+    trained = [what for _, text, what in listing if re.match(r"(\[\w+(, *\w+)*\]|\w+) = (trainNetwork|trainnet)\(", text)]
+    assert all(what == "skipped" for what in trained)
+
+
+NUMERIC = [c for c in CASES if c.numeric]
+
+
+@pytest.mark.parametrize("case", NUMERIC, ids=[case_id(c) for c in NUMERIC])
+def test_the_built_network_matches_the_reference(case, tmp_path):
+    paths = case.data(tmp_path, np.random.default_rng(11))
+    layers = read_script((SCRIPTS / case.script).read_text(), workspace=case.set, data=paths).layers
+    net = initialize(layers, seed=3)
+    features = layers[0].InputSize
+    batch = random_batch(np.random.default_rng(4), 4, 9, features, ragged=True)
+    (out,) = run(build(net, ragged=True), {"sequences": batch.padded, "sequence_lengths": batch.lengths}).values()
+    assert_matches_reference(out, reference.predict(net, batch.sequences), batch.lengths)
+
+
+@pytest.mark.parametrize("script,needs", [
+    ("ecg_bilstm_features.m", "the layer array needs numFeatures: give them directly with --set numFeatures=<value>"),
+    ("text_word_embedding.m", "the layer array needs numClasses, numWords: give them directly with --set numClasses=<value> "
+                              "--set numWords=<value>"),
+])
+def test_sizes_only_matlab_computes_say_which_values_to_set(script, needs):
+    with pytest.raises(MatlabError) as info:
+        read_script((SCRIPTS / script).read_text())
+    assert str(info.value).endswith(needs)
+
+
+def test_unsupported_layers_of_a_cnn_lstm_script_are_reported_at_once():
+    with pytest.raises(MatlabError) as info:
+        read_script((SCRIPTS / "cnn_lstm_unsupported.m").read_text())
+    problems = [(text.split(":", 1)[1].split("(")[0].strip(), line) for text, line, _ in info.value.problems]
+    assert problems == [("unsupported layer 'sequenceFoldingLayer': a MATLAB layer lstm2onnx does not build yet", 11),
+                        ("unsupported layer 'convolution2dLayer': a MATLAB layer lstm2onnx does not build yet", 12),
+                        ("unsupported layer 'sequenceUnfoldingLayer': a MATLAB layer lstm2onnx does not build yet", 15),
+                        ("connectLayers makes a layer graph with branches; lstm2onnx builds chains of layers", 23)]
+
+
+def test_cli_builds_real_world_scripts_with_data_and_set(tmp_path, capsys):
+    rng = np.random.default_rng(11)
+    out = tmp_path / "rul.onnx"
+    data = turbofan(tmp_path, rng)
+    assert main(["build", str(SCRIPTS / "turbofan_rul.m"), "-o", str(out), "--data", str(data[0]), "--verbose"]) == 0
+    listing = capsys.readouterr().out
+    assert "evaluated numFeatures = size(XTrain{1},1)" in listing
+    assert "evaluated sequenceLengths = cellfun(@(X) size(X,2), XTrain)" in listing  # the sort order YTrain{1} comes from
+    assert "skipped   net = trainNetwork(XTrain,YTrain,layers,options)" in listing and out.exists()
+    out = tmp_path / "cfg.onnx"
+    data = config_data(tmp_path, rng)
+    assert main(["build", str(SCRIPTS / "struct_config.m"), "-o", str(out), "--data", str(data[0]),
+                 "--set", "cfg.numHiddenUnits=96", "--set", "cfg.dropout=0.1"]) == 0
+    err = capsys.readouterr().err
+    assert "note: --set cfg.numHiddenUnits replaces the script's assignment at line 4" in err and out.exists()
+    out = tmp_path / "fn.onnx"
+    assert main(["build", str(SCRIPTS / "buildLstmClassifier.m"), "-o", str(out), "--set", "numFeatures=12",
+                 "--set", "numClasses=9", "--set", "bidirectional=true"]) == 0
+    assert out.exists()
