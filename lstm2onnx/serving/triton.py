@@ -108,7 +108,8 @@ def write_repository(
     ``idle_us``: Triton's ``max_sequence_idle_microseconds``; ``queue_delay_us``:
     how long a batch waits for more sequences' requests; ``intra_op_threads``:
     onnxruntime threads per python-backend instance (0: onnxruntime's default).
-    An existing ``repository/name`` is replaced only once the new one is complete.
+    ``repository`` is made if missing; an existing ``repository/name`` is
+    replaced only once the new one is complete.
     """
     _check_options(backend, max_batch, instances, provider, idle_us, queue_delay_us, intra_op_threads)
     model = stateful_model(model_path)
@@ -118,8 +119,10 @@ def write_repository(
     io = _io(model)
     pairs = state_pairs(model)
     repository = Path(repository)
-    if not repository.is_dir():
-        raise Lstm2OnnxError(f"triton: repository folder {str(repository)!r} does not exist")
+    try:  # a new repository folder is made, as `tritonserver --model-repository` needs one to exist
+        repository.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise Lstm2OnnxError(f"triton: cannot make the repository folder {str(repository)!r}: {error.strerror or error}") from None
     if backend == "python":
         config = python_config(name, io, max_batch, instances, provider, idle_us, queue_delay_us, intra_op_threads)
     else:

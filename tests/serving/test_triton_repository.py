@@ -196,8 +196,10 @@ def test_models_that_cannot_be_served_with_state(tmp_path):
     with pytest.raises(Lstm2OnnxError, match="cannot read"):
         write_repository(tmp_path / "junk.onnx", tmp_path / "repo")
     exportONNXNetwork(initialize([sequenceInputLayer(3), lstmLayer(4)], seed=0), tmp_path / "ok.onnx")
-    with pytest.raises(Lstm2OnnxError, match="does not exist"):
-        write_repository(tmp_path / "ok.onnx", tmp_path / "missing")
+    (tmp_path / "a-file").write_text("")
+    with pytest.raises(Lstm2OnnxError, match="cannot make the repository folder .*a-file"):
+        write_repository(tmp_path / "ok.onnx", tmp_path / "a-file")
+    assert write_repository(tmp_path / "ok.onnx", tmp_path / "new" / "repo") == tmp_path / "new" / "repo" / "ok"  # made on the way
 
 
 def test_cli_triton_writes_the_repository(tmp_path, capsys):
@@ -208,8 +210,10 @@ def test_cli_triton_writes_the_repository(tmp_path, capsys):
     config = parse(tmp_path / "repo" / "lstm")
     assert (config.max_batch_size, config.instance_group[0].count, config.sequence_batching.max_sequence_idle_microseconds) == (8, 3, 7_000_000)
     assert "lstm" in capsys.readouterr().out
-    assert main(["triton", str(tmp_path / "m.onnx"), "-o", str(tmp_path / "nowhere")]) == 1
-    assert "does not exist" in capsys.readouterr().err
+    assert main(["triton", str(tmp_path / "m.onnx"), "-o", str(tmp_path / "m.onnx")]) == 1  # a file, not a folder
+    assert "cannot make the repository folder" in capsys.readouterr().err
+    assert main(["triton", str(tmp_path / "m.onnx"), "-o", str(tmp_path / "fresh")]) == 0
+    assert parse(tmp_path / "fresh" / "m").name == "m"
 
 
 def test_cli_serve_without_the_wheel_says_how_to_install_it(tmp_path, capsys, monkeypatch):
