@@ -931,10 +931,11 @@ class Evaluator:
         """A handle; an anonymous function captures the variables its body reads, as MATLAB does."""
         if node.body is None:
             return Handle(node, {})
-        free = self.parsed.get(id(node))
+        key = ("captures", node.pos)
+        free = self.parsed.get(key)  # type: ignore[call-overload]
         if free is None:
             free = _names_in(node.body) - set(node.params)
-            self.parsed[id(node)] = free
+            self.parsed[key] = free  # type: ignore[index]
         return Handle(node, {name: frame.ws[name] for name in free if name in frame.ws})
 
     def call_handle(self, handle: Handle, args: list[Any], nargout: int, pos: int) -> Any:

@@ -163,6 +163,18 @@ def custom_loop_data(tmp_path, rng):
     return [path]
 
 
+def recording(tmp_path, rng):
+    path = tmp_path / "modeldist.npz"  # one recording, time steps in rows, as numpy saves a matrix
+    np.savez(path, data=rng.standard_normal((400, 56)))
+    return [path]
+
+
+def quality_features(tmp_path, rng):
+    path = tmp_path / "quality.mat"
+    write_v73(path, {"XTrain": sequences(rng, 6, 40, 5, 9), "YTrain": rng.uniform(1, 5, (6, 1))})
+    return [path]
+
+
 def no_data(tmp_path, rng):
     return []
 
@@ -178,6 +190,7 @@ class Case:
     set: dict[str, Any] = field(default_factory=dict)
     numeric: bool = False  # compare the built model with the reference
     notes: tuple[str, ...] = ()  # texts some note must contain
+    variable: str | None = None
 
 
 CLASSIFIER_HEAD = [softmaxLayer(), classificationLayer()]
@@ -254,6 +267,12 @@ CASES = [
          [sequenceInputLayer(5), gruLayer(96, OutputMode="last"), fullyConnectedLayer(7), softmaxLayer()], numeric=True),
     Case("switch_model_type.m", no_data,
          [sequenceInputLayer(9, Name="input"), bilstmLayer(64, OutputMode="last"), fullyConnectedLayer(6), softmaxLayer()]),
+    Case("matrix_sequence_regression.m", recording,
+         [sequenceInputLayer(20, Normalization="zscore"), lstmLayer(150), reluLayer(), fullyConnectedLayer(3), regressionLayer()],
+         notes=("data comes from the --data file",)),
+    Case("TrainGRUModel.m", quality_features,
+         [sequenceInputLayer(40), fullyConnectedLayer(256), dropoutLayer(0.25), reluLayer(), gruLayer(64),
+          gruLayer(32, OutputMode="last"), fullyConnectedLayer(1), regressionLayer()], variable="layers", numeric=True),
     Case("switch_model_type.m", no_data,
          [sequenceInputLayer(9, Name="input"), gruLayer(64, OutputMode="last"), fullyConnectedLayer(6), softmaxLayer()],
          set={"modelType": "GRU"}),
@@ -268,7 +287,7 @@ def case_id(case: Case) -> str:
 def built(request, tmp_path):
     case: Case = request.param
     paths = case.data(tmp_path, np.random.default_rng(11))
-    result = read_script((SCRIPTS / case.script).read_text(), workspace=case.set, data=paths)
+    result = read_script((SCRIPTS / case.script).read_text(), workspace=case.set, data=paths, variable=case.variable)
     return case, paths, result
 
 
@@ -291,7 +310,7 @@ NUMERIC = [c for c in CASES if c.numeric]
 @pytest.mark.parametrize("case", NUMERIC, ids=[case_id(c) for c in NUMERIC])
 def test_the_built_network_matches_the_reference(case, tmp_path):
     paths = case.data(tmp_path, np.random.default_rng(11))
-    layers = read_script((SCRIPTS / case.script).read_text(), workspace=case.set, data=paths).layers
+    layers = read_script((SCRIPTS / case.script).read_text(), workspace=case.set, data=paths, variable=case.variable).layers
     net = initialize(layers, seed=3)
     features = layers[0].InputSize
     batch = random_batch(np.random.default_rng(4), 4, 9, features, ragged=True)
