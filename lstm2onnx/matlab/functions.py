@@ -392,9 +392,14 @@ def _logical(call: CallContext, args: list[Any], nargout: int) -> Any:
 
 @builtin("any", "all")
 def _any_all(call: CallContext, args: list[Any], nargout: int) -> Any:
-    _nargs("any/all", args, 1, 1)
-    x = numbers(args[0], "any/all") != 0
-    return np.array([[bool(x.any()) if call.name == "any" else bool(x.all())]])
+    """``any``/``all`` of a vector or ``'all'``; of a matrix, along the first dimension that is not 1 (or ``dim``)."""
+    _nargs(call.name, args, 1, 2)
+    x = numbers(args[0], call.name) != 0
+    reduce = np.any if call.name == "any" else np.all
+    if len(args) == 2 and isinstance(args[1], str) and args[1].lower() == "all" or x.size <= 1 or 1 in x.shape and len(args) == 1:
+        return np.array([[bool(reduce(x))]])
+    axis = integer(args[1], f"{call.name}'s dimension", 1) - 1 if len(args) == 2 else _first_dim(x.shape)
+    return reduce(x, axis=axis, keepdims=True) if axis < x.ndim else x.copy()
 
 
 def _sizes(call: CallContext, args: list[Any], name: str) -> tuple[int, ...]:
@@ -441,22 +446,196 @@ def _linspace(call: CallContext, args: list[Any], nargout: int) -> Any:
     return np.linspace(scalar(args[0], "linspace"), scalar(args[1], "linspace"), count).reshape(1, -1)
 
 
-@builtin("unique")
-def _unique(call: CallContext, args: list[Any], nargout: int) -> Any:
-    _opaque_check(call, "unique", args)
-    _nargs("unique", args, 1, 2)
-    value = args[0]
+def _set_items(value: Any, name: str) -> tuple[list[Any], bool, Callable[[list[Any], tuple[int, ...]], Any]]:
+    """The elements of a numeric or text array (column-major), whether it is a row, and how to wrap a result."""
     row = len(shape_of(value)) == 2 and shape_of(value)[0] == 1
     if isinstance(value, np.ndarray):
-        flat = np.unique(numbers(value, "unique").reshape(-1))
-        return flat.reshape(1, -1) if row else flat.reshape(-1, 1)
-    items, _ = texts(value, "unique")
-    out = sorted(set(items))
-    _charge_texts(call, out)
+        flat = numbers(value, name).reshape(-1, order="F")
+        return [float(v) for v in flat], row, lambda items, shape: np.array(items, dtype=float).reshape(shape)
+    if isinstance(value, str):  # a char vector: its characters
+        return list(value), row, lambda items, shape: "".join(items)
+    items, _ = texts(value, name)
+    wrap = Cell if isinstance(value, Cell) else Strings
+    return items, row, lambda out, shape: wrap(object_array(out, shape))
+
+
+@builtin("unique")
+def _unique(call: CallContext, args: list[Any], nargout: int) -> Any:
+    """``[C, ia, ic] = unique(A)`` (sorted; ``'stable'``: in order of first appearance)."""
+    _opaque_check(call, "unique", args)
+    _nargs("unique", args, 1, 3)
+    items, row, wrap = _set_items(args[0], "unique")
+    call.budget.charge(3 * len(items), call.pos, (len(items),))
+    if isinstance(args[0], (Cell, Strings)):
+        _charge_texts(call, items)
+    stable = any(isinstance(a, str) and a.lower() == "stable" for a in args[1:])
+    first: dict[Any, int] = {}
+    for k, item in enumerate(items):
+        first.setdefault(item, k)
+    out = list(first) if stable else sorted(first)
     shape = (1, len(out)) if row else (len(out), 1)
-    if isinstance(value, Cell):
-        return Cell(object_array(out, shape))
-    return Strings(object_array(out, shape))
+    result = wrap(out, shape)
+    if nargout <= 1:
+        return result
+    place = {item: k for k, item in enumerate(out)}
+    ia = np.array([[float(first[item] + 1)] for item in out])
+    ic = np.array([[float(place[item] + 1)] for item in items])
+    return (result, ia, ic)[:nargout]
+
+
+@builtin("countcats")
+def _countcats(call: CallContext, args: list[Any], nargout: int) -> Any:
+    """Counts per category, in ``categories`` order (labels modelled as their texts: sorted unique values)."""
+    _opaque_check(call, "countcats", args)
+    _nargs("countcats", args, 1, 1)
+    items, row, _ = _set_items(args[0], "countcats")
+    counts: dict[Any, int] = {}
+    for item in items:
+        counts[item] = counts.get(item, 0) + 1
+    out = [float(counts[k]) for k in sorted(counts)]
+    return np.array(out).reshape((1, -1) if row else (-1, 1))
+
+
+def _set_operation(name: str) -> Builtin:
+    def operate(call: CallContext, args: list[Any], nargout: int) -> Any:
+        _opaque_check(call, name, args)
+        _nargs(name, args, 2, 3)
+        left, row, wrap = _set_items(args[0], name)
+        right, right_row, _ = _set_items(args[1], name)
+        call.budget.charge(len(left) + len(right), call.pos, (len(left) + len(right),))
+        if name == "ismember":
+            members = set(right)
+            return np.array([item in members for item in left]).reshape(shape_of(args[0]), order="F")
+        if name == "setdiff":
+            out = sorted(set(left) - set(right))
+        elif name == "intersect":
+            out = sorted(set(left) & set(right))
+        else:
+            out = sorted(set(left) | set(right))
+        as_row = row and (right_row or name == "setdiff")
+        return wrap(out, (1, len(out)) if as_row else (len(out), 1))
+
+    return operate
+
+
+for _name in ("ismember", "setdiff", "intersect", "union"):
+    FUNCTIONS[_name] = _set_operation(_name)
+
+
+def _shape_test(name: str, test: Callable[[tuple[int, ...]], bool]) -> Builtin:
+    def check(call: CallContext, args: list[Any], nargout: int) -> Any:
+        _nargs(name, args, 1, 1)
+        return np.array([[bool(test(_size_of(args[0])))]])
+
+    return check
+
+
+FUNCTIONS["isrow"] = _shape_test("isrow", lambda s: len(s) == 2 and s[0] == 1)
+FUNCTIONS["iscolumn"] = _shape_test("iscolumn", lambda s: len(s) == 2 and s[1] == 1)
+FUNCTIONS["isvector"] = _shape_test("isvector", lambda s: len(s) == 2 and 1 in s)
+FUNCTIONS["isscalar"] = _shape_test("isscalar", lambda s: all(d == 1 for d in s))
+FUNCTIONS["ismatrix"] = _shape_test("ismatrix", lambda s: len(s) == 2)
+
+
+def _rearranged(name: str) -> Builtin:
+    """squeeze / permute / fliplr / flipud / flip on numeric, cell and string arrays (a view, then copied)."""
+
+    def rearrange(call: CallContext, args: list[Any], nargout: int) -> Any:
+        _nargs(name, args, 1, 2)
+        value = args[0]
+        array, wrap = (value.data, type(value)) if isinstance(value, (Cell, Strings)) else (numbers(value, name), lambda a: a)
+        call.budget.charge(array.size, call.pos, array.shape)
+        if name == "squeeze":
+            kept = tuple(d for d in array.shape if d != 1)
+            out = array.reshape(kept + (1,) * (2 - len(kept)) if len(kept) < 2 else kept, order="F") \
+                if array.ndim > 2 else array
+        elif name == "permute":
+            order = [integer(v, "permute's order", 1) - 1 for v in numbers(args[1], "permute").reshape(-1)] if len(args) == 2 else []
+            if sorted(order) != list(range(len(order))) or len(order) < array.ndim:
+                raise FunctionError("permute needs a permutation of 1..ndims")
+            out = np.transpose(array.reshape(array.shape + (1,) * (len(order) - array.ndim)), order)
+            while out.ndim > 2 and out.shape[-1] == 1:
+                out = out.reshape(out.shape[:-1])
+        elif name == "fliplr":
+            out = array[:, ::-1]
+        elif name == "flipud":
+            out = array[::-1]
+        else:
+            dim = integer(args[1], "flip's dimension", 1) - 1 if len(args) == 2 else _first_dim(array.shape)
+            out = np.flip(array, axis=dim) if dim < array.ndim else array
+        return wrap(np.array(out, copy=True))
+
+    return rearrange
+
+
+for _name in ("squeeze", "permute", "fliplr", "flipud", "flip"):
+    FUNCTIONS[_name] = _rearranged(_name)
+
+
+@builtin("nnz")
+def _nnz(call: CallContext, args: list[Any], nargout: int) -> Any:
+    _nargs("nnz", args, 1, 1)
+    return np.array([[float(np.count_nonzero(numbers(args[0], "nnz")))]])
+
+
+@builtin("median", "mode")
+def _median_mode(call: CallContext, args: list[Any], nargout: int) -> Any:
+    """``median``/``mode`` along the first dimension that is not 1 (``mode``: the smallest most frequent value)."""
+    _opaque_check(call, call.name, args)
+    _nargs(call.name, args, 1, 2)
+    x = numbers(args[0], call.name)
+    axis = integer(args[1], f"{call.name}'s dimension", 1) - 1 if len(args) == 2 else _first_dim(x.shape)
+    if axis >= x.ndim or x.size == 0:
+        return x.copy()
+    call.budget.charge(2 * x.size, call.pos, x.shape)
+    if call.name == "median":
+        return np.median(x, axis=axis, keepdims=True)
+
+    def most(column: np.ndarray) -> float:
+        values, counts = np.unique(column, return_counts=True)
+        return float(values[np.argmax(counts)])
+
+    return np.apply_along_axis(most, axis, x).reshape(tuple(1 if k == axis else d for k, d in enumerate(x.shape)))
+
+
+@builtin("num2cell")
+def _num2cell(call: CallContext, args: list[Any], nargout: int) -> Any:
+    """``num2cell(A)``: one cell per element; ``num2cell(A, dim)``: the slices along ``dim`` (1: columns, 2: rows)."""
+    _nargs("num2cell", args, 1, 2)
+    value = args[0]
+    array = value.data if isinstance(value, (Cell, Strings)) else numbers(value, "num2cell")
+    if array.ndim != 2:
+        raise FunctionError("num2cell is supported for 2-D arrays")
+    call.budget.charge(array.size + STRING_COST * array.size, call.pos, array.shape)
+    if len(args) == 1:
+        items = [array[i:i + 1, j:j + 1].copy() for j in range(array.shape[1]) for i in range(array.shape[0])]
+        return Cell(object_array(items, array.shape))
+    dim = integer(args[1], "num2cell's dimension", 1)
+    if dim == 1:
+        return Cell(object_array([array[:, j:j + 1].copy() for j in range(array.shape[1])], (1, array.shape[1])))
+    if dim == 2:
+        return Cell(object_array([array[i:i + 1, :].copy() for i in range(array.shape[0])], (array.shape[0], 1)))
+    raise FunctionError("num2cell's dimension must be 1 or 2")
+
+
+@builtin("cell2mat")
+def _cell2mat(call: CallContext, args: list[Any], nargout: int) -> Any:
+    _nargs("cell2mat", args, 1, 1)
+    if not isinstance(args[0], Cell):
+        raise FunctionError(f"cell2mat needs a cell array, got {describe(args[0])}")
+    data = args[0].data
+    rows = [[data[i, j] for j in range(data.shape[1])] for i in range(data.shape[0])] if data.ndim == 2 else []
+    try:
+        return concatenate(rows, call.budget, call.pos) if rows and rows[0] else np.zeros((0, 0))
+    except IndexError_ as error:
+        raise FunctionError(f"cell2mat: {error}") from None
+
+
+@builtin("strlength")
+def _strlength(call: CallContext, args: list[Any], nargout: int) -> Any:
+    _nargs("strlength", args, 1, 1)
+    items, shape = texts(args[0], "strlength")
+    return np.array([float(len(s)) for s in items]).reshape(shape, order="F")
 
 
 @builtin("sort")

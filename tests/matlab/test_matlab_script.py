@@ -205,6 +205,19 @@ FORMS = [
      [lstmLayer(9)]),
     ("h = helper(2); layers = lstmLayer(h(5));\nfunction f = helper(k)\n  f = @(x) x + k;\nend", [lstmLayer(7)]),
     ("n = cellfun(@numel, {'ab', 'cde'}); layers = lstmLayer(prod(n));", [lstmLayer(6)]),
+    # sets, shapes and counts that sizes are computed with
+    ("Y = [3 1 3 2]; [C, ia, ic] = unique(Y); s = unique(Y, 'stable'); layers = lstmLayer(sum(C) * 100 + sum(ia) * 10 + s(1) + numel(ic));",
+     [lstmLayer(677)]),  # C = [1 2 3], ia = [2 4 1] (first occurrences), s(1) = 3, 4 indices
+    ("Y = {'b'; 'a'; 'b'}; n = countcats(categorical(Y)); layers = lstmLayer(n(1) * 10 + n(2));", [lstmLayer(12)]),
+    ("v = sum(ismember([1 2 3 4], [2 4])) * 100 + numel(setdiff([1 2 3 4], [2 4])) * 10 + numel(union([1 2], [2 3]));"
+     "\nlayers = lstmLayer(v + numel(intersect({'a','b'}, {'b','c'})));", [lstmLayer(224)]),
+    ("layers = lstmLayer(isrow([1 2 3]) + 2 * iscolumn([1; 2]) + 4 * isvector(ones(2)) + 8 * isscalar(5));", [lstmLayer(11)]),
+    ("a = size(squeeze(zeros(1, 1, 4)), 1); b = size(permute(zeros(2, 3, 4), [3 1 2])); c = fliplr([1 2 3]);"
+     "\nlayers = lstmLayer(a * 1000 + b(1) * 100 + b(2) * 10 + c(1));", [lstmLayer(4423)]),
+    ("X = reshape(1:6, 2, 3); C = num2cell(X, 1); R = num2cell(X, 2); E = num2cell(X);"
+     "\nlayers = lstmLayer(numel(C) * 100 + size(R{2}, 2) * 10 + E{2, 3} + numel(cell2mat(C)));", [lstmLayer(342)]),
+    ("layers = lstmLayer(nnz([1 0 2]) * 100 + median([1 5 3]) * 10 + mode([4 2 2 4 1]) + strlength(\"abcd\"));", [lstmLayer(236)]),
+    ("m = any([0 0; 0 1]); layers = lstmLayer(1 + 2 * m(2) + 4 * all([1 1; 0 1], 'all'));", [lstmLayer(3)]),
     # std / var (MATLAB's N-1 normalisation; w = 1: N)
     ("x = [2 4 4 4 5 5 7 9]; layers = lstmLayer(round(100 * std(x)) + var(x, 1));", [lstmLayer(218)]),
     ("X = [1 2 3; 4 6 8]; s = std(X, 0, 2); v = var(X); layers = lstmLayer(s(2) * 10 + sum(v) * 2);", [lstmLayer(70)]),
