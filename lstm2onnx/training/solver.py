@@ -34,71 +34,103 @@ from .torch_net import Learnable
 
 
 class MatlabSolver:
+    """The update rules above for a list of learnables: ``step(learn_rate)`` after each backward pass.
+
+    Parameters whose factors are scalars update together (:func:`_each`: on the CPU one
+    ``torch._foreach_*`` call runs the per-tensor operations, so every element gets the
+    arithmetic it would get alone); those with per-gate factors (row tensors) one by one.
+    """
+
     def __init__(self, learnables: list[Learnable], options: TrainingOptions, device: torch.device) -> None:
         self.learnables, self.options = learnables, options
         self.t = 0
-        self.state: dict[int, dict[str, torch.Tensor]] = {}
         for learnable in learnables:
             learnable.lr = [f.to(device) if isinstance(f, torch.Tensor) else f for f in learnable.lr]
             learnable.l2 = [f.to(device) if isinstance(f, torch.Tensor) else f for f in learnable.l2]
+        self.params = [p for learnable in learnables for p in learnable.params]
+        self.sizes = [len(learnable.params) for learnable in learnables]
+        self.lr = [f for learnable in learnables for f in learnable.lr]
+        self.l2 = [f for learnable in learnables for f in learnable.l2]
+        self.v = [torch.zeros_like(p) for p in self.params]  # sgdm's velocity; adam's and rmsprop's squared-gradient average
+        self.m = [torch.zeros_like(p) for p in self.params] if options.Solver == "adam" else []
+        self.rows = [k for k, f in enumerate(self.lr) if isinstance(f, torch.Tensor)]  # per-gate learn-rate factors
+        fused = [k for k, f in enumerate(self.lr) if not isinstance(f, torch.Tensor)]
+        self.by_factor = {f: [k for k in fused if self.lr[k] == f] for f in dict.fromkeys(self.lr[k] for k in fused)}
 
     @torch.no_grad()
-    def gradients(self) -> list[list[torch.Tensor]]:
-        """Per learnable, per parameter: the regularized, clipped gradient."""
+    def gradients(self) -> list[torch.Tensor]:
+        """Per parameter (the learnables' in order): the regularized, clipped gradient."""
         o = self.options
-        grads = []
-        for learnable in self.learnables:
-            per = []
-            for p, l2 in zip(learnable.params, learnable.l2):
-                g = p.grad if p.grad is not None else torch.zeros_like(p)
-                if o.L2Regularization:
-                    g = g + o.L2Regularization * l2 * p
-                per.append(g)
-            grads.append(per)
+        grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in self.params]
+        if o.L2Regularization:
+            decay = [o.L2Regularization * f * p if isinstance(f, torch.Tensor) else None for p, f in zip(self.params, self.l2)]
+            scalar = [k for k, d in enumerate(decay) if d is None]
+            for k, d in zip(scalar, _each("mul", [self.params[k] for k in scalar], [o.L2Regularization * self.l2[k] for k in scalar])):
+                decay[k] = d
+            grads = _each("add", grads, decay)
         if math.isfinite(o.GradientThreshold):
             threshold = o.GradientThreshold
             if o.GradientThresholdMethod == "absolute-value":
-                grads = [[g.clamp(-threshold, threshold) for g in per] for per in grads]
+                grads = [g.clamp(-threshold, threshold) for g in grads]
             elif o.GradientThresholdMethod == "l2norm":
-                grads = [_scaled(per, threshold) for per in grads]
+                starts = [sum(self.sizes[:j]) for j in range(len(self.sizes))]
+                grads = [g for start, size in zip(starts, self.sizes) for g in _scaled(grads[start : start + size], threshold)]
             else:
-                flat = [g for per in grads for g in per]
-                scaled = _scaled(flat, threshold)
-                it = iter(scaled)
-                grads = [[next(it) for _ in per] for per in grads]
+                grads = _scaled(grads, threshold)
         return grads
 
     @torch.no_grad()
     def step(self, learn_rate: float) -> None:
         o = self.options
         self.t += 1
-        for learnable, per in zip(self.learnables, self.gradients()):
-            for p, g, lr_factor in zip(learnable.params, per, learnable.lr):
-                rate = learn_rate * lr_factor
-                state = self.state.setdefault(id(p), {})
-                if o.Solver == "sgdm":
-                    v = state.setdefault("v", torch.zeros_like(p))
-                    v.mul_(o.Momentum).sub_(rate * g)
-                    p.add_(v)
-                    continue
-                v = state.setdefault("v", torch.zeros_like(p))
-                v.mul_(o.SquaredGradientDecayFactor).addcmul_(g, g, value=1 - o.SquaredGradientDecayFactor)
-                denominator = v.sqrt().add_(o.Epsilon)
-                if o.Solver == "adam":
-                    m = state.setdefault("m", torch.zeros_like(p))
-                    m.mul_(o.GradientDecayFactor).add_(g, alpha=1 - o.GradientDecayFactor)
-                    step = m
-                    scale = math.sqrt(1 - o.SquaredGradientDecayFactor ** self.t) / (1 - o.GradientDecayFactor ** self.t)
-                else:
-                    step, scale = g, 1.0
-                if isinstance(rate, torch.Tensor):  # per-gate learn-rate factors
-                    p.sub_(rate * scale * step / denominator)
-                else:
-                    p.addcdiv_(step, denominator, value=-rate * scale)
+        grads = self.gradients()
+        rows = self.rows
+        if o.Solver == "sgdm":
+            _each("mul_", self.v, o.Momentum)
+            for factor, ks in self.by_factor.items():
+                _each("sub_", [self.v[k] for k in ks], _each("mul", [grads[k] for k in ks], learn_rate * factor))
+            for k in rows:
+                self.v[k].sub_(learn_rate * self.lr[k] * grads[k])
+            _each("add_", self.params, self.v)
+            return
+        _each("mul_", self.v, o.SquaredGradientDecayFactor)
+        _each("addcmul_", self.v, grads, grads, value=1 - o.SquaredGradientDecayFactor)
+        denominators = _each("sqrt", self.v)
+        _each("add_", denominators, o.Epsilon)
+        if o.Solver == "adam":
+            _each("mul_", self.m, o.GradientDecayFactor)
+            _each("add_", self.m, grads, alpha=1 - o.GradientDecayFactor)
+            steps = self.m
+            scale = math.sqrt(1 - o.SquaredGradientDecayFactor ** self.t) / (1 - o.GradientDecayFactor ** self.t)
+        else:
+            steps, scale = grads, 1.0
+        for factor, ks in self.by_factor.items():
+            _each("addcdiv_", [self.params[k] for k in ks], [steps[k] for k in ks], [denominators[k] for k in ks],
+                  value=-(learn_rate * factor) * scale)
+        for k in rows:
+            self.params[k].sub_(learn_rate * self.lr[k] * scale * steps[k] / denominators[k])
+
+
+FOREACH_DEVICES = {"cpu"}  # where torch._foreach_* runs the per-tensor operations themselves
+
+
+def _each(op: str, tensors: list[torch.Tensor], *others, **keywords) -> list[torch.Tensor]:
+    """``t.<op>(...)`` for each tensor ``t``; each of ``others`` is a list (one entry per tensor) or one scalar for all.
+
+    On the CPU one ``torch._foreach_<op>`` call: it runs exactly these per-tensor
+    operations, with one Python call instead of one per tensor. Elsewhere the calls
+    one by one (CUDA's fused foreach kernels may group a product differently), and for
+    no tensors, which ``torch._foreach_*`` refuses.
+    """
+    if tensors and tensors[0].device.type in FOREACH_DEVICES:
+        return getattr(torch, f"_foreach_{op}")(tensors, *others, **keywords)
+    spread = [other if isinstance(other, list) else [other] * len(tensors) for other in others]
+    return [getattr(t, op)(*args, **keywords) for t, *args in zip(tensors, *spread)]
 
 
 def _scaled(grads: list[torch.Tensor], threshold: float) -> list[torch.Tensor]:
-    norm = torch.sqrt(sum((g * g).sum() for g in grads))
+    squares = [(g * g).sum() for g in grads]
+    norm = torch.sqrt(squares[0] if len(squares) == 1 else sum(squares))  # 0 + s == s exactly: one operation fewer
     if norm > threshold:
         return [g * (threshold / norm) for g in grads]
     return grads

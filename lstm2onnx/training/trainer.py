@@ -148,12 +148,14 @@ def _loss_terms(module: TorchNetwork, out: torch.Tensor, y: torch.Tensor, length
         if module.sequence_output:
             valid = y >= 0
             picked = log_p.gather(-1, y.clamp_min(0)[..., None])[..., 0]
-            weights = class_weights[y.clamp_min(0)] if class_weights is not None else 1.0
-            loss = -(picked * weights * valid).sum() / n
+            if class_weights is not None:
+                picked = picked * class_weights[y.clamp_min(0)]
+            loss = -(picked * valid).sum() / n
             return loss, float(((log_p.argmax(-1) == y) & valid).sum()), float(valid.sum())
         picked = log_p.gather(1, y[:, None])[:, 0]
-        weights = class_weights[y] if class_weights is not None else 1.0
-        return -(picked * weights).sum() / n, float((log_p.argmax(1) == y).sum()), float(len(y))
+        if class_weights is not None:
+            picked = picked * class_weights[y]
+        return -picked.sum() / n, float((log_p.argmax(1) == y).sum()), float(len(y))
     if module.sequence_output:
         T = out.shape[1]
         valid = (torch.arange(T, device=out.device)[None, :] < lengths[:, None]).float()[..., None]
@@ -339,8 +341,9 @@ class _Report:
             print(_row(epoch, iteration, time.perf_counter() - self.start, values["accuracy"], values["val_accuracy"],
                        values["loss"], values["val_loss"], values["rate"], self.percent))
         if self.bar is not None:
+            if shown:  # the figures at VerboseFrequency, as the table would show them; drawn when tqdm next redraws
+                self.bar.set_postfix(epoch=epoch, loss=f"{values['loss']:.4f}", refresh=False)
             self.bar.update(1)
-            self.bar.set_postfix(epoch=epoch, loss=f"{values['loss']:.4f}")
 
     def close(self) -> float:
         if self.bar is not None:
@@ -421,7 +424,8 @@ def _train(X: Any, Y: Any, layers: Sequence[Layer], options: TrainingOptions, se
     structure = analyze(layers, need_statistics=False)
     layers = _with_statistics(list(structure.layers), X)
     layers, classes = _with_classes(layers, Y, structure.sequence_output)
-    net = initialize(layers, seed)
+    with _numpy_blas_threads(1):
+        net = initialize(layers, seed)
     network = analyze(net)
     if chunk is not None and any(getattr(info.layer, "DIRECTIONS", 1) == 2 for info in network.infos):
         raise Lstm2OnnxError(f"trainNetwork: SequenceLength {chunk} splits sequences into chunks with the state carried over, "
@@ -448,6 +452,7 @@ def _train(X: Any, Y: Any, layers: Sequence[Layer], options: TrainingOptions, se
     order = rng.permutation(n) if options.Shuffle == "once" else np.arange(n)
     report = _Report(options, group.main, options.MaxEpochs * per_epoch if chunk is None else None, getattr(task, "metric_name", None) or "accuracy")
     iteration = 0
+    module.train()  # _evaluate switches to eval and back
     for epoch in range(1, options.MaxEpochs + 1):
         if options.Shuffle == "every-epoch":
             order = rng.permutation(n)
@@ -457,7 +462,6 @@ def _train(X: Any, Y: Any, layers: Sequence[Layer], options: TrainingOptions, se
             minibatch = _MiniBatch(data, batch, group.shard(batch), chunk)
             for start in minibatch.starts:
                 iteration += 1
-                module.train()
                 module.zero_grad(set_to_none=True)
                 loss, correct, count = minibatch.step(start, module, options, device, task)
                 group.reduce_gradients(module)
@@ -496,6 +500,50 @@ def _train(X: Any, Y: Any, layers: Sequence[Layer], options: TrainingOptions, se
             if options.Verbose:
                 print(f"trainNetwork: training progress plot written to {info.PlotFile}")
     return trained, info
+
+
+def _openblas_thread_calls():
+    """``(set_num_threads, get_num_threads)`` of the OpenBLAS loaded in this process (numpy's), or None where none is
+    found (not Linux, another BLAS). Found as threadpoolctl finds it: a mapped library named *openblas* that exports them."""
+    import ctypes
+
+    try:
+        with open("/proc/self/maps") as maps:
+            paths = sorted({line.split()[-1] for line in maps if "openblas" in line.rsplit("/", 1)[-1].lower()})
+    except OSError:
+        return None
+    for path in paths:
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError:
+            continue
+        for prefix, suffix in (("scipy_", "64_"), ("", "64_"), ("", ""), ("scipy_", "")):
+            setter, getter = (getattr(lib, f"{prefix}openblas_{kind}_num_threads{suffix}", None) for kind in ("set", "get"))
+            if setter is not None and getter is not None:
+                return setter, getter
+    return None
+
+
+@contextlib.contextmanager
+def _numpy_blas_threads(count: int):
+    """numpy's OpenBLAS limited to ``count`` threads for the duration, restored after (no change where it is not found).
+
+    After a call that ran on several threads, OpenBLAS's workers spin for about 0.1 s
+    (its THREAD_TIMEOUT) before they sleep: the orthogonal initializer's small QRs would
+    leave a core busy just as torch starts training on it. QR's result does not depend
+    on the thread count (tests/training/test_fast_path.py checks it).
+    """
+    calls = _openblas_thread_calls()
+    if calls is None:
+        yield
+        return
+    setter, getter = calls
+    before = getter()
+    setter(count)
+    try:
+        yield
+    finally:
+        setter(before)
 
 
 @torch.no_grad()
