@@ -52,7 +52,14 @@ MATLAB_LAYERS = frozenset({
 
 
 class Poisoned:
-    """The value of a name whose statement already failed (and was reported)."""
+    """The value of a name whose statement failed; ``causes`` are the problems why. They are reported only if
+    the poison reaches the layer array: a value a later statement replaces (``YTrain`` from the --data file
+    after ``YTrain = dataTrain.Category`` failed) was never needed, and neither was its problem."""
+
+    __slots__ = ("causes",)
+
+    def __init__(self, causes: tuple["Problem", ...] = ()) -> None:
+        self.causes = causes
 
     def __repr__(self) -> str:
         return "<poisoned>"
@@ -81,13 +88,17 @@ class Unavailable:
 
 
 class EvalError(Exception):
-    def __init__(self, message: str, pos: int | None) -> None:
+    def __init__(self, message: str, pos: int | None, also: tuple["Problem", ...] = ()) -> None:
         super().__init__(message)
-        self.message, self.pos = message, pos
+        self.message, self.pos, self.also = message, pos, also
 
 
 class Skip(Exception):
-    """A dependency already failed: skip silently."""
+    """A dependency already failed: skip, carrying the problems why."""
+
+    def __init__(self, causes: tuple["Problem", ...] = ()) -> None:
+        super().__init__()
+        self.causes = causes
 
 
 class NeedsValue(Exception):
@@ -125,10 +136,11 @@ class Frame:
     entry: bool = False  # the function of a function file (inputs come from --set)
 
 
-@dataclass
+@dataclass(eq=False)
 class Problem:
     message: str
     pos: int | None
+    order: int = 0  # when it was found: the report lists problems in that order
 
 
 class _Call:
@@ -156,6 +168,8 @@ class Evaluator:
             self.pinned_fields.setdefault(base, []).append((rest, value))
         self.problems: list[Problem] = []
         self.seen_problems: set[tuple[str, int | None]] = set()
+        self.found = 0  # problems made so far (their order)
+        self.failures = 0  # statements that failed so far (a try block's catch runs when its body adds one)
         self.log: list[tuple[Stmt, str]] = []  # (top-level statement, what happened)
         self.parsed: dict[int, Any] = {}
         self.function_slices: dict[tuple[str, tuple[str, ...]], set[int]] = {}
@@ -170,11 +184,32 @@ class Evaluator:
 
     # -- reporting ---------------------------------------------------------------------------------------
     def problem(self, message: str, pos: int | None) -> None:
+        """A problem reported whatever happens next (an unsupported layer, a statement that assigns nothing)."""
         key = (message, pos)
         if key in self.seen_problems:
             return
         self.seen_problems.add(key)
-        self.problems.append(Problem(message, pos))
+        self.problems.append(self.new_problem(message, pos))
+
+    def new_problem(self, message: str, pos: int | None) -> Problem:
+        self.found += 1
+        return Problem(message, pos, self.found)
+
+    def fail(self, stmt: Stmt, frame: Frame, message: str, pos: int | None, also: tuple[Problem, ...] = ()) -> None:
+        """The statement failed: its names carry the problem, reported if they reach the layer array."""
+        causes = (self.new_problem(message, pos),) + also
+        if not self.poison(stmt, frame, causes):
+            for problem in causes:
+                self.problem(problem.message, problem.pos)
+
+    def final_problems(self, value: Any) -> list[tuple[str, int | None]]:
+        """The problems to report: those always reported, and the causes of the final value if it failed."""
+        found = list(self.problems) + (list(value.causes) if isinstance(value, Poisoned) else [])
+        out: list[tuple[str, int | None]] = []
+        for problem in sorted(found, key=lambda p: p.order):
+            if (problem.message, problem.pos) not in out:
+                out.append((problem.message, problem.pos))
+        return out
 
     def line(self, pos: int) -> int:
         return self.source.line_of(pos)
@@ -224,51 +259,58 @@ class Evaluator:
                 error.pos = stmt.pos
             raise
         except ParseError as error:
-            self.problem(error.message, error.pos)
-            self.scan_broken(stmt, frame)
-            self.poison(stmt, frame)
+            problem = self.new_problem(error.message, error.pos)
+            self.fail(stmt, frame, problem.message, problem.pos, self.scan_broken(stmt, frame))
         except EvalError as error:
-            self.problem(error.message, error.pos if error.pos is not None else stmt.pos)
-            self.poison(stmt, frame)
+            self.fail(stmt, frame, error.message, error.pos if error.pos is not None else stmt.pos, error.also)
         except NeedsValue as need:
             if not self.data_instead(stmt, frame, f"it needs {need.name}"):
-                self.problem(self.needs_message(stmt, need, frame), need.pos)
-                self.poison(stmt, frame)
+                self.fail(stmt, frame, self.needs_message(stmt, need, frame), need.pos)
         except OpaqueData as opaque:
-            self.problem(*self.opaque_message(stmt, opaque))
-            self.poison(stmt, frame)
+            self.fail(stmt, frame, *self.opaque_message(stmt, opaque))
         except NotRun as not_run:
             self.unavailable(stmt, frame, not_run)
-        except Skip:
-            self.report_other_needs(stmt, frame)
-            self.poison(stmt, frame)
+        except Skip as skip:
+            if not self.data_instead(stmt, frame, "a value it needs cannot be computed"):
+                causes = skip.causes + self.other_needs(stmt, frame)
+                if not self.poison(stmt, frame, causes):
+                    for problem in causes:
+                        self.problem(problem.message, problem.pos)
         except MemoryError:
             raise BudgetExceeded("evaluation ran out of memory", stmt.pos) from None
         except (ValueError, TypeError, IndexError, KeyError, AttributeError, ZeroDivisionError, OverflowError) as error:
-            self.problem(f"this statement cannot be evaluated ({type(error).__name__}: {error})", stmt.pos)
-            self.poison(stmt, frame)
+            self.fail(stmt, frame, f"this statement cannot be evaluated ({type(error).__name__}: {error})", stmt.pos)
 
-    def scan_broken(self, stmt: Stmt, frame: Frame) -> None:
+    def scan_broken(self, stmt: Stmt, frame: Frame) -> tuple[Problem, ...]:
         """A statement that cannot be parsed may still name unsupported layers and values that cannot be
         computed: report them with its parse error, so one round shows everything."""
         for tok in stmt.tokens:
             if tok.kind == "id" and self._unknown_layer(tok.value, frame):
                 self.problem(unsupported_layer_message(tok.value), tok.pos)
-        self.report_other_needs(stmt, frame)
+        return self.other_needs(stmt, frame)
 
-    def report_other_needs(self, stmt: Stmt, frame: Frame) -> None:
-        """A statement skipped for a failed dependency may need other values nobody reported yet: report them."""
+    def other_needs(self, stmt: Stmt, frame: Frame) -> tuple[Problem, ...]:
+        """A statement skipped for a failed dependency may need other values that cannot be computed: their
+        problems too (the first failure would hide them), and the problems of the other failed values it reads."""
+        out: list[Problem] = []
         for tok in stmt.tokens:
             if tok.kind != "id" or tok.value not in stmt.uses:
                 continue
-            value = frame.ws.get(tok.value, POISON if tok.value not in frame.ws else None)
+            value = frame.ws.get(tok.value)
             if isinstance(value, Unavailable):
-                self.problem(self.needs_message(stmt, NeedsValue(tok.value, tok.pos, value), frame), tok.pos)
+                out.append(self.new_problem(self.needs_message(stmt, NeedsValue(tok.value, tok.pos, value), frame), tok.pos))
+            elif isinstance(value, Poisoned):
+                out += [p for p in value.causes if p not in out]
+        return tuple(out)
 
-    def poison(self, stmt: Stmt, frame: Frame) -> None:
-        for name in analysis.defines(stmt, self.ctx) - {analysis.FLOW}:
-            if name not in self.pinned:
-                frame.ws[name] = POISON
+    def poison(self, stmt: Stmt, frame: Frame, causes: tuple[Problem, ...] = ()) -> bool:
+        """Mark what the statement assigns as failed (False when it assigns nothing that could be)."""
+        self.failures += 1
+        poisoned = Poisoned(causes)
+        names = [name for name in analysis.defines(stmt, self.ctx) - {analysis.FLOW} if name not in self.pinned]
+        for name in names:
+            frame.ws[name] = poisoned
+        return bool(names)
 
     def data_instead(self, stmt: Stmt, frame: Frame, why: str) -> bool:
         """A whole assignment that cannot be computed (``YTrain = dataTrain.Category`` with ``dataTrain`` from
@@ -300,8 +342,7 @@ class Evaluator:
         kind = stmt.kind
         if kind == "broken":
             message, pos = stmt.error or ("this statement cannot be read", stmt.pos)
-            self.scan_broken(stmt, frame)
-            raise EvalError(message, pos)
+            raise EvalError(message, pos, self.scan_broken(stmt, frame))
         if kind == "simple":
             return self.simple(stmt, frame)
         if kind == "command":
@@ -339,13 +380,13 @@ class Evaluator:
                     continue
             return None
         if kind == "try":
-            saved = len(self.problems)
+            saved, failures = len(self.problems), self.failures
             try:
                 self.block(stmt.parts[0][1], frame)
             except (EvalError, NeedsValue, NotRun, Skip):
                 pass
             else:
-                if len(self.problems) == saved:
+                if len(self.problems) == saved and self.failures == failures:
                     return None
             del self.problems[saved:]
             if len(stmt.parts) > 1:
@@ -476,7 +517,7 @@ class Evaluator:
             return
         current = frame.ws.get(name)
         if isinstance(current, Poisoned):
-            raise Skip()
+            raise Skip(current.causes)
         if isinstance(current, Unavailable):
             raise NeedsValue(name, name_node.pos, current)
         frame.ws[name] = self.with_pinned_fields(name, self.assign_into(current, list(reversed(chain)), value, frame))
@@ -649,7 +690,7 @@ class Evaluator:
         if name in ws:
             value = ws[name]
             if isinstance(value, Poisoned):
-                raise Skip()
+                raise Skip(value.causes)
             if isinstance(value, Unavailable):
                 raise NeedsValue(name, node.pos, value)
             return value
@@ -1100,7 +1141,7 @@ class Evaluator:
             raise EvalError(f"output {name!r} of {fn.name} is not set", pos)
         value = frame.ws[name]
         if isinstance(value, Poisoned):
-            raise Skip()
+            raise Skip(value.causes)
         if isinstance(value, Unavailable):
             raise NotRun(value, pos)
         return value

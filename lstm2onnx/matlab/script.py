@@ -97,7 +97,7 @@ def _read_script(text: str, workspace: Mapping[str, Any] | None, data: Iterable[
         raise MatlabError(error.message, text, error.pos) from None
     except RecursionError:
         raise MatlabError("the text nests too deeply") from None
-    problems = [(p.message, p.pos) for p in evaluator.problems]
+    problems = evaluator.final_problems(value)
     if not problems and not isinstance(value, Poisoned):
         layers = _as_layers(value, chosen, evaluator, program)
         if isinstance(layers, str):

@@ -855,3 +855,16 @@ def test_random_draws_are_sized_before_they_are_made():
         with pytest.raises(MatlabError, match="too large"):
             from_matlab(text + "\nlayers = fullyConnectedLayer(2);\nlayers(end+1) = fullyConnectedLayer(numel(" + text[0] + "));")
         assert time.process_time() - start < 1.0
+
+
+def test_a_failure_whose_value_is_replaced_later_is_not_reported(tmp_path):
+    path = tmp_path / "labels.npz"
+    np.savez(path, Y=np.array(["a", "b", "c", "a"]))
+    text = "T = readtable('x.csv');\nY = T.Label;\nlayers = fullyConnectedLayer(numel(categories(Y)));"
+    result = read_script(text, data=[path])
+    assert list(result.layers) == [fullyConnectedLayer(3)]
+    assert result.notes == ["Y comes from the --data file (Y = T.Label at line 2 is not evaluated: it needs T)"]
+    text = "k = undefinedThing + 1;\nif true\n  k = 4;\nend\nlayers = fullyConnectedLayer(k);"  # evaluated, then replaced
+    assert list(from_matlab(text)) == [fullyConnectedLayer(4)]
+    with pytest.raises(MatlabError, match="undefined variable 'undefinedThing'"):
+        from_matlab("k = undefinedThing + 1;\nlayers = fullyConnectedLayer(k);")

@@ -175,6 +175,12 @@ def quality_features(tmp_path, rng):
     return [path]
 
 
+def factory_labels(tmp_path, rng):
+    path = tmp_path / "reports.npz"  # the labels as a numpy string array; the table itself stays in MATLAB
+    np.savez(path, YTrain=np.array(["Electronic Failure", "Leak", "Mechanical Failure", "Software Failure"] * 5))
+    return [path]
+
+
 def no_data(tmp_path, rng):
     return []
 
@@ -232,6 +238,10 @@ CASES = [
     Case("text_word_embedding.m", no_data,
          [sequenceInputLayer(1), wordEmbeddingLayer(50, 417), lstmLayer(80, OutputMode="last"), fullyConnectedLayer(4)]
          + CLASSIFIER_HEAD, set={"numWords": 417, "numClasses": 4}),
+    Case("text_word_embedding.m", factory_labels,  # YTrain = dataTrain.Category fails; the --data file's YTrain stands
+         [sequenceInputLayer(1), wordEmbeddingLayer(50, 417), lstmLayer(80, OutputMode="last"), fullyConnectedLayer(4)]
+         + CLASSIFIER_HEAD, set={"numWords": 417},
+         notes=("YTrain comes from the --data file (YTrain = dataTrain.Category at line 19 is not evaluated",)),
     Case("gru_stacked_dropout.m", sensor_data,
          [sequenceInputLayer(6, Name="in"), gruLayer(128, Name="gru1"), dropoutLayer(0.2, Name="drop1"),
           gruLayer(64, OutputMode="last", Name="gru2"), dropoutLayer(0.2, Name="drop2"), fullyConnectedLayer(3, Name="fc"),
