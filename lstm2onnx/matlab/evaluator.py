@@ -27,7 +27,7 @@ from . import analysis
 from .expressions import (Assign, Binary, Call, Colon, EndRef, ExprStatement, Field, Lambda, Matrix, Name, NameArg, Num,
                           ParseError, Range, Str, Tilde, Transpose, Unary, parse_expression, parse_statement)
 from .functions import (CONSTANTS, FUNCTIONS, GRAPH_EDITS, HANDLE_MAPS, NEVER_RUN, RANDOM_DRAWS, SIDE_EFFECTS, FunctionError,
-                        Handle, OpaqueData, Partition, numbers, text, texts)
+                        Handle, OpaqueData, Partition, branch_message, numbers, plain_ports, text, texts)
 from .indexing import ALL, IndexError_, assign, concatenate, contents, select
 from .lexer import Source, Token
 from .matfile import Opaque
@@ -942,6 +942,10 @@ class Evaluator:
         if name in HANDLE_MAPS:
             args, _ = self.call_arguments(node, frame)
             return self.map_handle(name, args, nargout, node.pos)
+        if name == "connectLayers" and len(node.args) == 3:  # a branch is refused even when the graph failed
+            ports = [self.value(arg, frame) for arg in node.args[1:]]
+            if all(isinstance(p, str) for p in ports) and not plain_ports(*ports):
+                raise EvalError(branch_message(*ports), node.pos)
         if name in GRAPH_EDITS:
             raise EvalError(f"{name} makes a layer graph with branches; lstm2onnx builds chains of layers "
                             "(put the layers in one array)", node.pos)
@@ -952,7 +956,7 @@ class Evaluator:
             return self.unknown(name, node.base.pos, frame, called=bool(node.args), nargout=nargout)
         args, names = self.call_arguments(node, frame)
         if any(isinstance(a, (Layer, LayerArray)) for a in args) and name not in ("layerGraph", "dlnetwork", "assembleNetwork",
-                                                                                "addLayers", "numel", "length", "size",
+                                                                                "addLayers", "connectLayers", "numel", "length", "size",
                                                                                 "isempty", "horzcat", "vertcat", "cat", "repmat"):
             raise EvalError(f"{name} does not take layers", node.pos)
         try:

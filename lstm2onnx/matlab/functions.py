@@ -69,7 +69,7 @@ NEVER_RUN = frozenset({
     "assignin", "feval", "dos", "unix", "web", "delete", "mkdir", "fopen", "fclose", "fwrite", "fread", "readtable",
     "writetable", "readmatrix", "csvread", "xlsread", "importdata", "audioread", "imread", "datastore",
     "fileDatastore", "arrayDatastore", "transform", "combine", "structfun", "parfeval",
-    "batch", "gpuArray", "gather", "connectLayers", "disconnectLayers", "removeLayers", "replaceLayer",
+    "batch", "gpuArray", "gather", "disconnectLayers", "removeLayers", "replaceLayer",
 })
 # Of those, the ones that train, plot, print or save (the others are code lstm2onnx never runs: eval, system, files).
 SIDE_EFFECTS = frozenset({
@@ -97,8 +97,8 @@ class Handle:
 
 
 # Layer-graph functions that make a graph rather than a chain: named in the error.
-GRAPH_EDITS = frozenset({"connectLayers", "disconnectLayers", "removeLayers", "replaceLayer"})
-WRAPPERS = frozenset({"layerGraph", "dlnetwork", "assembleNetwork", "addLayers"})
+GRAPH_EDITS = frozenset({"disconnectLayers", "removeLayers", "replaceLayer"})
+WRAPPERS = frozenset({"layerGraph", "dlnetwork", "assembleNetwork", "addLayers", "connectLayers"})
 CONSTANTS = {"pi": math.pi, "Inf": math.inf, "inf": math.inf, "NaN": math.nan, "nan": math.nan, "eps": float(np.finfo(float).eps)}
 
 
@@ -1083,14 +1083,64 @@ def _layers(value: Any, name: str) -> LayerArray:
     raise FunctionError(f"{name} needs a layer array, got {describe(value)}")
 
 
+def plain_ports(source: str, target: str) -> bool:
+    """``'a'``/``'a/out'`` to ``'b'``/``'b/in'``: a connection a chain can have (not ``'fold/miniBatchSize'``)."""
+    return source.split("/")[1:] in ([], ["out"]) and target.split("/")[1:] in ([], ["in"])
+
+
+def branch_message(source: str, target: str) -> str:
+    return (f"connectLayers {source} -> {target} makes a layer graph with branches (or joins layers that are not "
+            "the end of one chain and the start of another); lstm2onnx builds chains of layers (put the layers in one array)")
+
+
+class Pieces:
+    """A layer graph of several chains not connected yet (``addLayers`` of a second array, as Deep Network
+    Designer's generated code does); ``connectLayers`` from the end of one to the start of another joins them."""
+
+    __slots__ = ("chains",)
+
+    def __init__(self, chains: list[LayerArray]) -> None:
+        self.chains = chains
+
+    def describe(self) -> str:
+        return "; ".join(" -> ".join(repr(layer.Name) for layer in chain) for chain in self.chains)
+
+
+def _graph_layers(value: Any, name: str) -> LayerArray:
+    if isinstance(value, Pieces):
+        raise FunctionError(f"{name}: the layer graph is {len(value.chains)} chains not connected ({value.describe()}): "
+                            "connect them with connectLayers, or put the layers in one array")
+    return _layers(value, name)
+
+
 @builtin("layerGraph", "assembleNetwork")
 def _layer_graph(call: CallContext, args: list[Any], nargout: int) -> Any:
     _nargs(call.name, args, 0, 1)
-    return LayerArray(_layers(args[0], call.name)) if args else LayerArray()
+    return LayerArray(_graph_layers(args[0], call.name)) if args else LayerArray()
+
+
+@builtin("connectLayers")
+def _connect_layers(call: CallContext, args: list[Any], nargout: int) -> Any:
+    """``connectLayers(lgraph, 's', 'd')`` (``'s/out'``, ``'d/in'``): joins the chain ending at ``s`` to the one
+    starting at ``d``. Any other connection makes a branch, which lstm2onnx does not build."""
+    _nargs("connectLayers", args, 3, 3)
+    graph = args[0]
+    chains = list(graph.chains) if isinstance(graph, Pieces) else [_layers(graph, "connectLayers")]
+    source, target = text(args[1], "connectLayers' source"), text(args[2], "connectLayers' destination")
+    ends = {chain[-1].Name: k for k, chain in enumerate(chains) if len(chain) and chain[-1].Name}
+    starts = {chain[0].Name: k for k, chain in enumerate(chains) if len(chain) and chain[0].Name}
+    a, b = ends.get(source.split("/")[0]), starts.get(target.split("/")[0])
+    if not plain_ports(source, target) or a is None or b is None or a == b:
+        raise FunctionError(branch_message(source, target))
+    joined = LayerArray(list(chains[a]) + list(chains[b]))
+    rest = [chain for k, chain in enumerate(chains) if k not in (a, b)]
+    return joined if not rest else Pieces([joined] + rest)
 
 
 @builtin("dlnetwork")
 def _dlnetwork(call: CallContext, args: list[Any], nargout: int) -> Any:
+    if args and isinstance(args[0], Pieces):
+        _graph_layers(args[0], "dlnetwork")
     if not args:
         return LayerArray()
     rest = args[1:]
@@ -1106,11 +1156,12 @@ def _dlnetwork(call: CallContext, args: list[Any], nargout: int) -> Any:
 @builtin("addLayers")
 def _add_layers(call: CallContext, args: list[Any], nargout: int) -> Any:
     _nargs("addLayers", args, 2, 2)
-    graph, layers = _layers(args[0], "addLayers"), _layers(args[1], "addLayers")
-    if graph and layers:
-        raise FunctionError("addLayers adds a second branch to a layer graph; lstm2onnx builds chains: "
-                            "put the layers in one array instead")
-    return LayerArray(list(graph) + list(layers))
+    layers = _layers(args[1], "addLayers")
+    chains = list(args[0].chains) if isinstance(args[0], Pieces) else [_layers(args[0], "addLayers")]
+    chains = [chain for chain in chains if len(chain)] + ([LayerArray(layers)] if len(layers) else [])
+    if len(chains) <= 1:
+        return chains[0] if chains else LayerArray()
+    return Pieces(chains)  # not connected yet: connectLayers joins them
 
 
 # -- random draws, replaced by fixed ones ----------------------------------------------------------------

@@ -25,6 +25,7 @@ from ..network import LayerArray
 from . import analysis
 from .data import NAME, DataFiles
 from .evaluator import Evaluator, Frame, Poisoned, Unavailable, _Break, _Continue, _Return
+from .functions import Pieces
 from .lexer import Source, tokenize
 from .problems import MatlabError
 from .statements import Program, split
@@ -235,6 +236,9 @@ def _as_layers(value: Any, chosen: str, evaluator: Evaluator, program: Program) 
         return f"'{chosen}' {value.origin()}: write the layer array in the script (or pick another with --variable NAME)"
     if isinstance(value, _Missing):
         return f"'{chosen}' is never assigned by the statements that run"
+    if isinstance(value, Pieces):
+        return (f"'{chosen}' is a layer graph of {len(value.chains)} chains not connected ({value.describe()}): "
+                "connect them with connectLayers, or put the layers in one array")
     return f"'{chosen}' is not a layer array: it holds {describe(value)}"
 
 

@@ -177,6 +177,8 @@ def describe(value: Any) -> str:
         return "a cvpartition"
     if type(value).__name__ == "Handle":
         return "a function handle"
+    if type(value).__name__ == "Pieces":
+        return f"a layer graph of {len(value.chains)} chains not connected"
     return type(value).__name__
 
 

@@ -181,6 +181,12 @@ def factory_labels(tmp_path, rng):
     return [path]
 
 
+def gestures(tmp_path, rng):
+    path = tmp_path / "gestures.mat"
+    write_v73(path, {"XTrain": sequences(rng, 9, 11), "YTrain": labels(9, ["swipe", "tap", "pinch"])})
+    return [path]
+
+
 def no_data(tmp_path, rng):
     return []
 
@@ -277,6 +283,10 @@ CASES = [
          [sequenceInputLayer(5), gruLayer(96, OutputMode="last"), fullyConnectedLayer(7), softmaxLayer()], numeric=True),
     Case("switch_model_type.m", no_data,
          [sequenceInputLayer(9, Name="input"), bilstmLayer(64, OutputMode="last"), fullyConnectedLayer(6), softmaxLayer()]),
+    Case("dnd_exported_graph.m", gestures,
+         [sequenceInputLayer(11, Name="sequence"), bilstmLayer(128, OutputMode="last", Name="bilstm"),
+          dropoutLayer(0.3, Name="dropout"), fullyConnectedLayer(3, Name="fc"), softmaxLayer(Name="softmax"),
+          classificationLayer(Name="classoutput")], numeric=True),
     Case("matrix_sequence_regression.m", recording,
          [sequenceInputLayer(20, Normalization="zscore"), lstmLayer(150), reluLayer(), fullyConnectedLayer(3), regressionLayer()],
          notes=("data comes from the --data file",)),
@@ -346,7 +356,7 @@ def test_unsupported_layers_of_a_cnn_lstm_script_are_reported_at_once():
     assert problems == [("unsupported layer 'sequenceFoldingLayer': a MATLAB layer lstm2onnx does not build yet", 11),
                         ("unsupported layer 'convolution2dLayer': a MATLAB layer lstm2onnx does not build yet", 12),
                         ("unsupported layer 'sequenceUnfoldingLayer': a MATLAB layer lstm2onnx does not build yet", 15),
-                        ("connectLayers makes a layer graph with branches; lstm2onnx builds chains of layers", 23)]
+                        ("connectLayers fold/miniBatchSize -> unfold/miniBatchSize makes a layer graph with branches", 23)]
 
 
 def test_cli_builds_real_world_scripts_with_data_and_set(tmp_path, capsys):
