@@ -164,23 +164,36 @@ def _rebuild(args: argparse.Namespace) -> int:
     initializers (:func:`lstm2onnx.importer.load_onnx`), so the copy computes
     the same numbers; it keeps the original's sequence_lengths input and
     bilstm reading, its graph name unless --name is given, and adds what the
-    flags ask for (e.g. the state inputs/outputs of --stateful).
+    flags ask for (e.g. the state inputs/outputs of --stateful). An int8 model's
+    copy is int8 again, holding exactly its int8 weights, scales and zero points
+    (:func:`lstm2onnx.quantize.rebuilt`).
     """
     from .importer import load_onnx
     from .modelfile import read_model, untrusted
+    from .quantize import is_quantized, rebuilt
 
     model = read_model(args.spec)
     with untrusted(args.spec):
-        layers = load_onnx(model)
+        int8 = is_quantized(model)
+        layers = None if int8 else load_onnx(model)
         io = json.loads({p.key: p.value for p in model.metadata_props}.get(META_IO, "{}"))
         ragged = args.ragged or bool(io.get("sequence_lengths"))
         bilstm_last = io.get("bilstm_last", args.bilstm_last) if args.bilstm_last == "matlab" else args.bilstm_last
+    if args.weights and int8:
+        raise Lstm2OnnxError(f"{args.spec} is an int8 model: --weights would replace the weights it was quantized from; "
+                             "rebuild its float model with --weights, then run lstm2onnx quantize on the result")
     if args.weights:
         from .matlab.weights import apply_weights, load_weights
 
         layers = apply_weights(layers, load_weights(args.weights))
-    exportONNXNetwork(layers, args.output, OpsetVersion=args.opset, NetworkName=args.name or model.graph.name or "lstm2onnx",
-                      seed=args.seed, ragged=ragged, stateful=args.stateful, bilstm_last=bilstm_last)
+    name = args.name or model.graph.name or "lstm2onnx"
+    if int8:
+        with untrusted(args.spec):
+            rebuilt(model, args.output, opset=args.opset, name=name, seed=args.seed, ragged=ragged, stateful=args.stateful, bilstm_last=bilstm_last)
+        print(f"wrote {args.output} (int8, with the int8 weights, scales and zero points of {args.spec})")
+        return 0
+    exportONNXNetwork(layers, args.output, OpsetVersion=args.opset, NetworkName=name, seed=args.seed, ragged=ragged, stateful=args.stateful,
+                      bilstm_last=bilstm_last)
     print(f"wrote {args.output}")
     return 0
 

@@ -78,8 +78,7 @@ def quantize(
     float model, at the same speed. ``reduce_range``: 7-bit weights, for CPUs
     without VNNI where the 8-bit products can saturate (AVX2's ``vpmaddubsw``).
     """
-    if output is not None and not os.fspath(output).lower().endswith(".onnx"):
-        raise Lstm2OnnxError(f"quantize: the output must end in .onnx, got {os.fspath(output)!r}")
+    _check_output("quantize", output)
     float_model = load_model(model)
     meta = _metadata(float_model)
     if META_SPEC not in meta:
@@ -143,6 +142,22 @@ def requantized(float_model: onnx.ModelProto, like: onnx.ModelProto) -> onnx.Mod
         if original is not None and list(original.dims) == list(tensor.dims) and original.data_type == tensor.data_type:
             tensor.CopyFrom(original)
     return int8
+
+
+def rebuilt(int8_model: onnx.ModelProto, output: str | os.PathLike | None = None, **options: Any) -> onnx.ModelProto:
+    """An int8 model built again with :func:`lstm2onnx.build`'s ``options`` (e.g. ``stateful=True`` for streaming): its
+    dequantized layers built in float32, then quantized as it was (:func:`requantized`: exactly its int8 weights,
+    scales and zero points). Written atomically to ``output`` when given."""
+    _check_output("build", output)
+    copy = requantized(build(dequantized_layers(int8_model), **options), int8_model)
+    if output is not None:
+        _write(copy, output)
+    return copy
+
+
+def _check_output(what: str, output: str | os.PathLike | None) -> None:
+    if output is not None and not os.fspath(output).lower().endswith(".onnx"):
+        raise Lstm2OnnxError(f"{what}: the output must end in .onnx, got {os.fspath(output)!r}")
 
 
 def load_model(model: str | os.PathLike | onnx.ModelProto) -> onnx.ModelProto:

@@ -302,3 +302,40 @@ def test_triton_repository_of_an_int8_model(tmp_path):
         stream = pool.open()
         chunks = np.concatenate([stream.step(x[t : t + 4]) for t in range(0, len(x), 4)])
         assert np.abs(chunks - y).max() <= INT8_TOLERANCE["probabilities"]
+
+
+@pytest.mark.parametrize("per_channel", [False, True])
+def test_cli_build_stateful_copy_of_an_int8_model(tmp_path, capsys, per_channel):
+    """lstm2onnx build INT8.onnx --stateful: an int8 copy with the state inputs/outputs, exactly the original's int8 weights,
+    scales and zero points and its quantization settings, that the runtime's streams serve within INT8_TOLERANCE."""
+    layers = initialize(classifier(mode="sequence"), 11)
+    source, copy = tmp_path / "int8.onnx", tmp_path / "stateful.onnx"
+    save(quantize(build(layers, ragged=True, seed=11), per_channel=per_channel), tmp_path, "int8.onnx")
+    assert main(["build", str(source), "-o", str(copy), "--stateful"]) == 0
+    assert "int8" in capsys.readouterr().out
+    original, served = onnx.load(str(source)), onnx.load(str(copy))
+    meta = {p.key: p.value for p in served.metadata_props}
+    assert is_quantized(served) and [s["layer"] for s in json.loads(meta[META_IO])["states"]] == ["lstm_1"]
+    assert json.loads(meta[META_IO])["sequence_lengths"] and json.loads(meta[META_CLASSES]) == ["a", "b", "c", "d", "e"]
+    assert quantization_info(served)["per_channel"] is per_channel
+    int8_tensors = {t.name: t.SerializeToString() for t in original.graph.initializer if t.name.endswith(("_quantized", "_scale", "_zero_point"))}
+    assert len(int8_tensors) == 9  # lstm_1 W and R, fc Weights: each its int8 values, scale and zero point
+    assert {t.name: t.SerializeToString() for t in served.graph.initializer if t.name in int8_tensors} == int8_tensors
+
+    X = random_sequences(6, batch=3, time_steps=12, seed=11)
+    expected = reference.predict(layers, X)
+    pool = rt.StreamPool(rt.load(str(copy), "cpu"))
+    for x, y in zip(X, expected):
+        stream = pool.open()
+        steps = np.concatenate([stream.step(x[t : t + 1]) for t in range(len(x))])  # one step per call
+        assert np.abs(steps - y).max() <= INT8_TOLERANCE["probabilities"]
+
+
+def test_cli_build_int8_with_new_weights_says_what_to_do(tmp_path, capsys):
+    path = save(quantize(build(classifier(), seed=1)), tmp_path, "int8.onnx")
+    weights = tmp_path / "w.mat"
+    weights.write_bytes(b"")
+    assert main(["build", path, "-o", str(tmp_path / "out.onnx"), "--weights", str(weights)]) == 1
+    error = capsys.readouterr().err
+    assert "is an int8 model" in error and "lstm2onnx quantize" in error
+    assert not (tmp_path / "out.onnx").exists()
