@@ -762,9 +762,13 @@ class Evaluator:
                 return np.array([[True]])
             return np.array([[self.truth(self.value(node.right, frame), node.pos)]])
         a, b = self.value(node.left, frame), self.value(node.right, frame)
-        if op in ("==", "~=") and (isinstance(a, (Strings, str)) and isinstance(b, (Strings, str))) and (
-                isinstance(a, Strings) or isinstance(b, Strings)):
-            left, right = texts(a, "==")[0], texts(b, "==")[0]
+        if op in ("==", "~=") and (isinstance(a, (Strings, str, Cell)) and isinstance(b, (Strings, str, Cell))) and (
+                isinstance(a, (Strings, Cell)) or isinstance(b, (Strings, Cell))):
+            # string comparison; a cell of texts stands for labels that are categorical in MATLAB (Y == "cat")
+            try:
+                left, right = texts(a, "==")[0], texts(b, "==")[0]
+            except FunctionError as error:
+                raise EvalError(str(error), node.pos) from None
             if len(right) == 1:
                 result = np.array([s == right[0] for s in left]).reshape(_text_shape(a), order="F")
             elif len(left) == 1:

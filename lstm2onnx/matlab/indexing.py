@@ -132,7 +132,7 @@ def assign(target: Any, indices: list[Any], value: Any, budget: Budget, pos: int
         if not isinstance(target, Cell):
             raise IndexError_(f"brace assignment {{}} needs a cell array, got {describe(target)}")
         return _store(target.data, indices, object_array([value], (1, 1)), budget, pos, Cell, None)
-    deleting = isinstance(value, np.ndarray) and value.size == 0 and value.dtype != bool and not isinstance(target, Cell)
+    deleting = isinstance(value, np.ndarray) and value.size == 0 and value.dtype != bool  # x(k) = [] (cells too: c(k) = [])
     if isinstance(value, (Layer, LayerArray)) and (_empty_like_target(target) or isinstance(target, (LayerArray, Layer))):
         layers = target if isinstance(target, LayerArray) else LayerArray([] if _empty_like_target(target) else [target])
         new = value if isinstance(value, LayerArray) else LayerArray([value])

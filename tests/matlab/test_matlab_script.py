@@ -218,6 +218,9 @@ FORMS = [
      "\nlayers = lstmLayer(numel(C) * 100 + size(R{2}, 2) * 10 + E{2, 3} + numel(cell2mat(C)));", [lstmLayer(342)]),
     ("layers = lstmLayer(nnz([1 0 2]) * 100 + median([1 5 3]) * 10 + mode([4 2 2 4 1]) + strlength(\"abcd\"));", [lstmLayer(236)]),
     ("m = any([0 0; 0 1]); layers = lstmLayer(1 + 2 * m(2) + 4 * all([1 1; 0 1], 'all'));", [lstmLayer(3)]),
+    ("c = {1, 'a', 3}; c(2) = []; d = {'x'; 'y'; 'z'}; d([1 3]) = []; layers = lstmLayer(numel(c) * 10 + numel(d) + c{2});",
+     [lstmLayer(24)]),  # c(k) = [] deletes cells
+    ("y = {'a'; 'b'; 'a'}; layers = lstmLayer(sum(y == \"a\") * 10 + sum(y ~= \"a\"));", [lstmLayer(21)]),  # labels == "a"
     # std / var (MATLAB's N-1 normalisation; w = 1: N)
     ("x = [2 4 4 4 5 5 7 9]; layers = lstmLayer(round(100 * std(x)) + var(x, 1));", [lstmLayer(218)]),
     ("X = [1 2 3; 4 6 8]; s = std(X, 0, 2); v = var(X); layers = lstmLayer(s(2) * 10 + sum(v) * 2);", [lstmLayer(70)]),

@@ -187,6 +187,13 @@ def gestures(tmp_path, rng):
     return [path]
 
 
+def waveform_imbalanced(tmp_path, rng):
+    path = tmp_path / "WaveformData.mat"
+    scipy.io.savemat(path, {"data": sequences(rng, 60, 3, 20, 40, transposed=True),
+                            "labels": labels(60, ["Sine", "Square", "Sawtooth", "Triangle"])})  # 15 of each
+    return [path]
+
+
 def no_data(tmp_path, rng):
     return []
 
@@ -283,6 +290,10 @@ CASES = [
          [sequenceInputLayer(5), gruLayer(96, OutputMode="last"), fullyConnectedLayer(7), softmaxLayer()], numeric=True),
     Case("switch_model_type.m", no_data,
          [sequenceInputLayer(9, Name="input"), bilstmLayer(64, OutputMode="last"), fullyConnectedLayer(6), softmaxLayer()]),
+    Case("imbalanced_class_weights.m", waveform_imbalanced,  # 15 Sine, 15 Square, 10 Sawtooth, 15 Triangle
+         [sequenceInputLayer(3), bilstmLayer(120, OutputMode="last"), fullyConnectedLayer(4), softmaxLayer(),
+          classificationLayer(Classes=["Sawtooth", "Sine", "Square", "Triangle"],
+                              ClassWeights=55 / (4 * np.array([10.0, 15.0, 15.0, 15.0])))]),
     Case("dnd_exported_graph.m", gestures,
          [sequenceInputLayer(11, Name="sequence"), bilstmLayer(128, OutputMode="last", Name="bilstm"),
           dropoutLayer(0.3, Name="dropout"), fullyConnectedLayer(3, Name="fc"), softmaxLayer(Name="softmax"),
