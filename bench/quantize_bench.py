@@ -5,7 +5,9 @@
 (1) batch calls on runtime_bench's shapes (I, H, T, B), sequence output: lstm2onnx_runtime.predict on the
     float32 model and on its int8 version (lstm2onnx.quantize: onnxruntime's dynamic quantization), next to
     torch.nn.LSTM in float32 and after torch.ao.quantization.quantize_dynamic (int8 weights); the max abs
-    difference int8 - float32 on the same input;
+    difference int8 - float32 on the same input; and, as a check on our graph, the speedup that
+    onnxruntime.quantization.quantize_dynamic gives on runtime_bench's bare LSTM-op graph (X [T, B, I] -> Y,
+    no Transpose/Squeeze, raw session.run), timed in the same interleaved rounds;
 (2) one stream, one time step per call (I=12, 1 intra-op thread): Stream.step, float32 vs int8;
 (3) the shipped Japanese Vowels classifier: test accuracy, float32 vs int8 (per tensor and per channel),
     label agreement, and classify's time at MiniBatchSize 27 and 370.
@@ -28,10 +30,10 @@ import onnxruntime as ort
 
 import lstm2onnx_runtime as rt
 from lstm2onnx import japaneseVowelsTestData
-from lstm2onnx.quantize import quantize
+from lstm2onnx.quantize import _without_preprocessing_hint, quantize
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from runtime_bench import build_model, compare, options, torch, torch_time  # noqa: E402
+from runtime_bench import bare_lstm_model, build_model, compare, options, torch, torch_time  # noqa: E402
 
 SHAPES = [(12, 100, 20, 1), (12, 100, 20, 370), (64, 256, 100, 64), (128, 512, 200, 32)]  # as runtime_bench (1)
 JAPANESE_VOWELS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "models", "japanese_vowels", "japanese_vowels.onnx")
@@ -41,6 +43,19 @@ def int8_copy(path: str, per_channel: bool = False) -> str:
     target = path.replace(".onnx", "_int8_pc.onnx" if per_channel else "_int8.onnx")
     quantize(path, target, per_channel=per_channel)
     return target
+
+
+def bare_pair(folder: str, I: int, H: int) -> dict[str, ort.InferenceSession]:
+    """runtime_bench's bare LSTM-op graph and onnxruntime's quantize_dynamic of it (LSTM only, int8 weights, as quantize asks)."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    path = os.path.join(folder, f"bare_{I}_{H}.onnx")
+    with open(path, "wb") as handle:
+        handle.write(bare_lstm_model(I, H))
+    target = path.replace(".onnx", "_int8.onnx")
+    with _without_preprocessing_hint():
+        quantize_dynamic(path, target, op_types_to_quantize=["LSTM"], weight_type=QuantType.QInt8)
+    return {tag: ort.InferenceSession(p, options(), providers=["CPUExecutionProvider"]) for tag, p in (("bare f32", path), ("bare int8", target))}
 
 
 def torch_pair(I: int, H: int, X: np.ndarray, seconds: float) -> tuple[float, float]:
@@ -66,17 +81,20 @@ def torch_pair(I: int, H: int, X: np.ndarray, seconds: float) -> tuple[float, fl
 
 def batch_calls(folder: str, seconds: float) -> None:
     print("(1) batch calls: ms per call (sequence output); speedup = float32 / int8")
-    print(f"{'I,H,T,B':>18} {'rt f32':>9} {'rt int8':>9} {'speedup':>8} {'max|diff|':>10} {'torch f32':>10} {'torch int8':>11} "
-          f"{'speedup':>8} {'rt int8/torch int8':>19}")
+    print(f"{'I,H,T,B':>18} {'rt f32':>9} {'rt int8':>9} {'speedup':>8} {'max|diff|':>10} {'bare speedup':>13} {'torch f32':>10} "
+          f"{'torch int8':>11} {'speedup':>8} {'rt int8/torch int8':>19}")
     for I, H, T, B in SHAPES:
         X = np.random.default_rng(0).standard_normal((B, T, I)).astype(np.float32)
         path = build_model(folder, I, H, stateful=False)
         nets = {tag: rt.load(p, "cpu", session_options=options()) for tag, p in (("f32", path), ("int8", int8_copy(path)))}
         diff = float(np.abs(rt.predict(nets["int8"], X, MiniBatchSize=B) - rt.predict(nets["f32"], X, MiniBatchSize=B)).max())
-        t = compare({tag: (lambda net=net: rt.predict(net, X, MiniBatchSize=B)) for tag, net in nets.items()}, seconds * 2, rounds=11)
+        X_tm = np.ascontiguousarray(X.transpose(1, 0, 2))
+        fns = {tag: (lambda net=net: rt.predict(net, X, MiniBatchSize=B)) for tag, net in nets.items()}
+        fns.update({tag: (lambda s=s: s.run(None, {"X": X_tm})) for tag, s in bare_pair(folder, I, H).items()})
+        t = compare(fns, seconds * 4, rounds=11)
         t_torch, t_torch8 = torch_pair(I, H, X, seconds)
         print(f"{f'{I},{H},{T},{B}':>18} {1e3 * t['f32']:9.3f} {1e3 * t['int8']:9.3f} {t['f32'] / t['int8']:8.2f} {diff:10.2e} "
-              f"{1e3 * t_torch:10.3f} {1e3 * t_torch8:11.3f} {t_torch / t_torch8:8.2f} {t['int8'] / t_torch8:19.3f}")
+              f"{t['bare f32'] / t['bare int8']:13.2f} {1e3 * t_torch:10.3f} {1e3 * t_torch8:11.3f} {t_torch / t_torch8:8.2f} {t['int8'] / t_torch8:19.3f}")
 
 
 def streaming(folder: str, seconds: float) -> None:
