@@ -1346,3 +1346,78 @@ def _partition_mask(call: CallContext, args: list[Any], nargout: int) -> Any:
     index = 1 if len(args) == 1 else integer(args[1], f"{call.name}'s test set", 1)
     call.budget.charge(args[0].tests[0].size, call.pos)
     return args[0].mask(call.name, index)
+
+
+# -- size-preserving normalisations that scripts apply before reading sizes ----------------------------------
+
+
+@builtin("mapminmax")
+def _mapminmax(call: CallContext, args: list[Any], nargout: int) -> Any:
+    """``[Y, PS] = mapminmax(X, ymin, ymax)`` (rows mapped to [ymin, ymax], default [-1, 1]); ``mapminmax('apply',
+    X, PS)`` and ``mapminmax('reverse', Y, PS)`` with the settings struct it returned."""
+    if args and isinstance(args[0], str):
+        _nargs("mapminmax", args, 3, 3)
+        mode = args[0].lower()
+        settings = args[2]
+        if mode not in ("apply", "reverse") or not isinstance(settings, dict) or not {"gain", "xoffset", "ymin"} <= set(settings):
+            raise FunctionError("mapminmax: expected mapminmax('apply' or 'reverse', X, PS) with the PS mapminmax returned")
+        x = numbers(args[1], "mapminmax")
+        call.budget.charge(x.size, call.pos, x.shape)
+        gain, offset, low = (numbers(settings[k], "mapminmax") for k in ("gain", "xoffset", "ymin"))
+        with np.errstate(all="ignore"):
+            return (x - offset) * gain + low if mode == "apply" else (x - low) / gain + offset
+    _nargs("mapminmax", args, 1, 3)
+    x = numbers(args[0], "mapminmax")
+    low = scalar(args[1], "mapminmax's ymin") if len(args) > 1 else -1.0
+    high = scalar(args[2], "mapminmax's ymax") if len(args) > 2 else 1.0
+    call.budget.charge(2 * x.size, call.pos, x.shape)
+    xmin, xmax = (x.min(axis=1, keepdims=True), x.max(axis=1, keepdims=True)) if x.size else (np.zeros((x.shape[0], 1)),) * 2
+    span = xmax - xmin
+    gain = np.where(span == 0, 1.0, (high - low) / np.where(span == 0, 1.0, span))
+    y = (x - xmin) * gain + low
+    settings = {"name": "mapminmax", "xrows": np.array([[float(x.shape[0])]]), "xmax": xmax, "xmin": xmin,
+                "xrange": span, "yrows": np.array([[float(x.shape[0])]]), "ymax": np.array([[high]]),
+                "ymin": np.array([[low]]), "yrange": np.array([[high - low]]), "gain": gain, "xoffset": xmin}
+    return (y, settings) if nargout > 1 else y
+
+
+@builtin("zscore")
+def _zscore(call: CallContext, args: list[Any], nargout: int) -> Any:
+    """``[Z, mu, sigma] = zscore(X, w, dim)``: along the first dimension that is not 1 by default."""
+    _opaque_check(call, "zscore", args)
+    _nargs("zscore", args, 1, 3)
+    x = numbers(args[0], "zscore")
+    dims = [args[2]] if len(args) == 3 else []
+    mu = FUNCTIONS["mean"](call, [x] + dims, 1)
+    sigma = FUNCTIONS["std"](call, [x, args[1] if len(args) > 1 else np.zeros((0, 0))] + dims, 1)
+    call.budget.charge(x.size, call.pos, x.shape)
+    with np.errstate(all="ignore"):
+        z = np.where(sigma == 0, x - mu, (x - mu) / np.where(sigma == 0, 1.0, sigma))
+    return (z, mu, sigma)[: max(nargout, 1)] if nargout > 1 else z
+
+
+@builtin("normalize", "rescale")
+def _normalize(call: CallContext, args: list[Any], nargout: int) -> Any:
+    """``normalize(X)`` (z-scores; ``normalize(X, dim)``, ``normalize(X, 'range')``) and ``rescale(X, l, u)``:
+    values of the same size (what a network's sizes depend on)."""
+    _opaque_check(call, call.name, args)
+    if not args:
+        raise FunctionError(f"{call.name} needs an array")
+    x = numbers(args[0], call.name)
+    call.budget.charge(2 * x.size, call.pos, x.shape)
+    with np.errstate(all="ignore"):
+        if call.name == "rescale":
+            low = scalar(args[1], "rescale's lower bound") if len(args) > 1 else 0.0
+            high = scalar(args[2], "rescale's upper bound") if len(args) > 2 else 1.0
+            span = x.max() - x.min() if x.size else 0.0
+            return np.full(x.shape, low) if span == 0 else low + (x - x.min()) / span * (high - low)
+        rest = list(args[1:])
+        dim = [rest.pop(0)] if rest and not isinstance(rest[0], str) else []
+        method = text(rest[0], "normalize's method").lower() if rest else "zscore"
+        if method == "zscore":
+            return _zscore(call, [x, np.zeros((0, 0))] + dim, 1)
+        if method == "range":
+            axis = integer(dim[0], "normalize's dimension", 1) - 1 if dim else _first_dim(x.shape)
+            low, high = x.min(axis=axis, keepdims=True), x.max(axis=axis, keepdims=True)
+            return np.where(high == low, 0.0, (x - low) / np.where(high == low, 1.0, high - low))
+    raise FunctionError(f"normalize: method {method!r} is not supported (zscore, range)")

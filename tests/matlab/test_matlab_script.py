@@ -221,6 +221,12 @@ FORMS = [
     ("c = {1, 'a', 3}; c(2) = []; d = {'x'; 'y'; 'z'}; d([1 3]) = []; layers = lstmLayer(numel(c) * 10 + numel(d) + c{2});",
      [lstmLayer(24)]),  # c(k) = [] deletes cells
     ("y = {'a'; 'b'; 'a'}; layers = lstmLayer(sum(y == \"a\") * 10 + sum(y ~= \"a\"));", [lstmLayer(21)]),  # labels == "a"
+    # normalisations applied before sizes are read: the values MATLAB gives
+    ("X = [1 2 3; 10 20 40]; [Y, ps] = mapminmax(X, 0, 1); Z = mapminmax('apply', X, ps); R = mapminmax('reverse', Z, ps);"
+     " v = mapminmax([0 5 10]);\nlayers = lstmLayer(round(1000 * Y(2, 2)) + R(2, 3) + 100 * v(3));", [lstmLayer(473)]),
+    ("[z, m, s] = zscore([1 2 3 4]); n = normalize([1 2; 3 5]); r = rescale([2 4 6], -1, 1); q = normalize([0 5 10], 'range');"
+     "\nlayers = lstmLayer(round(100 * z(4)) + 10 * m + round(10 * s) + round(1000 * n(2, 2)) + 10000 * (r(1) + 2) + 100 * q(2));",
+     [lstmLayer(10000 + 707 + 116 + 25 + 13 + 50)]),
     # std / var (MATLAB's N-1 normalisation; w = 1: N)
     ("x = [2 4 4 4 5 5 7 9]; layers = lstmLayer(round(100 * std(x)) + var(x, 1));", [lstmLayer(218)]),
     ("X = [1 2 3; 4 6 8]; s = std(X, 0, 2); v = var(X); layers = lstmLayer(s(2) * 10 + sum(v) * 2);", [lstmLayer(70)]),

@@ -194,6 +194,21 @@ def waveform_imbalanced(tmp_path, rng):
     return [path]
 
 
+def turbofan_time_major(tmp_path, rng):
+    x = cell([np.hstack([rng.standard_normal((t, 4)), np.full((t, 3), 2.0), rng.standard_normal((t, 10))])
+              for t in rng.integers(30, 60, 6)])  # time-by-17, 3 constant columns
+    y = cell([np.arange(s.shape[0], 0, -1.0).reshape(-1, 1) for s in x.reshape(-1)])
+    path = tmp_path / "turbofan.mat"
+    scipy.io.savemat(path, {"XTrain": x, "TTrain": y})
+    return [path]
+
+
+def spreadsheet(tmp_path, rng):
+    path = tmp_path / "dataset.npz"  # what xlsread would give: observations in rows, the target last
+    np.savez(path, data=rng.standard_normal((120, 6)))
+    return [path]
+
+
 def no_data(tmp_path, rng):
     return []
 
@@ -294,6 +309,11 @@ CASES = [
          [sequenceInputLayer(3), bilstmLayer(120, OutputMode="last"), fullyConnectedLayer(4), softmaxLayer(),
           classificationLayer(Classes=["Sawtooth", "Sine", "Square", "Triangle"],
                               ClassWeights=55 / (4 * np.array([10.0, 15.0, 15.0, 15.0])))]),
+    Case("turbofan_rul_trainnet.m", turbofan_time_major,
+         [sequenceInputLayer(14), lstmLayer(200), fullyConnectedLayer(50), dropoutLayer(0.5), fullyConnectedLayer(1)]),
+    Case("xlsread_mapminmax.m", spreadsheet,
+         [sequenceInputLayer(5), lstmLayer(64), dropoutLayer(0.1), lstmLayer(32), fullyConnectedLayer(1), regressionLayer()],
+         numeric=True, notes=("data comes from the --data file (xlsread(...) at line 6 is not run)",)),
     Case("dnd_exported_graph.m", gestures,
          [sequenceInputLayer(11, Name="sequence"), bilstmLayer(128, OutputMode="last", Name="bilstm"),
           dropoutLayer(0.3, Name="dropout"), fullyConnectedLayer(3, Name="fc"), softmaxLayer(Name="softmax"),
