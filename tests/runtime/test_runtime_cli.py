@@ -53,7 +53,7 @@ def test_predict_bad_data_is_one_line(model, tmp_path):
     proc = subprocess.run([sys.executable, "-m", "lstm2onnx_runtime.cli", "predict", str(path), str(tmp_path / "bad.npy"), "--provider", "cpu"],
                           capture_output=True, text=True)
     assert proc.returncode == 1
-    assert proc.stderr.strip() == "lstm2onnx-run predict: error: predict: sequence 1 has 5 features per time step, expected 3"
+    assert proc.stderr.strip() == "lstm2onnx-run predict: error: classify: sequence 1 has 5 features per time step, expected 3"  # a classifier: the command classifies
 
 
 def test_stream_keeps_state_and_resets(model, rng):
