@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 
@@ -28,7 +29,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     positive = _count
     triton = commands.add_parser("triton", help="write a Triton Inference Server model repository (sequence batcher, stateful)")
     triton.add_argument("model", help="an .onnx file built by lstm2onnx (a stateful copy is made when it has no state inputs)")
-    triton.add_argument("-o", "--output", required=True, help="the model repository folder (must exist); writes OUTPUT/NAME/")
+    triton.add_argument("-o", "--output", required=True, help="the model repository folder (made if missing); writes OUTPUT/NAME/")
     triton.add_argument("--name", help="model name in Triton (default: the file name)")
     triton.add_argument("--backend", choices=BACKENDS, default="python",
                         help="python: the runtime's StreamPool, any chunk lengths, runs on 'lstm2onnx serve' (default); "
@@ -62,7 +63,11 @@ def _triton(args: argparse.Namespace) -> int:
     folder = write_repository(args.model, args.output, name=args.name, backend=args.backend, max_batch=args.max_batch,
                               instances=args.instances, provider=args.provider, idle_us=args.idle_us,
                               queue_delay_us=args.queue_delay_us)
-    print(f"wrote {folder} ({args.backend} backend); serve it with: lstm2onnx serve {args.output}")
+    if args.backend == "python":
+        print(f"wrote {folder} (python backend); serve it with: lstm2onnx serve {args.output}")
+    else:  # the nvidia-pytriton wheel behind `lstm2onnx serve` has no onnxruntime backend
+        print(f"wrote {folder} (onnxruntime backend); serve it in Triton's container, e.g. docker run -p 8000-8002:8000-8002 "
+              f"-v {os.path.abspath(args.output)}:/models nvcr.io/nvidia/tritonserver:24.10-py3 tritonserver --model-repository /models")
     return 0
 
 

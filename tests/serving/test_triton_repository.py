@@ -209,7 +209,10 @@ def test_cli_triton_writes_the_repository(tmp_path, capsys):
                  "--instances", "3", "--idle-us", "7000000", "--name", "lstm"]) == 0
     config = parse(tmp_path / "repo" / "lstm")
     assert (config.max_batch_size, config.instance_group[0].count, config.sequence_batching.max_sequence_idle_microseconds) == (8, 3, 7_000_000)
-    assert "lstm" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "(onnxruntime backend); serve it in Triton's container" in printed and "tritonserver --model-repository /models" in printed
+    assert main(["triton", str(tmp_path / "m.onnx"), "-o", str(tmp_path / "repo"), "--name", "py"]) == 0
+    assert f"(python backend); serve it with: lstm2onnx serve {tmp_path / 'repo'}" in capsys.readouterr().out
     assert main(["triton", str(tmp_path / "m.onnx"), "-o", str(tmp_path / "m.onnx")]) == 1  # a file, not a folder
     assert "cannot make the repository folder" in capsys.readouterr().err
     assert main(["triton", str(tmp_path / "m.onnx"), "-o", str(tmp_path / "fresh")]) == 0
