@@ -208,10 +208,12 @@ def to_native(X: Any, fmt: str, what: str) -> Any:
     return [to_native(np.asarray(x), per_item, what) for x in X]
 
 
-def scores2label(scores: Any, classNames: Sequence[str] | Any = None, dim: int = -1) -> Any:
-    """MATLAB's ``labels = scores2label(scores, classNames)``: the class with the highest score along ``dim``
-    (default the last axis, where this project keeps the classes); a list of ``[T, K]`` score arrays gives a
-    list of label arrays. ``classNames`` may also be a network with ``Classes``."""
+def scores2label(scores: Any, classNames: Sequence[str] | Any = None, dim: int | str = "auto") -> Any:
+    """MATLAB's ``labels = scores2label(scores, classNames, dim)``: the class with the highest score along the
+    channel dimension; a list of ``[T, K]`` score arrays gives a list of label arrays. ``classNames`` may also be
+    a network with ``Classes``. ``dim`` counts from 1 as in MATLAB (``2`` for ``[N, K]`` scores, ``1`` for
+    MATLAB's ``[K, N]``); 'auto' (default) is the last dimension, where this project keeps the classes. A
+    negative ``dim`` counts from the end, as numpy's axes do."""
     names = getattr(classNames, "Classes", classNames)
     if names is None:
         raise Lstm2OnnxError("scores2label: classNames must be given (a list of K class names)")
@@ -219,7 +221,20 @@ def scores2label(scores: Any, classNames: Sequence[str] | Any = None, dim: int =
     if isinstance(scores, list):
         return [scores2label(s, names, dim) for s in scores]
     scores = np.asarray(scores)
-    if scores.ndim == 0 or scores.shape[dim] != len(names):
-        raise Lstm2OnnxError(f"scores2label: {len(names)} class names but the scores have {scores.shape[dim] if scores.ndim else 0} "
+    if scores.ndim == 0:
+        raise Lstm2OnnxError(f"scores2label: scores must be an array with a dimension of {len(names)} class scores, got a scalar")
+    axis = _channel_axis(scores.shape, dim)
+    if scores.shape[axis] != len(names):
+        raise Lstm2OnnxError(f"scores2label: {len(names)} class names but the scores have {scores.shape[axis]} "
                              f"entries along dimension {dim} (shape {scores.shape})")
-    return names[scores.argmax(axis=dim)]
+    return names[scores.argmax(axis=axis)]
+
+
+def _channel_axis(shape: tuple[int, ...], dim: int | str) -> int:
+    """The numpy axis of MATLAB's ``dim`` (see scores2label)."""
+    if isinstance(dim, str) and dim.lower() == "auto":
+        return len(shape) - 1
+    if isinstance(dim, (int, np.integer)) and not isinstance(dim, bool) and dim != 0 and -len(shape) <= dim <= len(shape):
+        return int(dim) - 1 if dim > 0 else len(shape) + int(dim)
+    raise Lstm2OnnxError(f"scores2label: dim must be 'auto' or a dimension of the scores counted from 1 (MATLAB's) or from the end "
+                         f"(negative), 1..{len(shape)} or -{len(shape)}..-1 here, got {dim!r}")

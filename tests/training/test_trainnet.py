@@ -9,6 +9,7 @@ same problem: 1e-5; onnxruntime vs minibatchpredict and the reference: 1e-5.
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -294,9 +295,14 @@ def test_minibatchpredict_is_bit_stable_and_uniform_output():
 def test_scores2label():
     scores = np.array([[0.1, 0.7, 0.2], [0.5, 0.3, 0.2]])
     assert list(scores2label(scores, ["x", "y", "z"])) == ["y", "x"]
-    assert list(scores2label(scores.T, ["x", "y", "z"], 0)) == ["y", "x"]
+    assert list(scores2label(scores.T, ["x", "y", "z"], 1)) == ["y", "x"]  # MATLAB's dim: the classes along the first dimension
+    assert list(scores2label(scores, ["x", "y", "z"], 2)) == list(scores2label(scores, ["x", "y", "z"], -1)) == ["y", "x"]
+    assert list(scores2label(scores, ["x", "y", "z"], "auto")) == ["y", "x"]
+    for bad in (0, 3, -3, True, "last"):
+        with pytest.raises(Lstm2OnnxError, match=re.escape("scores2label: dim must be 'auto' or a dimension of the scores counted from 1")):
+            scores2label(scores, ["x", "y", "z"], bad)
     assert [list(v) for v in scores2label([scores, scores[:1]], ["x", "y", "z"])] == [["y", "x"], ["y"]]
-    with pytest.raises(Lstm2OnnxError, match=r"scores2label: 2 class names but the scores have 3 entries along dimension -1"):
+    with pytest.raises(Lstm2OnnxError, match=r"scores2label: 2 class names but the scores have 3 entries along dimension auto"):
         scores2label(scores, ["x", "y"])
 
 
