@@ -46,11 +46,16 @@ class Table:
     def __iter__(self) -> Iterator[tuple[str, str, np.ndarray]]:
         return iter(zip(self.Layer, self.Parameter, self.Value))
 
-    def __getitem__(self, key: tuple[str, str]) -> np.ndarray:
+    def __getitem__(self, key: tuple[str, str] | str) -> Any:
+        """``table["lstm", "Bias"]``: that row's Value; ``table["Value"]``: a whole column (as ``table.Value``)."""
+        if isinstance(key, str):
+            if key in ("Layer", "Parameter", "Value"):
+                return getattr(self, key)
+            raise KeyError(f"no column {key!r}: the columns are 'Layer', 'Parameter', 'Value'; a row is table[layer, parameter]")
         for layer, parameter, value in self:
             if (layer, parameter) == tuple(key):
                 return value
-        raise KeyError(f"no row ({key[0]!r}, {key[1]!r}); rows: {list(zip(self.Layer, self.Parameter))}")
+        raise KeyError(f"no row {tuple(key)!r}; rows: {list(zip(self.Layer, self.Parameter))}")
 
     def __str__(self) -> str:
         lines = [f"  {len(self)}x3 table", "", f"    {'Layer':<16}{'Parameter':<20}Value", ""]

@@ -253,6 +253,9 @@ def test_dlnetwork_is_initialized_and_refuses_output_layers():
     assert [(row[0], row[1]) for row in net.Learnables] == [("lstm", "InputWeights"), ("lstm", "RecurrentWeights"), ("lstm", "Bias"),
                                                             ("fc", "Weights"), ("fc", "Bias")]
     np.testing.assert_array_equal(net.Learnables["fc", "Weights"], net.Layers[2].Weights)
+    assert net.Learnables["Parameter"] == net.Learnables.Parameter and len(net.Learnables["Value"]) == len(net.Learnables)
+    with pytest.raises(KeyError, match="no column 'Values': the columns are 'Layer', 'Parameter', 'Value'"):
+        net.Learnables["Values"]
     assert net.State["lstm", "HiddenState"].shape == (4, 1)
     with pytest.raises(Lstm2OnnxError, match="dlnetwork: classificationLayer: output layers are not supported in a dlnetwork"):
         dlnetwork([*layers, classificationLayer()])
