@@ -209,6 +209,18 @@ def spreadsheet(tmp_path, rng):
     return [path]
 
 
+def characters(tmp_path, rng):
+    alphabet = list("abcdefghij")
+    xs, ys = [], []
+    for length in (12, 7, 9):
+        codes = rng.integers(0, len(alphabet), length + 1)
+        xs.append(np.eye(len(alphabet))[:, codes[:-1]])
+        ys.append(cell([alphabet[c] for c in codes[1:]], (1, length)))
+    path = tmp_path / "textData.mat"
+    scipy.io.savemat(path, {"XTrain": cell(xs), "YTrain": cell(ys)})
+    return [path]
+
+
 def no_data(tmp_path, rng):
     return []
 
@@ -314,6 +326,10 @@ CASES = [
     Case("xlsread_mapminmax.m", spreadsheet,
          [sequenceInputLayer(5), lstmLayer(64), dropoutLayer(0.1), lstmLayer(32), fullyConnectedLayer(1), regressionLayer()],
          numeric=True, notes=("data comes from the --data file (xlsread(...) at line 6 is not run)",)),
+    Case("text_generation_chars.m", characters,
+         lambda paths: [sequenceInputLayer(10), lstmLayer(400), dropoutLayer(0.2), lstmLayer(400), dropoutLayer(0.2),
+                        fullyConnectedLayer(len({str(c[0]) for y in scipy.io.loadmat(paths[0])["YTrain"].reshape(-1)
+                                                 for c in y.reshape(-1)}))] + CLASSIFIER_HEAD),
     Case("dnd_exported_graph.m", gestures,
          [sequenceInputLayer(11, Name="sequence"), bilstmLayer(128, OutputMode="last", Name="bilstm"),
           dropoutLayer(0.3, Name="dropout"), fullyConnectedLayer(3, Name="fc"), softmaxLayer(Name="softmax"),
