@@ -9,7 +9,8 @@ never unpickles). A script's ``load NAME`` / ``load('NAME.mat')`` /
 (else from all of them); the path the script names is never opened.
 
 ``--set`` values are MATLAB literals: a number, a string, a vector or matrix
-(``[1 2 3]``), a cell of strings (``{'a','b'}``), ``true``/``false``.
+(``[1 2 3]``), a cell of strings (``{'a','b'}``), ``true``/``false``; a bare word
+(``--set modelType=gru``) is the text it spells.
 """
 
 from __future__ import annotations
@@ -156,6 +157,8 @@ def parse_literal(text: str, where: str = "the value") -> Any:
 
     expected = "a MATLAB literal: a number, a string, a vector such as [1 2 3] or a cell of strings such as {'a','b'}"
     tokens = tokenize(text)[:-1]
+    if len(tokens) == 1 and tokens[0].kind == "id" and tokens[0].value not in _LITERAL_WORDS:
+        return tokens[0].value  # a bare word is text, as in command syntax (the shell ate the quotes of --set mode="gru")
     bad = next((t for t in tokens if t.kind in ("err", "cmd", "kw") or (t.kind == "id" and t.value not in _LITERAL_WORDS)), None)
     if not tokens or bad is not None:
         got = "nothing" if not tokens else repr(text)

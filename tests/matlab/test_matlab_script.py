@@ -297,7 +297,7 @@ def test_cli_set_a_struct_field(tmp_path, capsys):
 
 @pytest.mark.parametrize("literal,value", [
     ("100", np.array([[100.0]])), ("-2.5e1", np.array([[-25.0]])), ("[1 2 3]", np.array([[1.0, 2.0, 3.0]])),
-    ("[1; 2]", np.array([[1.0], [2.0]])), ("'text'", "text"), ("true", np.array([[True]])),
+    ("[1; 2]", np.array([[1.0], [2.0]])), ("'text'", "text"), ("true", np.array([[True]])), ("gru", "gru"),
 ])
 def test_set_literals(literal, value):
     name, parsed = parse_set(f"x={literal}")

@@ -421,6 +421,10 @@ def test_cli_builds_real_world_scripts_with_data_and_set(tmp_path, capsys):
                  "--set", "cfg.numHiddenUnits=96", "--set", "cfg.dropout=0.1"]) == 0
     err = capsys.readouterr().err
     assert "note: --set cfg.numHiddenUnits replaces the script's assignment at line 4" in err and out.exists()
+    out = tmp_path / "gru.onnx"
+    assert main(["build", str(SCRIPTS / "switch_model_type.m"), "-o", str(out), "--set", "modelType=GRU", "--verbose"]) == 0
+    listing = capsys.readouterr().out  # the shell took the quotes of modelType="GRU": a bare word is text
+    assert "'layers' is a 4-layer array:" in listing and "GRU with 64 hidden units" in listing and out.exists()
     out = tmp_path / "fn.onnx"
     assert main(["build", str(SCRIPTS / "buildLstmClassifier.m"), "-o", str(out), "--set", "numFeatures=12",
                  "--set", "numClasses=9", "--set", "bidirectional=true"]) == 0
