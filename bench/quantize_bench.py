@@ -1,6 +1,6 @@
 """int8 against float32 in the runtime, next to torch float32 and torch dynamic int8, measured in the same run.
 
-    python bench/quantize_bench.py [--quick]
+    python bench/quantize_bench.py [--quick] [--runs N] [--batch-only]
 
 (1) batch calls on runtime_bench's shapes (I, H, T, B), sequence output: lstm2onnx_runtime.predict on the
     float32 model and on its int8 version (lstm2onnx.quantize: onnxruntime's dynamic quantization), next to
@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import statistics
 import sys
 import tempfile
 import warnings
@@ -79,11 +80,12 @@ def torch_pair(I: int, H: int, X: np.ndarray, seconds: float) -> tuple[float, fl
     return torch_time(call(lstm), seconds), torch_time(call(int8), seconds)
 
 
-def batch_calls(folder: str, seconds: float) -> None:
-    print("(1) batch calls: ms per call (sequence output); speedup = float32 / int8")
+def batch_calls(folder: str, seconds: float, runs: int = 1) -> None:
+    print("(1) batch calls: ms per call (sequence output); speedup = float32 / int8" + (f"; {runs} runs, then their medians" if runs > 1 else ""))
     print(f"{'I,H,T,B':>18} {'rt f32':>9} {'rt int8':>9} {'speedup':>8} {'max|diff|':>10} {'bare speedup':>13} {'torch f32':>10} "
           f"{'torch int8':>11} {'speedup':>8} {'rt int8/torch int8':>19}")
-    for I, H, T, B in SHAPES:
+    speedups: dict[tuple, list[tuple[float, float]]] = {}
+    for I, H, T, B in [shape for _ in range(runs) for shape in SHAPES]:
         X = np.random.default_rng(0).standard_normal((B, T, I)).astype(np.float32)
         path = build_model(folder, I, H, stateful=False)
         nets = {tag: rt.load(p, "cpu", session_options=options()) for tag, p in (("f32", path), ("int8", int8_copy(path)))}
@@ -95,6 +97,12 @@ def batch_calls(folder: str, seconds: float) -> None:
         t_torch, t_torch8 = torch_pair(I, H, X, seconds)
         print(f"{f'{I},{H},{T},{B}':>18} {1e3 * t['f32']:9.3f} {1e3 * t['int8']:9.3f} {t['f32'] / t['int8']:8.2f} {diff:10.2e} "
               f"{t['bare f32'] / t['bare int8']:13.2f} {1e3 * t_torch:10.3f} {1e3 * t_torch8:11.3f} {t_torch / t_torch8:8.2f} {t['int8'] / t_torch8:19.3f}")
+        speedups.setdefault((I, H, T, B), []).append((t["f32"] / t["int8"], t["bare f32"] / t["bare int8"]))
+    if runs > 1:
+        print("    medians over the runs: speedup (bare graph's speedup)")
+        for (I, H, T, B), pairs in speedups.items():
+            print(f"{f'{I},{H},{T},{B}':>18} {statistics.median(p[0] for p in pairs):8.2f} ({statistics.median(p[1] for p in pairs):.2f}); "
+                  f"runs: {', '.join(f'{p[0]:.2f}' for p in pairs)}")
 
 
 def streaming(folder: str, seconds: float) -> None:
@@ -133,6 +141,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="shorter timings (noisier)")
     parser.add_argument("--torch-threads", type=int, help="torch intra-op threads (default: torch's, one per core)")
+    parser.add_argument("--runs", type=int, default=1, help="repeat (1) this many times and print the median speedups (a shared machine's load drifts)")
+    parser.add_argument("--batch-only", action="store_true", help="only (1)")
     args = parser.parse_args()
     if args.torch_threads and torch is not None:
         torch.set_num_threads(args.torch_threads)
@@ -142,9 +152,10 @@ def main() -> int:
           f"onnxruntime {ort.__version__}, numpy {np.__version__}, torch {torch.__version__ if torch else 'not installed'} "
           f"(quantized engine {engine}, {torch.get_num_threads() if torch else 0} threads)\n")
     with tempfile.TemporaryDirectory() as folder:
-        batch_calls(folder, seconds)
-        streaming(folder, seconds)
-        japanese_vowels(folder, seconds)
+        batch_calls(folder, seconds, max(1, args.runs))
+        if not args.batch_only:
+            streaming(folder, seconds)
+            japanese_vowels(folder, seconds)
     return 0
 
 
