@@ -1170,7 +1170,7 @@ def _add_layers(call: CallContext, args: list[Any], nargout: int) -> Any:
 # that of X; a stratified or large split keeps every class), so randperm, cvpartition and rand/randn/randi
 # evaluate to one fixed draw (the same each build), and the evaluator notes that only sizes are meaningful.
 
-RANDOM_DRAWS = frozenset({"randperm", "cvpartition", "rand", "randn", "randi"})
+RANDOM_DRAWS = frozenset({"randperm", "cvpartition", "rand", "randn", "randi", "trainingPartitions"})
 _SEED = 0
 
 
@@ -1210,6 +1210,29 @@ def _randi(call: CallContext, args: list[Any], nargout: int) -> Any:
         raise FunctionError(f"randi: the range [{low:g} {high:g}] is empty")
     shape = _sizes(call, args[1:], "randi")
     return _draws().integers(int(low), int(high), size=shape, endpoint=True).astype(float)
+
+
+@builtin("trainingPartitions")
+def _training_partitions(call: CallContext, args: list[Any], nargout: int) -> Any:
+    """``[idxTrain, idxValidation, idxTest] = trainingPartitions(n, [0.8 0.1 0.1])``: the supporting function of
+    MathWorks' examples (a random permutation of 1..n; each part but the last takes floor(split*n) indices, the
+    last the rest). A local function of that name in the file is called instead."""
+    _nargs("trainingPartitions", args, 2, 2)
+    n = integer(args[0], "trainingPartitions' numObservations", 1)
+    splits = [float(v) for v in numbers(args[1], "trainingPartitions' splits").reshape(-1)]
+    if not splits or any(not 0 < v < 1 for v in splits) and len(splits) > 1 or abs(sum(splits) - 1) > 1e-9:
+        raise FunctionError(f"trainingPartitions: the splits must be fractions in (0, 1) that sum to 1, got {splits}")
+    if nargout > len(splits):
+        raise FunctionError(f"trainingPartitions: {len(splits)} splits give {len(splits)} outputs, {nargout} asked for")
+    call.budget.charge(2 * n, call.pos, (1, n))
+    order = _draws().permutation(n).astype(float) + 1
+    parts, start = [], 0
+    for fraction in splits[:-1]:
+        size = int(math.floor(fraction * n))
+        parts.append(order[start:start + size].reshape(1, -1))
+        start += size
+    parts.append(order[start:].reshape(1, -1))
+    return tuple(parts[:nargout]) if nargout > 1 else parts[0]
 
 
 class Partition:

@@ -877,3 +877,24 @@ def test_a_failure_whose_value_is_replaced_later_is_not_reported(tmp_path):
     assert list(from_matlab(text)) == [fullyConnectedLayer(4)]
     with pytest.raises(MatlabError, match="undefined variable 'undefinedThing'"):
         from_matlab("k = undefinedThing + 1;\nlayers = fullyConnectedLayer(k);")
+
+
+def test_training_partitions_of_mathworks_examples_split_as_the_supporting_function_does(tmp_path):
+    rng = np.random.default_rng(6)
+    path = tmp_path / "WaveformData.mat"
+    scipy.io.savemat(path, {"data": cell([rng.standard_normal((3, 20)) for _ in range(25)]),
+                            "labels": cell([["Sine", "Square"][k % 2] for k in range(25)])})
+    text = """load WaveformData
+numObservations = numel(data);
+[idxTrain,idxValidation,idxTest] = trainingPartitions(numObservations,[0.8 0.1 0.1]);
+XTrain = data(idxTrain);
+TTrain = labels(idxTrain);
+numChannels = size(XTrain{1},1);
+layers = [sequenceInputLayer(numChannels) lstmLayer(numel(idxTrain) * 100 + numel(idxValidation) * 10 + numel(idxTest))
+          fullyConnectedLayer(numel(categories(TTrain)))];"""
+    result = read_script(text, data=[path])  # floor(0.8*25) = 20, floor(0.1*25) = 2, the rest 3
+    assert list(result.layers) == [sequenceInputLayer(3), lstmLayer(2023), fullyConnectedLayer(2)]
+    assert result.notes == ["random draws replaced by fixed ones: trainingPartitions (line 3); only the sizes they lead to "
+                            "(feature and class counts) are meaningful, not which observations they pick"]
+    local = text + "\nfunction [a, b, c] = trainingPartitions(n, ~)\na = 1:n; b = 1; c = 2;\nend"  # the file's own wins
+    assert list(read_script(local, data=[path]).layers)[1] == lstmLayer(2511)
