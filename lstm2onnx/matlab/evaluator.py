@@ -134,6 +134,8 @@ class Frame:
     function: Stmt | None = None
     missing_inputs: set[str] = field(default_factory=set)
     entry: bool = False  # the function of a function file (inputs come from --set)
+    nargin: int | None = None  # of a local function's call
+    nargout: int | None = None
 
 
 @dataclass(eq=False)
@@ -698,6 +700,10 @@ class Evaluator:
             return np.array([[name == "true"]])
         if name in CONSTANTS:
             return np.array([[CONSTANTS[name]]])
+        if name == "nargin" and frame.nargin is not None:
+            return np.array([[float(frame.nargin)]])
+        if name == "nargout" and frame.nargout is not None:
+            return np.array([[float(frame.nargout)]])
         if name == "nargin" and frame.function is not None:
             return np.array([[float(len(frame.function.inputs) - len(frame.missing_inputs))]])
         if name in self.program.functions or name in LAYER_TYPES or name in FUNCTIONS or name == "load":
@@ -1126,15 +1132,27 @@ class Evaluator:
             raise EvalError(f"{name}: {error}", node.base.pos) from None
 
     def call_local(self, fn: Stmt, args: list[Any], nargout: int, pos: int) -> list[Any]:
-        if len(args) > len(fn.inputs):
+        """A local function: ``varargin`` collects the inputs past the named ones, ``varargout`` gives the
+        outputs past the named ones; ``nargin``/``nargout`` are the counts of this call."""
+        inputs, outputs_named = list(fn.inputs), list(fn.outputs)
+        rest_in = bool(inputs) and inputs[-1] == "varargin"
+        rest_out = bool(outputs_named) and outputs_named[-1] == "varargout"
+        named_in = inputs[:-1] if rest_in else inputs
+        named_out = outputs_named[:-1] if rest_out else outputs_named
+        if len(args) > len(named_in) and not rest_in:
             raise EvalError(f"{fn.name} takes at most {len(fn.inputs)} inputs, got {len(args)}", pos)
-        outputs = fn.outputs[: max(1, nargout)]
-        if nargout > len(fn.outputs) or (not fn.outputs and nargout >= 1):
+        if (nargout > len(named_out) or (not named_out and nargout >= 1)) and not rest_out:
             raise EvalError(f"{fn.name} returns {len(fn.outputs)} outputs, {max(1, nargout)} asked for", pos)
         if self.call_depth >= MAX_CALL_DEPTH:
             raise EvalError(f"calls nest deeper than {MAX_CALL_DEPTH} levels (recursion?)", pos)
-        ws = {name: value for name, value in zip(fn.inputs, args)}
-        frame = Frame(ws, self.function_slice(fn, tuple(outputs)), fn, set(fn.inputs[len(args):]))
+        ws = {name: value for name, value in zip(named_in, args)}
+        if rest_in:
+            extra = args[len(named_in):]
+            ws["varargin"] = Cell(object_array(list(extra), (1, len(extra))))
+        wanted = max(1, nargout)
+        outputs = named_out[:wanted] + (["varargout"] if rest_out and wanted > len(named_out) else [])
+        frame = Frame(ws, self.function_slice(fn, tuple(outputs)), fn, set(named_in[len(args):]), nargin=len(args),
+                      nargout=nargout)
         self.call_depth += 1
         try:
             self.block(fn.parts[0][1], frame)
@@ -1142,7 +1160,16 @@ class Evaluator:
             pass
         finally:
             self.call_depth -= 1
-        return [self.output(fn, name, frame, pos) for name in outputs]
+        values = [self.output(fn, name, frame, pos) for name in outputs]
+        if outputs and outputs[-1] == "varargout":
+            more = values.pop()
+            if not isinstance(more, Cell):
+                raise EvalError(f"varargout of {fn.name} must be a cell array, got {describe(more)}", pos)
+            items = list(more.data.reshape(-1, order="F"))
+            if len(items) < wanted - len(values):
+                raise EvalError(f"{fn.name} sets {len(values) + len(items)} outputs, {wanted} asked for", pos)
+            values += items[: wanted - len(values)]
+        return values
 
     def output(self, fn: Stmt, name: str, frame: Frame, pos: int) -> Any:
         if name not in frame.ws:

@@ -227,6 +227,8 @@ FORMS = [
     ("[z, m, s] = zscore([1 2 3 4]); n = normalize([1 2; 3 5]); r = rescale([2 4 6], -1, 1); q = normalize([0 5 10], 'range');"
      "\nlayers = lstmLayer(round(100 * z(4)) + 10 * m + round(10 * s) + round(1000 * n(2, 2)) + 10000 * (r(1) + 2) + 100 * q(2));",
      [lstmLayer(10000 + 707 + 116 + 25 + 13 + 50)]),
+    ("[a, b, c] = parts(3, 4, 5);\nlayers = lstmLayer(a * 100 + b * 10 + c);\nfunction [first, varargout] = parts(varargin)\n"
+     "  first = nargin;\n  for k = 2:nargout\n    varargout{k - 1} = varargin{k} + nargout;\n  end\nend", [lstmLayer(378)]),
     # std / var (MATLAB's N-1 normalisation; w = 1: N)
     ("x = [2 4 4 4 5 5 7 9]; layers = lstmLayer(round(100 * std(x)) + var(x, 1));", [lstmLayer(218)]),
     ("X = [1 2 3; 4 6 8]; s = std(X, 0, 2); v = var(X); layers = lstmLayer(s(2) * 10 + sum(v) * 2);", [lstmLayer(70)]),

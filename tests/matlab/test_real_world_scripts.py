@@ -270,7 +270,7 @@ CASES = [
           regressionLayer()], numeric=True),
     Case("waveform_seq2one_regression.m", waveform_frequencies,
          [sequenceInputLayer(3, Normalization="zscore", Mean=np.zeros(3), StandardDeviation=np.ones(3)),
-          lstmLayer(100, OutputMode="last"), fullyConnectedLayer(1)]),
+          lstmLayer(100, OutputMode="last", Name="lstm_16"), fullyConnectedLayer(1)]),  # floor(0.8 * 20) = 16
     Case("waveform_conv1d.m", waveform_labels,
          [sequenceInputLayer(3), convolution1dLayer(5, 32, Padding="causal"), reluLayer(), layerNormalizationLayer(),
           convolution1dLayer(5, 64, Padding="causal"), reluLayer(), layerNormalizationLayer(), globalAveragePooling1dLayer(),

@@ -1,6 +1,7 @@
 % Pattern: MathWorks "Sequence-to-One Regression Using Deep Learning" (WaveformData, frequency targets):
 % numTimeSteps-by-numChannels sequences transposed with cellfun, sizes from the data and the target matrix,
-% an index split from a supporting function that lstm2onnx never runs, Normalization="zscore".
+% the example's trainingPartitions supporting function kept at the end of the file (varargout, an arguments block
+% with validators), Normalization="zscore".
 load WaveformData
 data = cellfun(@transpose, data, UniformOutput=false);
 numChannels = size(data{1},1);
@@ -25,10 +26,11 @@ TValidation = freq(idxValidation);
 TTest = freq(idxTest);
 
 numHiddenUnits = 100;
+numTrain = numel(XTrain);
 
 layers = [ ...
     sequenceInputLayer(numChannels, Normalization="zscore", Mean=zeros(numChannels,1), StandardDeviation=ones(numChannels,1))
-    lstmLayer(numHiddenUnits, OutputMode="last")
+    lstmLayer(numHiddenUnits, OutputMode="last", Name="lstm_" + numTrain)
     fullyConnectedLayer(numResponses)]
 
 options = trainingOptions("adam", ...
@@ -45,3 +47,36 @@ net = trainnet(XTrain,TTrain,layers,"mse",options);
 YTest = minibatchpredict(net,XTest,SequenceLength="shortest");
 figure
 scatter(YTest,TTest,"+")
+
+numResponsesCheck = size(TTrain,2);
+
+function varargout = trainingPartitions(numObservations,splits)
+%TRAININGPARTITONS Random indices for splitting training data (the example's supporting function, kept in the
+% file as exported live scripts do): each partition but the last takes floor(split*numObservations) indices.
+arguments
+    numObservations (1,1) {mustBePositive}
+    splits {mustBeVector,mustBeInRange(splits,0,1,"exclusive"),mustSumToOne}
+end
+
+numPartitions = numel(splits);
+varargout = cell(1,numPartitions);
+
+idx = randperm(numObservations);
+
+idxEnd = 0;
+for i = 1:numPartitions-1
+    idxStart = idxEnd + 1;
+    idxEnd = idxStart + floor(splits(i)*numObservations) - 1;
+    varargout{i} = idx(idxStart:idxEnd);
+end
+
+% The last partition takes the rest.
+varargout{end} = idx(idxEnd+1:end);
+end
+
+function mustSumToOne(v)
+% Validate that the value sums to one.
+if sum(v,"all") ~= 1
+    error("Value must sum to one.")
+end
+end
