@@ -402,28 +402,36 @@ def assignment_names(tokens: list[Token]) -> tuple[list[str], set[str], set[str]
 def names_read(tokens: list[Token]) -> set[str]:
     """Identifiers a token range reads: not field names after '.', not ``Name`` in ``Name=value``."""
     out: set[str] = set()
-    params: set[str] = set()  # @(x, y) ...: x and y are the anonymous function's own, not reads
-    in_params = False
+    # @(x, y) body: x and y are the anonymous function's own inside its body (which ends at a comma at the depth
+    # of the '@' or where an enclosing bracket closes), not reads; the same name outside the body is a read.
+    scopes: list[tuple[int, set[str]]] = []
+    params: set[str] | None = None
+    at_depth = 0
     depth = 0
     last = len(tokens) - 1
     for k, (kind, value, _, _) in enumerate(tokens):
         depth += nesting(tokens[k])
-        if in_params:
+        while scopes and (depth < scopes[-1][0] or kind == "comma" and depth == scopes[-1][0]):
+            scopes.pop()
+        if params is not None:
             if kind == "id":
                 params.add(value)
-            elif value == ")":
-                in_params = False
+            elif value == ")" and depth == at_depth:
+                scopes.append((at_depth, params))
+                params = None
             continue
         if kind == "op" and value == "@" and k < last and tokens[k + 1][1] == "(":
-            in_params = True
+            params, at_depth = set(), depth
             continue
         if kind == "id":
             if k and tokens[k - 1][1] == "." and tokens[k - 1][0] == "op":
                 continue
             if depth > 0 and k < last and tokens[k + 1][1] == "=" and tokens[k + 1][0] == "op":
                 continue
+            if scopes and any(value in names for _, names in scopes):
+                continue
             out.add(value)
-    return out - params if params else out
+    return out
 
 
 def split(tokens: list[Token], source: Source, budget: Any = None) -> Program:

@@ -205,6 +205,8 @@ FORMS = [
      [lstmLayer(9)]),
     ("h = helper(2); layers = lstmLayer(h(5));\nfunction f = helper(k)\n  f = @(x) x + k;\nend", [lstmLayer(7)]),
     ("n = cellfun(@numel, {'ab', 'cde'}); layers = lstmLayer(prod(n));", [lstmLayer(6)]),
+    ("X = {zeros(3, 5)};\nX = cellfun(@(X) X', X, 'UniformOutput', false);\nlayers = lstmLayer(size(X{1}, 1));",
+     [lstmLayer(5)]),  # the parameter X is the function's own; the X after it is the variable, read
     # sets, shapes and counts that sizes are computed with
     ("Y = [3 1 3 2]; [C, ia, ic] = unique(Y); s = unique(Y, 'stable'); layers = lstmLayer(sum(C) * 100 + sum(ia) * 10 + s(1) + numel(ic));",
      [lstmLayer(677)]),  # C = [1 2 3], ia = [2 4 1] (first occurrences), s(1) = 3, 4 indices
