@@ -67,7 +67,8 @@ def plain_epochs(X, Y, epochs: int, packed: bool) -> tuple[float, float]:
     start = clock()
     torch.manual_seed(0)
     lstm, fc = torch.nn.LSTM(12, 100, batch_first=True), torch.nn.Linear(100, 9)
-    params = [*lstm.parameters(), *fc.parameters()]
+    lstm.bias_hh_l0.requires_grad_(False)  # one LSTM bias, as MATLAB's (and trainNetwork's) five learnables
+    params = [p for p in (*lstm.parameters(), *fc.parameters()) if p.requires_grad]
     optimizer = torch.optim.Adam(params, lr=1e-3)
     rng = np.random.default_rng(0)
     for _ in range(epochs):

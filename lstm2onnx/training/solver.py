@@ -72,11 +72,8 @@ class MatlabSolver:
             threshold = o.GradientThreshold
             if o.GradientThresholdMethod == "absolute-value":
                 grads = [g.clamp(-threshold, threshold) for g in grads]
-            elif o.GradientThresholdMethod == "l2norm":
-                starts = [sum(self.sizes[:j]) for j in range(len(self.sizes))]
-                grads = [g for start, size in zip(starts, self.sizes) for g in _scaled(grads[start : start + size], threshold)]
             else:
-                grads = _scaled(grads, threshold)
+                grads = _clipped(grads, self.sizes if o.GradientThresholdMethod == "l2norm" else [len(grads)], threshold)
         return grads
 
     @torch.no_grad()
@@ -128,9 +125,21 @@ def _each(op: str, tensors: list[torch.Tensor], *others, **keywords) -> list[tor
     return [getattr(t, op)(*args, **keywords) for t, *args in zip(tensors, *spread)]
 
 
-def _scaled(grads: list[torch.Tensor], threshold: float) -> list[torch.Tensor]:
-    squares = [(g * g).sum() for g in grads]
-    norm = torch.sqrt(squares[0] if len(squares) == 1 else sum(squares))  # 0 + s == s exactly: one operation fewer
-    if norm > threshold:
-        return [g * (threshold / norm) for g in grads]
-    return grads
+def _clipped(grads: list[torch.Tensor], groups: list[int], threshold: float) -> list[torch.Tensor]:
+    """Each group of consecutive gradients (``groups`` their sizes) scaled together to l2 norm at most ``threshold``;
+    the comparisons of all groups in one step (one read of the norms instead of one per group)."""
+    if not grads:
+        return grads
+    sums = [square.sum() for square in _each("mul", grads, grads)]
+    totals, start = [], 0
+    for size in groups:
+        part = sums[start : start + size]
+        totals.append(part[0] if size == 1 else sum(part))  # 0 + s == s exactly: one operation fewer
+        start += size
+    norms = _each("sqrt", totals)
+    out, start = [], 0
+    for size, norm, over in zip(groups, norms, (torch.stack(norms) > threshold).tolist()):
+        part = grads[start : start + size]
+        out.extend([g * (threshold / norm) for g in part] if over else part)
+        start += size
+    return out

@@ -453,6 +453,7 @@ def _train(X: Any, Y: Any, layers: Sequence[Layer], options: TrainingOptions, se
     report = _Report(options, group.main, options.MaxEpochs * per_epoch if chunk is None else None, getattr(task, "metric_name", None) or "accuracy")
     iteration = 0
     module.train()  # _evaluate switches to eval and back
+    parameters = list(module.parameters())
     for epoch in range(1, options.MaxEpochs + 1):
         if options.Shuffle == "every-epoch":
             order = rng.permutation(n)
@@ -462,7 +463,8 @@ def _train(X: Any, Y: Any, layers: Sequence[Layer], options: TrainingOptions, se
             minibatch = _MiniBatch(data, batch, group.shard(batch), chunk)
             for start in minibatch.starts:
                 iteration += 1
-                module.zero_grad(set_to_none=True)
+                for p in parameters:  # module.zero_grad(set_to_none=True) without walking the module tree each time
+                    p.grad = None
                 loss, correct, count = minibatch.step(start, module, options, device, task)
                 group.reduce_gradients(module)
                 solver.step(rate)
