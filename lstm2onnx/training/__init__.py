@@ -1,7 +1,9 @@
 """The PyTorch training front end: MATLAB's trainingOptions / trainNetwork / classify / predict.
 
 torch is imported only when this package's trainer is used (``lstm2onnx.trainNetwork``
-etc. load it lazily), so the compiler works without it.
+etc. load it lazily), so the compiler works without it. The modules behind trainnet and
+dlnetwork are ``_trainnet`` and ``_dlnetwork``: a submodule named like a function of this
+package would replace that function here once imported.
 """
 
 from .options import TrainingOptions, trainingOptions
@@ -53,28 +55,28 @@ def resetState(*args, **kwargs):
 
 
 def trainnet(*args, **kwargs):
-    """See :func:`lstm2onnx.training.trainnet.trainnet` (imports torch)."""
-    from .trainnet import trainnet as train
+    """See :func:`lstm2onnx.training._trainnet.trainnet` (imports torch)."""
+    from ._trainnet import trainnet as train
 
     return train(*args, **kwargs)
 
 
 def dlnetwork(*args, **kwargs):
-    """See :func:`lstm2onnx.training.dlnetwork.dlnetwork` (imports torch)."""
-    from .dlnetwork import dlnetwork as make
+    """See :func:`lstm2onnx.training._dlnetwork.dlnetwork` (imports torch)."""
+    from ._dlnetwork import dlnetwork as make
 
     return make(*args, **kwargs)
 
 
 def minibatchpredict(*args, **kwargs):
-    """See :func:`lstm2onnx.training.dlnetwork.minibatchpredict` (imports torch)."""
-    from .dlnetwork import minibatchpredict as run
+    """See :func:`lstm2onnx.training._dlnetwork.minibatchpredict` (imports torch)."""
+    from ._dlnetwork import minibatchpredict as run
 
     return run(*args, **kwargs)
 
 
 def scores2label(*args, **kwargs):
-    """See :func:`lstm2onnx.training.dlnetwork.scores2label`."""
-    from .dlnetwork import scores2label as run
+    """See :func:`lstm2onnx.training._dlnetwork.scores2label`."""
+    from ._dlnetwork import scores2label as run
 
     return run(*args, **kwargs)

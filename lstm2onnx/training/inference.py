@@ -245,7 +245,7 @@ def predict(net: Any, X: Any, *args: Any, return_state: bool = False, **kwargs: 
     softmax. Starts from the network's state (see :func:`predictAndUpdateState`). For a dlnetwork,
     ``return_state=True`` gives ``(Y, state)`` as MATLAB's ``[Y, state] = predict(net, X)`` (see ``dlnetwork``)."""
     if return_state:
-        from .dlnetwork import predict as predict_with_state
+        from ._dlnetwork import predict as predict_with_state
 
         return predict_with_state(net, X, *args, return_state=True, **kwargs)
     return outputs_and_state(net, X, "predict", args, kwargs)[0]

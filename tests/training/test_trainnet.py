@@ -349,3 +349,16 @@ def test_dlnetwork_class_names_go_to_the_metadata(tmp_path):
     assert json.loads({p.key: p.value for p in onnx.load(path).metadata_props}[META_CLASSES]) is None
     with pytest.raises(Lstm2OnnxError, match="dlnetwork: 3 class names for a network with 2 outputs"):
         dlnetwork(layers, Classes=["a", "b", "c"])
+
+
+def test_package_functions_stay_functions_after_their_modules_load():
+    """A submodule named like a package function would replace it once imported (a second trainnet call got a module)."""
+    import importlib
+
+    import lstm2onnx.training as training
+
+    for name in ("_trainnet", "_dlnetwork", "inference", "trainer"):
+        importlib.import_module(f"lstm2onnx.training.{name}")
+    for name in training.__all__:
+        assert callable(getattr(training, name)) and not isinstance(getattr(training, name), type(importlib)), name
+

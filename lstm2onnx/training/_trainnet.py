@@ -29,7 +29,7 @@ import torch
 
 from ..errors import Lstm2OnnxError
 from ..layers import ClassificationOutputLayer, Layer, RegressionOutputLayer
-from .dlnetwork import DLNetwork, to_native
+from ._dlnetwork import DLNetwork, to_native
 from .inference import as_sequences
 from .losses import Loss, loss_named, metric_terms, metric_value
 from .options import TrainingOptions
