@@ -200,16 +200,17 @@ def _classes(T: Any) -> tuple[str, ...]:
 
 
 def _info(info, metric: str | None, options: TrainingOptions) -> TrainnetInfo:
-    """trainNetwork's per-iteration record as trainnet's tables."""
+    """trainNetwork's per-iteration record as trainnet's tables, with MATLAB's columns: TrainingHistory Iteration, Epoch,
+    Loss, the metric (Accuracy in %, or RMSE), LearnRate; ValidationHistory Iteration, Loss, the metric."""
     name = {"accuracy": "Accuracy", "rmse": "RMSE"}.get(metric or "")
     iterations = np.arange(1, len(info.TrainingLoss) + 1)
-    training = {"Iteration": iterations, "TrainingLoss": info.TrainingLoss}
+    training = {"Iteration": iterations, "Epoch": info.Epoch, "Loss": info.TrainingLoss}
     if name:
-        training[f"Training{name}"] = info.TrainingAccuracy
+        training[name] = info.TrainingAccuracy
     training["LearnRate"] = info.BaseLearnRate
     measured = ~np.isnan(info.ValidationLoss)
-    validation = {"Iteration": iterations[measured], "ValidationLoss": info.ValidationLoss[measured]}
+    validation = {"Iteration": iterations[measured], "Loss": info.ValidationLoss[measured]}
     if name:
-        validation[f"Validation{name}"] = info.ValidationAccuracy[measured]
+        validation[name] = info.ValidationAccuracy[measured]
     reason = "Met validation criterion" if info.StoppedEarly else "Max epochs completed"
     return TrainnetInfo(training, validation, info.OutputNetworkIteration, reason, info.TrainingTime, info.PlotFile)

@@ -99,6 +99,7 @@ class TrainingOptions:
     ExecutionEnvironment: str = "auto"
     CheckpointPath: str = ""
     BatchNormalizationStatistics: str = "population"
+    OutputNetwork: str = "last-iteration"  # or "best-validation-loss", "best-validation" (ObjectiveMetricName), "auto"
     Metrics: tuple[str, ...] = ()  # trainnet: "accuracy" and/or "rmse"
     ObjectiveMetricName: str = "loss"  # trainnet: what ValidationPatience watches
     InputDataFormats: str = "auto"  # trainnet: e.g. "CTB" for MATLAB-layout arrays (letters B, T, C)
@@ -176,6 +177,8 @@ def _check(name: str, value: Any) -> Any:
         return _checkpoint_path(value)
     if name == "BatchNormalizationStatistics":
         return _choice(name, value, ("population", "moving"))
+    if name == "OutputNetwork":
+        return _choice(name, value, OUTPUT_NETWORKS)
     if name == "ValidationData":
         if value is not None and not (isinstance(value, (tuple, list)) and len(value) == 2):
             raise LayerError("trainingOptions: ValidationData must be a pair (XValidation, YValidation)")
@@ -184,6 +187,8 @@ def _check(name: str, value: Any) -> Any:
 
 
 METRICS = ("accuracy", "rmse")
+# 'auto' (R2024a): 'best-validation' with ValidationData, else 'last-iteration'
+OUTPUT_NETWORKS = ("last-iteration", "best-validation-loss", "best-validation", "auto")
 
 
 def _check_trainnet(name: str, value: Any) -> Any:

@@ -67,6 +67,7 @@ class TrainingInfo:
     StoppedEarly: bool
     TrainingTime: float
     PlotFile: str | None = None
+    Epoch: np.ndarray | None = field(default=None, repr=False)  # each iteration's epoch (trainnet's TrainingHistory.Epoch)
 
 
 class _Data:
@@ -177,7 +178,7 @@ class OutputLayerTask:
     gives ``(loss, correct, count)`` for a (shard of a) mini-batch, the loss divided by ``total``
     observations when given; ``metric(module, correct, count)`` is the reported figure (accuracy
     in %, NaN for regression) and ``objective(loss, metric)`` what validation patience minimizes.
-    trainnet supplies its own task (:mod:`lstm2onnx.training.trainnet`).
+    trainnet supplies its own task (:mod:`lstm2onnx.training._trainnet`).
     """
 
     def __init__(self, network) -> None:
@@ -307,6 +308,7 @@ class _Report:
     def __init__(self, options: TrainingOptions, main: bool, total: int | None, metric: str = "accuracy") -> None:
         self.options, self.main, self.percent = options, main, metric == "accuracy"
         self.history: dict[str, list[float]] = {k: [] for k in self.KEYS}
+        self.epochs: list[int] = []
         self.best, self.bad_checks = math.inf, 0
         self.start = time.perf_counter()
         self.bar = None
@@ -335,6 +337,7 @@ class _Report:
     def record(self, epoch: int, iteration: int, values: dict[str, float], last: bool) -> None:
         for key in self.KEYS:
             self.history[key].append(values[key])
+        self.epochs.append(epoch)
         o = self.options
         shown = iteration == 1 or iteration % o.VerboseFrequency == 0 or last or not math.isnan(values["val_loss"]) or self.exhausted
         if o.Verbose and self.main and shown:
@@ -452,6 +455,7 @@ def _train(X: Any, Y: Any, layers: Sequence[Layer], options: TrainingOptions, se
     order = rng.permutation(n) if options.Shuffle == "once" else np.arange(n)
     report = _Report(options, group.main, options.MaxEpochs * per_epoch if chunk is None else None, getattr(task, "metric_name", None) or "accuracy")
     iteration = 0
+    best = _BestNetwork(options, validation is not None)
     module.train()  # _evaluate switches to eval and back
     parameters = list(module.parameters())
     for epoch in range(1, options.MaxEpochs + 1):
@@ -475,6 +479,7 @@ def _train(X: Any, Y: Any, layers: Sequence[Layer], options: TrainingOptions, se
                 if validation is not None and (iteration % options.ValidationFrequency == 0 or iteration == 1 or last_one):
                     values["val_loss"], values["val_accuracy"] = _evaluate(module, validation, options, device, task)
                     report.validated(task.objective(values["val_loss"], values["val_accuracy"]))
+                    best.consider(module, iteration, values["val_loss"], task.objective(values["val_loss"], values["val_accuracy"]))
                 report.record(epoch, iteration, values, last_one)
                 if report.exhausted:
                     break
@@ -485,6 +490,7 @@ def _train(X: Any, Y: Any, layers: Sequence[Layer], options: TrainingOptions, se
         if report.exhausted:
             break
     elapsed = report.close()
+    output_iteration = best.restore(module) or iteration
     if options.BatchNormalizationStatistics == "population":  # MATLAB's default: one more pass over the training data
         batches = [np.arange(k, min(k + size, n)) for k in range(0, n, size)]
         population_statistics(module, lambda: (data.batch(idx, options, device)[:2] for idx in batches))
@@ -493,8 +499,8 @@ def _train(X: Any, Y: Any, layers: Sequence[Layer], options: TrainingOptions, se
         final_loss, final_accuracy = _evaluate(module, validation, options, device, task)
     module.eval()
     trained = TrainedNetwork(module.to_layers(), classes, module.cpu())
-    info = TrainingInfo(*(np.array(report.history[k]) for k in _Report.KEYS), final_loss, final_accuracy, iteration,
-                        report.exhausted, elapsed)
+    info = TrainingInfo(*(np.array(report.history[k]) for k in _Report.KEYS), final_loss, final_accuracy, output_iteration,
+                        report.exhausted, elapsed, Epoch=np.array(report.epochs))
     if options.Plots == "training-progress" and group.main:
         info.PlotFile = _plot(info, options, plot_file)
         if info.PlotFile is not None:
@@ -546,6 +552,33 @@ def _numpy_blas_threads(count: int):
         yield
     finally:
         setter(before)
+
+
+class _BestNetwork:
+    """trainingOptions' OutputNetwork: the learnables at the best validation so far, for 'best-validation-loss' (the
+    validation loss) and 'best-validation' (ObjectiveMetricName's objective; 'auto' is it when there is validation data)."""
+
+    def __init__(self, options: TrainingOptions, validating: bool) -> None:
+        choice = options.OutputNetwork
+        if choice == "auto":
+            choice = "best-validation" if validating else "last-iteration"
+        if choice != "last-iteration" and not validating:
+            raise Lstm2OnnxError(f"trainingOptions: OutputNetwork {choice!r} needs ValidationData")
+        self.by = {"last-iteration": None, "best-validation-loss": "loss", "best-validation": "objective"}[choice]
+        self.value, self.iteration, self.state = math.inf, 0, None
+
+    def consider(self, module: TorchNetwork, iteration: int, loss: float, objective: float) -> None:
+        value = loss if self.by == "loss" else objective
+        if self.by is not None and value < self.value:  # ties keep the earlier network, as a validation that does not improve
+            self.value, self.iteration = value, iteration
+            self.state = {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+    def restore(self, module: TorchNetwork) -> int | None:
+        """Load the kept learnables into ``module``; their iteration, or None when the last iteration's network stands."""
+        if self.state is None:
+            return None
+        module.load_state_dict(self.state)
+        return self.iteration
 
 
 @torch.no_grad()

@@ -144,9 +144,9 @@ def test_first_iteration_loss_is_the_formula_on_the_reference_outputs(name, mode
     else:
         T_, mask = np.stack(T), np.ones(len(X), bool)
     expected = numpy_loss(name, np.asarray(Y, np.float64), np.asarray(T_, np.float64), mask)
-    np.testing.assert_allclose(info.TrainingHistory["TrainingLoss"][0], expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(info.TrainingHistory["Loss"][0], expected, rtol=1e-5, atol=1e-6)
     rmse = np.sqrt((((np.asarray(Y) - T_) ** 2) * mask[..., None]).sum() / (mask.sum() * 3))
-    np.testing.assert_allclose(info.TrainingHistory["TrainingRMSE"][0], rmse, rtol=0, atol=1e-5)
+    np.testing.assert_allclose(info.TrainingHistory["RMSE"][0], rmse, rtol=0, atol=1e-5)
 
 
 def test_labels_accuracy_and_a_custom_loss():
@@ -157,8 +157,8 @@ def test_labels_accuracy_and_a_custom_loss():
     assert net.Classes == ("a", "b", "c")  # MATLAB's categories: sorted
     P = reference.predict(initialize(layers, seed=2), X)
     index = np.array([("a", "b", "c").index(v) for v in labels])
-    np.testing.assert_allclose(info.TrainingHistory["TrainingLoss"][0], -np.log(P[np.arange(12), index]).mean(), rtol=1e-5)
-    assert info.TrainingHistory["TrainingAccuracy"][0] == pytest.approx(100 * np.mean(P.argmax(1) == index))
+    np.testing.assert_allclose(info.TrainingHistory["Loss"][0], -np.log(P[np.arange(12), index]).mean(), rtol=1e-5)
+    assert info.TrainingHistory["Accuracy"][0] == pytest.approx(100 * np.mean(P.argmax(1) == index))
 
     def quartic(Y, T):
         return ((Y - T) ** 4).mean()
@@ -167,8 +167,8 @@ def test_labels_accuracy_and_a_custom_loss():
     reg = [sequenceInputLayer(3), *HEADS["regression"]("last")]
     _, info = trainnet(X, R, reg, quartic, first_loss_options(), seed=2)
     expected = ((reference.predict(initialize(reg, seed=2), X) - R) ** 4).mean()
-    np.testing.assert_allclose(info.TrainingHistory["TrainingLoss"][0], expected, rtol=1e-5)
-    assert set(info.TrainingHistory) == {"Iteration", "TrainingLoss", "LearnRate"}
+    np.testing.assert_allclose(info.TrainingHistory["Loss"][0], expected, rtol=1e-5)
+    assert list(info.TrainingHistory) == ["Iteration", "Epoch", "Loss", "LearnRate"]  # MATLAB's TrainingInfo columns
 
 
 def test_trainnet_and_trainnetwork_train_the_same_weights():
@@ -181,7 +181,7 @@ def test_trainnet_and_trainnetwork_train_the_same_weights():
                               LearnRateSchedule="piecewise", LearnRateDropPeriod=2, Shuffle="every-epoch")
     old, old_info = trainNetwork(X, labels, [*body, classificationLayer()], options, seed=4)
     new, new_info = trainnet(X, labels, body, "crossentropy", options, seed=4)
-    np.testing.assert_allclose(new_info.TrainingHistory["TrainingLoss"], old_info.TrainingLoss, rtol=0, atol=1e-5)
+    np.testing.assert_allclose(new_info.TrainingHistory["Loss"], old_info.TrainingLoss, rtol=0, atol=1e-5)
     for a, b in zip(new.Layers, old.Layers):
         for name in ("InputWeights", "RecurrentWeights", "Bias", "Weights"):
             if getattr(a, name, None) is not None:
@@ -197,13 +197,13 @@ def test_validation_history_and_objective_metric_patience():
                               ValidationPatience=2, Metrics="rmse", ObjectiveMetricName="rmse", InitialLearnRate=0.05)
     net, info = trainnet(X, T, layers, "mse", options, seed=0)
     history = info.ValidationHistory
-    assert set(history) == {"Iteration", "ValidationLoss", "ValidationRMSE"}
+    assert list(history) == ["Iteration", "Loss", "RMSE"]
     assert history["Iteration"][0] == 1 and np.all(np.diff(history["Iteration"][1:-1]) == 3)
     # for mse the validation rmse is the square root of the loss
-    np.testing.assert_allclose(history["ValidationRMSE"], np.sqrt(history["ValidationLoss"]), rtol=1e-5)
+    np.testing.assert_allclose(history["RMSE"], np.sqrt(history["Loss"]), rtol=1e-5)
     assert info.StopReason == "Met validation criterion"  # the training data are noise: validation stops improving
-    best = np.minimum.accumulate(history["ValidationRMSE"])
-    assert np.all(history["ValidationRMSE"][-2:] >= best[-3])
+    best = np.minimum.accumulate(history["RMSE"])
+    assert np.all(history["RMSE"][-2:] >= best[-3])
 
 
 def test_formats_matlab_layout_arrays():
@@ -214,7 +214,7 @@ def test_formats_matlab_layout_arrays():
     _, native = trainnet(X, T, layers, "mse", first_loss_options(), seed=1)
     options = first_loss_options(InputDataFormats="CTB", TargetDataFormats="CTB")
     net, matlab = trainnet(X.transpose(2, 1, 0), T.transpose(2, 1, 0), layers, "mse", options, seed=1)
-    np.testing.assert_array_equal(matlab.TrainingHistory["TrainingLoss"], native.TrainingHistory["TrainingLoss"])
+    np.testing.assert_array_equal(matlab.TrainingHistory["Loss"], native.TrainingHistory["Loss"])
     cells = [x.T for x in X]  # MATLAB's cell array of C-by-T sequences
     np.testing.assert_array_equal(minibatchpredict(net, cells, InputDataFormats="CTB"), minibatchpredict(net, X))
 
@@ -335,7 +335,7 @@ def test_verbose_table_names_the_rmse_metric(capsys):
     text = capsys.readouterr().out
     assert "|     RMSE     |     RMSE     |" in text and "Accuracy" not in text
     row = next(line for line in text.splitlines() if line.startswith("|       1 |           1 |"))
-    assert f"{info.TrainingHistory['TrainingRMSE'][0]:12.4f}" in row and "%" not in row
+    assert f"{info.TrainingHistory['RMSE'][0]:12.4f}" in row and "%" not in row
 
 
 def test_dlnetwork_class_names_go_to_the_metadata(tmp_path):
