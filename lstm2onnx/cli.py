@@ -285,6 +285,8 @@ def _verify_int8(args: argparse.Namespace) -> int:
             original, source = q.load_model(args.float_model), args.float_model
         else:
             original, source = q.float_twin(int8), "rebuilt from the int8 weights (only activation rounding differs)"
+        if args.labels and not args.data:
+            raise Lstm2OnnxError("--labels are the labels of --data; give --data too")
         if args.data:
             X = q.read_sequences(args.data)
         else:
@@ -306,16 +308,19 @@ def _quantize(args: argparse.Namespace) -> int:
 
     if os.path.exists(args.output) and os.path.exists(args.model) and os.path.samefile(args.output, args.model):
         raise Lstm2OnnxError(f"the output {args.output!r} is the model itself; write the int8 model to another file")
+    if args.labels and not args.check:
+        raise Lstm2OnnxError("--labels are the labels of --check DATA; give --check too")
     original = q.load_model(args.model)
+    # the data files are read before anything is written, so a bad one leaves no int8 file behind
+    X = q.read_sequences(args.check) if args.check else None
+    labels = q.read_labels(args.labels) if args.labels else None
     with untrusted(args.model):
         int8 = q.quantize(original, args.output, per_channel=args.per_channel, reduce_range=args.reduce_range)
     info = q.quantization_info(int8)
     kept = f"; left float32: {', '.join(f'{k} ({v})' for k, v in info['float'].items())}" if info["float"] else ""
     print(f"wrote {args.output}: int8 {', '.join(f'{k} ({v})' for k, v in info['quantized'].items())}{kept}")
-    if args.check:
-        labels = q.read_labels(args.labels) if args.labels else None
-        print(q.check(original, int8, q.read_sequences(args.check), labels, mini_batch_size=args.mini_batch_size,
-                      float_source=args.model))
+    if X is not None:
+        print(q.check(original, int8, X, labels, mini_batch_size=args.mini_batch_size, float_source=args.model))
     return 0
 
 

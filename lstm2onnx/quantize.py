@@ -98,6 +98,10 @@ def quantize(
                              reduce_range=bool(reduce_range), weight_type=QuantType.QInt8, extra_options={"MatMulConstBOnly": True})
         int8 = onnx.load(target)
     layers = _layer_ops(int8, json.loads(meta[META_SPEC]))
+    if not any(int8_op for _, int8_op in layers.values()):
+        raise Lstm2OnnxError("quantize: nothing in this model has an int8 kernel in onnxruntime (it quantizes lstmLayer/bilstmLayer "
+                             f"and fullyConnectedLayer weights; here: {', '.join(f'{k} ({op})' for k, (op, _) in layers.items()) or 'none'}), "
+                             "so an int8 file would be the float model; keep the float one")
     info = {
         "method": "onnxruntime.quantization.quantize_dynamic",
         "onnxruntime": onnxruntime.__version__,
@@ -316,6 +320,8 @@ def check(
     if isinstance(mini_batch_size, bool) or not isinstance(mini_batch_size, (int, np.integer)) or mini_batch_size < 1:
         raise Lstm2OnnxError(f"quantize check: mini_batch_size must be a positive integer, got {mini_batch_size!r}")
     float_model, int8_model = load_model(float_model), load_model(int8_model)
+    if isinstance(X, np.ndarray) and X.ndim == 2:  # one [T, C] sequence, as predict takes it (a .csv or 2-D .npy file)
+        X = [X]
     sequences = [np.asarray(x, np.float32) for x in (list(X) if isinstance(X, np.ndarray) and X.ndim == 3 else X)]
     if not sequences:
         raise Lstm2OnnxError("quantize check: the data holds no sequences")
@@ -344,6 +350,9 @@ def check(
             truth = _flat_labels(labels, sequences, io.get("sequence_output", False))
             if len(truth) != len(flat[0]):
                 raise Lstm2OnnxError(f"quantize check: {len(truth)} labels for {len(flat[0])} predictions")
+            unknown = sorted(set(truth.tolist()) - set(names.tolist()))
+            if unknown:
+                raise Lstm2OnnxError(f"quantize check: labels {unknown[:5]} are not among the model's classes {names.tolist()[:10]}")
             accuracy_float, accuracy_int8 = (float(np.mean(f == truth)) for f in flat)
     return QuantizationReport(len(sequences), int(mini_batch_size), float_source, float(diff.max()), float(diff.mean()),
                               float(ref_diff.max()), float(ref_diff.mean()), float(np.abs(y_float - expected).max()),

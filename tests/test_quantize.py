@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +21,7 @@ import lstm2onnx_runtime as rt
 from lstm2onnx import (
     bilstmLayer,
     build,
+    gruLayer,
     classificationLayer,
     exportONNXNetwork,
     fullyConnectedLayer,
@@ -243,7 +245,40 @@ def test_quantize_refuses_what_it_cannot_do(tmp_path):
         quantize(model, per_channel="yes")
     with pytest.raises(Lstm2OnnxError, match="must end in .onnx"):
         quantize(model, tmp_path / "out.txt")
+    gru_only = build([sequenceInputLayer(3, Name="in"), gruLayer(4, Name="gru")], seed=1)  # onnxruntime has no int8 GRU kernel
+    with pytest.raises(Lstm2OnnxError, match=r"quantize: nothing in this model has an int8 kernel in onnxruntime .*here: gru \(GRU\)"):
+        quantize(gru_only, tmp_path / "gru8.onnx")
     assert os.listdir(tmp_path) == []
+
+
+def test_check_takes_one_sequence_and_refuses_unknown_labels(tmp_path):
+    """A single [T, C] sequence is one sequence, as predict takes it; labels the model does not know are an error, not 0%."""
+    model = build(classifier(), seed=3)
+    int8 = quantize(model)
+    x = random_sequences(6, batch=1, time_steps=9, seed=1)[0]
+    report = check(model, int8, x, ["c"], seconds=0.05)
+    assert report.sequences == 1 and report.max_abs <= 0.2
+    with pytest.raises(Lstm2OnnxError, match=re.escape("quantize check: labels ['q'] are not among the model's classes ['a', 'b', 'c', 'd', 'e']")):
+        check(model, int8, [x, x], ["a", "q"], seconds=0.05)
+
+
+def test_cli_check_reads_one_sequence_files_and_checks_its_arguments_first(tmp_path, capsys):
+    model = save(build(classifier(), seed=3), tmp_path, "f.onnx")
+    x = random_sequences(6, batch=1, time_steps=7, seed=2)[0]
+    np.save(tmp_path / "one.npy", x)
+    np.savetxt(tmp_path / "one.csv", x, delimiter=",")
+    for data in ("one.npy", "one.csv"):
+        assert main(["quantize", model, "-o", str(tmp_path / "q.onnx"), "--check", str(tmp_path / data)]) == 0
+        assert "1 sequences, MiniBatchSize 128" in capsys.readouterr().out
+        assert main(["verify", str(tmp_path / "q.onnx"), "--data", str(tmp_path / data)]) == 0
+        assert "label agreement" in capsys.readouterr().out
+    assert main(["quantize", model, "-o", str(tmp_path / "l.onnx"), "--labels", str(tmp_path / "one.npy")]) == 1
+    assert "--labels are the labels of --check DATA; give --check too" in capsys.readouterr().err
+    assert main(["verify", str(tmp_path / "q.onnx"), "--labels", str(tmp_path / "one.npy")]) == 1
+    assert "--labels are the labels of --data; give --data too" in capsys.readouterr().err
+    assert main(["quantize", model, "-o", str(tmp_path / "bad.onnx"), "--check", str(tmp_path / "missing.npz")]) == 1
+    capsys.readouterr()
+    assert not (tmp_path / "l.onnx").exists() and not (tmp_path / "bad.onnx").exists()  # nothing written for bad arguments
 
 
 def test_cli_quantize_check_inspect_verify(tmp_path, capsys):
