@@ -67,6 +67,7 @@ from .layers import (  # 1-D convolution and pooling, word embeddings
     wordEmbeddingLayer,
 )
 from .layers import GRULayer, gruLayer
+from .layers import LSTMProjectedLayer, lstmProjectedLayer
 from .network import LayerArray, analyze, initialize
 from .datasets import japaneseVowelsTestData, japaneseVowelsTrainData
 from .training import TrainingOptions, classify, predict, trainNetwork, trainingOptions
@@ -85,6 +86,7 @@ __all__ = [
     "lstmLayer",
     "bilstmLayer",
     "gruLayer",
+    "lstmProjectedLayer",
     "fullyConnectedLayer",
     "dropoutLayer",
     "softmaxLayer",
@@ -94,6 +96,7 @@ __all__ = [
     "LSTMLayer",
     "BiLSTMLayer",
     "GRULayer",
+    "LSTMProjectedLayer",
     "FullyConnectedLayer",
     "DropoutLayer",
     "SoftmaxLayer",

@@ -27,9 +27,9 @@ STATE = "State Parameters"
 HIDDEN = None  # shown only by display(all=True), like MATLAB's "Show all properties"
 
 
-def prop(default: Any, convert: values.Converter, group: str | None = HYPER, *, learnable: bool = False):
-    """A layer property: its default, its converter and where the display puts it."""
-    return field(default=default, metadata={"convert": convert, "group": group, "learnable": learnable})
+def prop(default: Any, convert: values.Converter, group: str | None = HYPER, *, learnable: bool = False, show=None):
+    """A layer property: its default, its converter, where the display puts it (and how, if not the usual way)."""
+    return field(default=default, metadata={"convert": convert, "group": group, "learnable": learnable, "show": show})
 
 
 def required(convert: values.Converter, group: str | None = HYPER):
@@ -126,7 +126,7 @@ class Layer:
             group = f.metadata["group"]
             if group is HIDDEN and not all:
                 continue
-            groups.setdefault(group, []).append((f.name, _show(getattr(self, f.name))))
+            groups.setdefault(group, []).append((f.name, (f.metadata.get("show") or _show)(getattr(self, f.name))))
         width = max(len(name) for rows in groups.values() for name, _ in rows) + 4
         lines = [f"  {type(self).__name__} with properties:", ""]
         order = [NAME, HYPER, LEARNABLE, STATE, HIDDEN]
@@ -231,15 +231,44 @@ STATISTICS = {
 }
 
 
-def real_inputs_only(value: Any, where: str) -> bool:
-    """SplitComplexInputs: false, since the graphs take real float32 data; true is refused with the reason."""
+def false_only(value: Any, where: str, refusal: str) -> bool:
+    """A logical option lstm2onnx supports only as false: true raises ``where: refusal``."""
     flag = values._scalar(value)
     if isinstance(flag, (bool, np.bool_)) or (values._is_number(flag) and flag in (0, 1)):
         if flag:
-            raise LayerError(f"{where}: complex-valued input is not supported (the ONNX graphs take real float32 sequences); "
-                             "split real and imaginary parts into channels yourself and leave SplitComplexInputs false")
+            raise LayerError(f"{where}: {refusal}")
         return False
     raise LayerError(f"{where} must be a logical scalar (true or false), got {values.describe(value)}")
+
+
+def real_inputs_only(value: Any, where: str) -> bool:
+    """SplitComplexInputs: false, since the graphs take real float32 data; true is refused with the reason."""
+    return false_only(value, where, "complex-valued input is not supported (the ONNX graphs take real float32 sequences); "
+                      "split real and imaginary parts into channels yourself and leave SplitComplexInputs false")
+
+
+def no_state_ports(value: Any, where: str) -> bool:
+    """HasStateInputs/HasStateOutputs: false. True makes the states extra network inputs/outputs, which only a
+    layer graph (dlnetwork) can connect; a layer array is one chain, so true is refused with what to use instead."""
+    return false_only(value, where, "true adds the layer's states as extra inputs/outputs that only a layer graph can connect, "
+                      "and a layer array is a single chain; to carry the state from one call to the next, build a stateful "
+                      "graph (build(..., stateful=True), lstm2onnx build --stateful: inputs/outputs <layer>.HiddenState.in/.out) "
+                      "or use predictAndUpdateState")
+
+
+def names(value: Any, where: str) -> tuple[str, ...]:
+    """A cell array or string array of names (``{}`` or empty for none), as a tuple of printable strings."""
+    if values._is_empty(value):
+        return ()
+    items = [value] if isinstance(value, (str, np.str_)) else list(np.asarray(value, dtype=object).reshape(-1))
+    if not all(isinstance(item, (str, np.str_)) for item in items):
+        raise LayerError(f"{where} must be a cell array or string array of names, got {values.describe(value)}")
+    return tuple(values.printable(str(item), where) for item in items)
+
+
+def show_names(value: tuple[str, ...]) -> str:
+    """MATLAB's display of a cell array of character vectors: ``{'a'  'b'}``."""
+    return "{" + "  ".join(f"'{item}'" for item in value) + "}"
 
 
 @dataclass(frozen=True, eq=False, kw_only=True, repr=False)
@@ -332,6 +361,8 @@ class LSTMLayer(Layer):
     InputSize: str | int = prop("auto", values.auto_or_positive_int)
     NumHiddenUnits: int = required(values.positive_int)
     OutputMode: str = prop("sequence", values.choice("sequence", "last"))
+    HasStateInputs: bool = prop(False, no_state_ports)
+    HasStateOutputs: bool = prop(False, no_state_ports)
     StateActivationFunction: str = prop("tanh", values.choice("tanh", "softsign"))
     GateActivationFunction: str = prop("sigmoid", values.choice("sigmoid", "hard-sigmoid"))
     InputWeights: np.ndarray | None = prop(None, values.matrix(), LEARNABLE, learnable=True)
@@ -515,11 +546,13 @@ class ClassificationOutputLayer(Layer):
 
 @dataclass(frozen=True, eq=False, kw_only=True, repr=False)
 class RegressionOutputLayer(Layer):
-    """Mean-squared-error training loss; adds no nodes."""
+    """Mean-squared-error training loss; adds no nodes. ``ResponseNames`` (default ``{}``) is kept and shown."""
 
     FUNCTION: ClassVar[str] = "regressionLayer"
     TYPE: ClassVar[str] = "Regression Output"
     DEFAULT_NAME: ClassVar[str] = "regressionoutput"
+
+    ResponseNames: tuple[str, ...] = prop((), names, show=show_names)
 
     def description(self) -> str:
         return "mean-squared-error"
@@ -570,7 +603,7 @@ def classificationLayer(*args: Any, **kwargs: Any) -> ClassificationOutputLayer:
 
 
 def regressionLayer(*args: Any, **kwargs: Any) -> RegressionOutputLayer:
-    """``regressionLayer(Name=...)``."""
+    """``regressionLayer(Name=..., ResponseNames=[...])``."""
     return RegressionOutputLayer(**name_value_pairs(RegressionOutputLayer, args, kwargs))
 
 
@@ -629,6 +662,7 @@ def _jsonable(value: Any) -> Any:
 # -- layer families (imported last: they subclass Layer and register in LAYER_TYPES) ----------------
 
 from .gru import GRULayer, gruLayer  # noqa: E402
+from .projected import LSTMProjectedLayer, lstmProjectedLayer  # noqa: E402
 
 from .activation import (  # noqa: E402
     ClippedReLULayer,

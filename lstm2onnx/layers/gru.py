@@ -15,7 +15,7 @@ import numpy as np
 
 from .. import initializers, values
 from ..errors import LayerError
-from . import HIDDEN, LEARNABLE, STATE, Layer, name_value_pairs, prop, required
+from . import HIDDEN, LEARNABLE, STATE, Layer, name_value_pairs, no_state_ports, prop, required
 
 RESET_GATE_MODES = ("after-multiplication", "before-reset", "recurrent-bias-after-multiplication")
 RECURRENT_BIAS_MODE = "recurrent-bias-after-multiplication"
@@ -61,6 +61,8 @@ class GRULayer(Layer):
     InputSize: str | int = prop("auto", values.auto_or_positive_int)
     NumHiddenUnits: int = required(values.positive_int)
     OutputMode: str = prop("sequence", values.choice("sequence", "last"))
+    HasStateInputs: bool = prop(False, no_state_ports)
+    HasStateOutputs: bool = prop(False, no_state_ports)
     ResetGateMode: str = prop("after-multiplication", values.choice(*RESET_GATE_MODES))
     StateActivationFunction: str = prop("tanh", values.choice("tanh", "softsign"))
     GateActivationFunction: str = prop("sigmoid", values.choice("sigmoid", "hard-sigmoid"))

@@ -17,6 +17,7 @@ POSITIONAL = {
     "lstmLayer": "NumHiddenUnits",
     "bilstmLayer": "NumHiddenUnits",
     "gruLayer": "NumHiddenUnits",
+    "lstmProjectedLayer": ("NumHiddenUnits", "OutputProjectorSize", "InputProjectorSize"),
     "fullyConnectedLayer": "OutputSize",
     "dropoutLayer": "Probability",
     "leakyReluLayer": "Scale",

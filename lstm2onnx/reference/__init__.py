@@ -183,10 +183,10 @@ def predict(
         if isinstance(layer, SequenceInputLayer):
             layer.check_lengths(flow.lengths)
             flow.data = normalize(layer, flow.data)
+        elif type(layer) in RECURRENT:  # before lstmLayer: lstmProjectedLayer is one with its own equations
+            flow = RECURRENT[type(layer)](layer, flow, initial_states.pop(layer.Name, None), states)
         elif isinstance(layer, LSTMLayer):
             flow = _lstm(layer, flow, initial_states.pop(layer.Name, None), bilstm_last, states)
-        elif type(layer) in RECURRENT:
-            flow = RECURRENT[type(layer)](layer, flow, initial_states.pop(layer.Name, None), states)
         elif isinstance(layer, FullyConnectedLayer):
             W, b = _learnable(layer, "Weights"), _learnable(layer, "Bias")
             flow.data = flow.data @ W.T + b
@@ -290,4 +290,5 @@ def _stat(layer: SequenceInputLayer, name: str) -> np.ndarray | None:
 
 from . import activation, normalization  # noqa: E402,F401
 from . import gru  # noqa: E402,F401
+from . import projected  # noqa: E402,F401
 from . import convolution, embedding  # noqa: E402,F401

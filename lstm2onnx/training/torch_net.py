@@ -400,3 +400,4 @@ def _torch(array: np.ndarray) -> torch.Tensor:
 from . import torch_activation, torch_normalization  # noqa: E402,F401
 from . import torch_convolution  # noqa: E402,F401
 from . import torch_gru  # noqa: E402,F401
+from . import torch_projected  # noqa: E402,F401

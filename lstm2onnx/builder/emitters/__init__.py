@@ -346,4 +346,5 @@ def emit_identity(ctx: EmitContext, layer: Layer, x: Tensor) -> Tensor:
 
 from . import activation, normalization  # noqa: E402,F401
 from . import gru  # noqa: E402,F401
+from . import projected  # noqa: E402,F401
 from . import convolution, embedding  # noqa: E402,F401
