@@ -243,14 +243,15 @@ def slice_program(stmts: list[Stmt], wanted: set[str], ctx: Context) -> set[int]
 # -- which assignments build a layer array ------------------------------------------------------------------
 
 
-def layer_assignments(program: Program, ctx: Context) -> list[tuple[str, Stmt]]:
-    """(variable, statement) of every assignment in the script that builds a layer array, in text order."""
+def layer_assignments(program: Program, ctx: Context, statements: list[Stmt] | None = None) -> list[tuple[str, Stmt]]:
+    """(variable, statement) of every assignment in the script (or in ``statements``, a function's body) that
+    builds a layer array, in text order."""
     layerish_functions = {name for name, fn in program.functions.items() if _function_builds_layers(fn, program, set())}
     variables: set[str] = set()
     found: list[tuple[str, Stmt]] = []
     for _ in range(2):  # a second pass catches variables assigned in loops before they are read
         found = []
-        for top in program.statements:
+        for top in program.statements if statements is None else statements:
             for stmt in top.walk():
                 if stmt.kind not in ("simple", "broken") or not stmt.targets:
                     continue

@@ -14,6 +14,8 @@ naming the variable, where it comes from and the ways out (``--data`` /
 
 from __future__ import annotations
 
+import os
+
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -26,7 +28,7 @@ from ..network import LayerArray
 from . import analysis
 from .expressions import (Assign, Binary, Call, Colon, EndRef, ExprStatement, Field, Lambda, Matrix, Name, NameArg, Num,
                           ParseError, Range, Str, Tilde, Transpose, Unary, parse_expression, parse_statement)
-from .functions import (CONSTANTS, FUNCTIONS, GRAPH_EDITS, HANDLE_MAPS, NEVER_RUN, RANDOM_DRAWS, SIDE_EFFECTS, FunctionError,
+from .functions import (CONSTANTS, FUNCTIONS, GRAPH_EDITS, FILE_READERS, HANDLE_MAPS, NEVER_RUN, RANDOM_DRAWS, SIDE_EFFECTS, FunctionError,
                         Handle, OpaqueData, Partition, branch_message, numbers, plain_ports, text, texts)
 from .indexing import ALL, IndexError_, assign, concatenate, contents, select
 from .lexer import Source, Token
@@ -80,6 +82,9 @@ class Unavailable:
     def origin(self) -> str:
         if self.kind == "data":
             return f"comes from data ({self.call}, line {self.line}; lstm2onnx reads only files given with --data)"
+        if self.kind == "never" and self.call in FILE_READERS:
+            return (f"comes from {self.call}(...) (line {self.line}), which reads a file: lstm2onnx reads no file but "
+                    "those given with --data")
         if self.kind == "never":
             why = "never runs" + (" (training, plotting and printing are skipped)" if self.call in SIDE_EFFECTS else "")
         else:
@@ -332,7 +337,8 @@ class Evaluator:
         held = self.data.names()
         for name in names:
             if name in held and name in frame.ws:  # the --data file gives what the call would have made
-                self.notes.append(f"{name} comes from the --data file ({not_run.unavailable.call}(...) at line "
+                call = not_run.unavailable.call
+                self.notes.append(f"{name} comes from the --data file ({call}{'' if call.endswith(')') else '(...)'} at line "
                                   f"{not_run.unavailable.line} is not run)")
                 continue
             frame.ws[name] = not_run.unavailable
@@ -587,7 +593,8 @@ class Evaluator:
         if target is None:
             self.bind_data(file, wanted, frame, call.pos if call else None)
             return None
-        if not self.data.paths:
+        if not self.data.paths or file and _text_data_file(file):
+            # x = load('laser.dat') of a text file gives a matrix, not a struct: the --data file's x stands for it
             shown = f"load({file!r})" if file else "load"
             raise NotRun(Unavailable(shown, self.line(call.pos if call else 0), "data"), call.pos if call else 0)
         variables = self.data_variables(file, wanted, call.pos if call else None)
@@ -1255,6 +1262,12 @@ class Evaluator:
         return (f"{self.statement_text(stmt)} (line {self.line(stmt.pos)}): {opaque.function} needs the values of {name}, "
                 f"a MATLAB {opaque.matlab_class} object that only MATLAB can read: save its labels as text, e.g. "
                 f"{name} = cellstr(string({name})); save(file, '{name}', '-append'), or pass --set {target}=<value>", pos)
+
+
+def _text_data_file(file: str) -> bool:
+    """A file ``load`` reads as a numeric text matrix (``.dat``, ``.txt``, ``.csv``...): anything but a MAT-file."""
+    extension = os.path.splitext(file.replace("\\", "/"))[1].lower()
+    return extension not in ("", ".mat", ".npz")
 
 
 def _names_in(node: Any) -> set[str]:

@@ -69,7 +69,14 @@ NEVER_RUN = frozenset({
     "assignin", "feval", "dos", "unix", "web", "delete", "mkdir", "fopen", "fclose", "fwrite", "fread", "readtable",
     "writetable", "readmatrix", "csvread", "xlsread", "importdata", "audioread", "imread", "datastore",
     "fileDatastore", "arrayDatastore", "transform", "combine", "structfun", "parfeval",
-    "batch", "gpuArray", "gather", "disconnectLayers", "removeLayers", "replaceLayer",
+    "batch", "gpuArray", "gather", "disconnectLayers", "removeLayers", "replaceLayer", "dlmread", "readcell",
+    "readtimetable", "readvars", "textscan", "textread", "fgetl", "fscanf", "webread", "websave", "unzip",
+    "writematrix", "writecell", "dir", "uigetfile",
+})
+# Of those, the ones that read files: their values come only from --data files (or --set).
+FILE_READERS = frozenset({
+    "readtable", "readmatrix", "csvread", "xlsread", "importdata", "audioread", "imread", "fread", "dlmread",
+    "readcell", "readtimetable", "readvars", "textscan", "textread", "fgetl", "fscanf", "webread", "uigetfile",
 })
 # Of those, the ones that train, plot, print or save (the others are code lstm2onnx never runs: eval, system, files).
 SIDE_EFFECTS = frozenset({
@@ -349,12 +356,40 @@ def _elementwise(name: str, fn: Callable[[np.ndarray], np.ndarray]) -> Builtin:
     def apply(call: CallContext, args: list[Any], nargout: int) -> Any:
         _opaque_check(call, name, args)
         _nargs(name, args, 1, 1)
-        x = numbers(args[0], name)
+        if name in _CONVERSIONS and isinstance(args[0], (str, Strings, Cell)):
+            x = category_codes(call, args[0], name)
+        else:
+            x = numbers(args[0], name)
         call.budget.charge(x.size, call.pos, x.shape)
         with np.errstate(all="ignore"):
             return np.asarray(fn(x), dtype=float)
 
     return apply
+
+
+_CONVERSIONS = {"double", "single", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64"}
+
+
+def category_codes(call: CallContext, value: Any, name: str) -> np.ndarray:
+    """``double(Y)`` of labels: a char vector gives its character codes; texts (a categorical array saved as a
+    string array or cellstr, as lstm2onnx models categorical) give MATLAB's category codes, 1..K in the order of
+    ``categories(Y)`` (sorted; numerically when every label is a number, as ``categorical`` of numbers sorts)."""
+    if isinstance(value, str):
+        call.budget.charge(len(value), call.pos)
+        return np.array([[float(ord(c)) for c in value]]).reshape(1, len(value))
+    items, shape = texts(value, name)
+    call.budget.charge(len(items), call.pos, shape)
+    order = sorted(set(items), key=_category_key(items))
+    code = {label: k for k, label in enumerate(order, 1)}
+    return np.array([float(code[label]) for label in items]).reshape(shape, order="F")
+
+
+def _category_key(items: list[str]) -> Callable[[str], Any]:
+    try:
+        values = {label: float(label) for label in set(items)}
+    except ValueError:
+        return lambda label: label
+    return lambda label: values[label]
 
 
 for _name, _fn in {"floor": np.floor, "ceil": np.ceil, "round": lambda x: np.where(x >= 0, np.floor(x + 0.5), -np.floor(-x + 0.5)),
@@ -598,14 +633,20 @@ def _median_mode(call: CallContext, args: list[Any], nargout: int) -> Any:
     return np.apply_along_axis(most, axis, x).reshape(tuple(1 if k == axis else d for k, d in enumerate(x.shape)))
 
 
+def _two_d(value: Any, name: str) -> np.ndarray:
+    """The elements of a 2-D numeric, cell or string array (what num2cell/mat2cell split)."""
+    array = value.data if isinstance(value, (Cell, Strings)) else numbers(value, name)
+    if array.ndim != 2:
+        raise FunctionError(f"{name} is supported for 2-D arrays")
+    return array
+
+
 @builtin("num2cell")
 def _num2cell(call: CallContext, args: list[Any], nargout: int) -> Any:
     """``num2cell(A)``: one cell per element; ``num2cell(A, dim)``: the slices along ``dim`` (1: columns, 2: rows)."""
     _nargs("num2cell", args, 1, 2)
     value = args[0]
-    array = value.data if isinstance(value, (Cell, Strings)) else numbers(value, "num2cell")
-    if array.ndim != 2:
-        raise FunctionError("num2cell is supported for 2-D arrays")
+    array = _two_d(value, "num2cell")
     call.budget.charge(array.size + STRING_COST * array.size, call.pos, array.shape)
     if len(args) == 1:
         items = [array[i:i + 1, j:j + 1].copy() for j in range(array.shape[1]) for i in range(array.shape[0])]
@@ -616,6 +657,48 @@ def _num2cell(call: CallContext, args: list[Any], nargout: int) -> Any:
     if dim == 2:
         return Cell(object_array([array[i:i + 1, :].copy() for i in range(array.shape[0])], (array.shape[0], 1)))
     raise FunctionError("num2cell's dimension must be 1 or 2")
+
+
+@builtin("mat2cell")
+def _mat2cell(call: CallContext, args: list[Any], nargout: int) -> Any:
+    """``mat2cell(A, rowSizes, colSizes)`` of a 2-D array (``colSizes`` defaults to all columns): the blocks."""
+    _nargs("mat2cell", args, 2, 3)
+    value = args[0]
+    array = _two_d(value, "mat2cell")
+    cuts = []
+    for k, arg in enumerate(args[1:3]):
+        sizes = numbers(arg, "mat2cell's block sizes").reshape(-1)
+        if np.any(sizes < 0) or np.any(sizes != np.round(sizes)) or sizes.sum() != array.shape[k]:
+            raise FunctionError(f"mat2cell: the block sizes of dimension {k + 1} must be whole numbers adding up to "
+                                f"{array.shape[k]}, got {sizes.sum():g}")
+        cuts.append(np.concatenate([[0], np.cumsum(sizes)]).astype(int))
+    if len(cuts) == 1:
+        cuts.append(np.array([0, array.shape[1]]))
+    call.budget.charge(array.size + STRING_COST * (len(cuts[0]) - 1) * (len(cuts[1]) - 1), call.pos, array.shape)
+    rows, cols = len(cuts[0]) - 1, len(cuts[1]) - 1
+    wrap = type(value) if isinstance(value, (Cell, Strings)) else (lambda block: block)
+    blocks = [wrap(array[cuts[0][i]:cuts[0][i + 1], cuts[1][j]:cuts[1][j + 1]].copy())
+              for j in range(cols) for i in range(rows)]
+    return Cell(object_array(blocks, (rows, cols)))
+
+
+@builtin("con2seq")
+def _con2seq(call: CallContext, args: list[Any], nargout: int) -> Any:
+    """``con2seq(B)`` (Deep Learning Toolbox's shallow-network helper): a 1-by-Q cell of the columns of B, one
+    time step each."""
+    _nargs("con2seq", args, 1, 1)
+    return _num2cell(call, [args[0], 1.0], nargout)
+
+
+@builtin("table2array")
+def _table2array(call: CallContext, args: list[Any], nargout: int) -> Any:
+    """``table2array(T)``: a table from readtable is the --data file's matrix (or cell) of that name already."""
+    _nargs("table2array", args, 1, 1)
+    value = args[0]
+    if isinstance(value, (np.ndarray, Cell)):
+        return value
+    raise FunctionError(f"table2array needs the table's values as a matrix (save table2array(T) in the --data file), "
+                        f"got {describe(value)}")
 
 
 @builtin("cell2mat")
@@ -688,7 +771,8 @@ def _categories(call: CallContext, args: list[Any], nargout: int) -> Any:
     if isinstance(value, np.ndarray):
         out = [number_text(v) for v in np.unique(numbers(value, "categories").reshape(-1))]
     else:
-        out = sorted(set(texts(value, "categories")[0]))
+        items = texts(value, "categories")[0]
+        out = sorted(set(items), key=_category_key(items))
     _charge_texts(call, out)
     return Cell(object_array(out, (len(out), 1)))
 

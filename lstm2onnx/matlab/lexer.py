@@ -35,6 +35,9 @@ KEYWORDS = frozenset({
     "for", "parfor", "while", "if", "elseif", "else", "switch", "case", "otherwise", "function", "try", "catch",
     "end", "return", "break", "continue", "global", "persistent", "spmd", "classdef",
 })
+# Octave's block ends: MATLAB reads none of them (it ends every block with 'end').
+OCTAVE_ENDS = frozenset({"endfunction", "endfor", "endparfor", "endwhile", "endif", "endswitch", "end_try_catch",
+                         "end_unwind_protect", "endspmd"})
 # After these a new statement may start on the same line (`else x = 1`, `try load X`).
 _STATEMENT_AFTER = frozenset({"else", "try", "otherwise", "end", "break", "continue", "return"})
 
@@ -103,6 +106,7 @@ def tokenize(text: str, budget: Any = None) -> list[Token]:
     tokens: list[Token] = []
     append = tokens.append
     stack: list[str] = []  # open brackets
+    octave: list[int] = []  # where Octave's endfor/endfunction/... stand
     i, n = 0, len(text)
     statement_start = True
     line_start = True
@@ -173,6 +177,9 @@ def tokenize(text: str, budget: Any = None) -> list[Token]:
         elif kind == "id":
             word = m.group(kind)
             if not stack:
+                if word in OCTAVE_ENDS and statement_start and _alone(text, end):
+                    octave.append(i)
+                    word = "end"
                 if word in KEYWORDS:
                     append(Token("kw", word, i, space))
                     i, space = end, False
@@ -215,7 +222,21 @@ def tokenize(text: str, budget: Any = None) -> list[Token]:
                 append(Token("dstr", raw[1:-1].replace('""', '"'), i, space))
         i, space, statement_start = end, False, False
     append(Token("eof", None, n, space))
+    if octave:
+        from .problems import MatlabError
+
+        raise MatlabError.report([(f"'{_OCTAVE_WORD.match(text, pos).group()}' is Octave, not MATLAB: MATLAB ends "
+                                   "every block with 'end' (lstm2onnx reads MATLAB files)", pos) for pos in octave], text)
     return tokens
+
+
+_OCTAVE_WORD = re.compile(r"\w+")
+
+
+def _alone(text: str, end: int) -> bool:
+    """Nothing but spaces, a separator or a comment after the word on its line (``endfor``, not ``endfor = 1``)."""
+    rest = text[end: end + 200].lstrip(" \t")
+    return not rest or rest[0] in ",;\n\r%#"
 
 
 def _unclosed(raw: str) -> bool:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import gc
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
@@ -104,8 +105,9 @@ def _read_script(text: str, workspace: Mapping[str, Any] | None, data: Iterable[
         if isinstance(layers, str):
             problems.append((layers, value.pos if isinstance(value, Unavailable) else None))
     if problems or isinstance(value, Poisoned):
-        raise MatlabError.report(problems or [(f"'{chosen}' could not be computed", None)], text,
-                                 _inputs_hint(program, evaluator, chosen))
+        wanted = _network_inputs(program, evaluator, chosen)
+        raise MatlabError.report(_suggest_network_inputs(problems, wanted) or [(f"'{chosen}' could not be computed", None)],
+                                 text, _inputs_hint(wanted))
     notes += evaluator.notes + evaluator.random_notes() + _pinned_notes(program, initial, fields, ctx, source)
     return ScriptResult(layers, chosen, notes, evaluator.listing)  # type: ignore[arg-type]
 
@@ -194,11 +196,17 @@ def _run_function_file(program: Program, evaluator: Evaluator, initial: dict[str
         raise MatlabError(f"function {entry.name} returns nothing; its first output should be the layer array",
                           program.source.text, entry.pos)
     chosen = variable or entry.outputs[0]
+    arrays = [name for name, stmt in analysis.layer_assignments(program, evaluator.ctx, entry.parts[0][1])
+              if name in stmt.full]  # results.layers = layers does not make results a layer array
+    if variable is None and arrays and chosen not in arrays:  # [results] = fn(...) keeping the layers in a variable
+        chosen = arrays[-1]
+        notes.append(f"the first output of {entry.name}, {entry.outputs[0]}, is not a layer array: building "
+                     f"'{chosen}', the last layer array it assigns (choose another with --variable NAME)")
     ws = _initial_workspace(files, initial, evaluator)
     missing = {name for name in entry.inputs if name not in ws}
     given = [name for name in entry.inputs if name in ws]
     notes.append(f"function file: building {chosen} = {entry.name}({', '.join(entry.inputs)})"
-                 + (f" with {', '.join(given)} from --set" if given else ""))
+                 + _given_from(given, set(initial) | set(evaluator.pinned_fields)))
     marked = evaluator.function_slice(entry, (chosen,))
     frame = Frame(ws, marked, entry, missing, entry=True)
     evaluator.last_values = ws
@@ -207,6 +215,13 @@ def _run_function_file(program: Program, evaluator: Evaluator, initial: dict[str
     except (_Return, _Break, _Continue):  # break/continue outside a loop end the script, as return does
         pass
     return ws.get(chosen, _missing(chosen)), chosen
+
+
+def _given_from(given: list[str], set_names: set[str]) -> str:
+    """' with a from --set and b, c from --data': where the inputs a function file is built with come from."""
+    parts = [f"{', '.join(names)} from {where}" for names, where in (
+        ([n for n in given if n in set_names], "--set"), ([n for n in given if n not in set_names], "--data")) if names]
+    return " with " + " and ".join(parts) if parts else ""
 
 
 def _initial_workspace(files: DataFiles, initial: dict[str, Any], evaluator: Evaluator) -> dict[str, Any]:
@@ -259,17 +274,39 @@ def _layers_from_other_files(program: Program, evaluator: Evaluator) -> str:
     return ""
 
 
-def _inputs_hint(program: Program, evaluator: Evaluator, chosen: str) -> str:
-    """The values the layer array reads directly that could not be computed: each can be given with --set."""
-    from .evaluator import Unavailable as _Unavailable
-
-    wanted: list[str] = []
+def _network_inputs(program: Program, evaluator: Evaluator, chosen: str) -> dict[str, Any]:
+    """The values the layer array reads directly that could not be computed (each can be given with --set), by name."""
+    wanted: dict[str, Any] = {}
     for stmt in program.all_statements():
         if chosen in stmt.targets and stmt.kind == "simple":
             for name in sorted(evaluator.ctx.reads(stmt.uses) - evaluator.layer_variables - {chosen}):
                 value = evaluator.last_values.get(name)
-                if isinstance(value, (Poisoned, _Unavailable)) and name not in wanted:
-                    wanted.append(name)
+                if isinstance(value, (Poisoned, Unavailable)):
+                    wanted.setdefault(name, value)
+    return wanted
+
+
+_SET_OTHER = re.compile(r", or (?:pass )?--set (\w+)=<value>$")
+
+
+def _suggest_network_inputs(problems: list[tuple[str, int | None]], wanted: dict[str, Any]) -> list[tuple[str, int | None]]:
+    """A problem deep in a chain (``afibX = Signals(...)`` needing data) suggests --set on the value the layer array
+    reads (``numFeatures``) that it stops, not on the intermediate variable: that one value is all the build needs."""
+    if not wanted:
+        return problems
+    out = []
+    for message, pos in problems:
+        found = _SET_OTHER.search(message)
+        if found and found.group(1) not in wanted:
+            stopped = [name for name, value in wanted.items() if isinstance(value, Poisoned)
+                       and any((c.message, c.pos) == (message, pos) for c in value.causes)] or list(wanted)
+            sets = " ".join(f"--set {name}=<value>" for name in stopped)
+            message = message[:found.start()] + f", or {sets} (what the layer array reads)"
+        out.append((message, pos))
+    return out
+
+
+def _inputs_hint(wanted: dict[str, Any]) -> str:
     if not wanted:
         return ""
     return "the layer array needs " + ", ".join(wanted) + ": give them directly with " + " ".join(

@@ -234,6 +234,18 @@ FORMS = [
     # std / var (MATLAB's N-1 normalisation; w = 1: N)
     ("x = [2 4 4 4 5 5 7 9]; layers = lstmLayer(round(100 * std(x)) + var(x, 1));", [lstmLayer(218)]),
     ("X = [1 2 3; 4 6 8]; s = std(X, 0, 2); v = var(X); layers = lstmLayer(s(2) * 10 + sum(v) * 2);", [lstmLayer(70)]),
+    # double() of labels: categorical codes 1..K in sorted category order (numerically when the labels are numbers)
+    ("Y = categorical({'walk'; 'run'; 'sit'; 'run'}); c = double(Y); layers = lstmLayer(c(1) * 1000 + c(2) * 100 + c(3) * 10 + max(c));",
+     [lstmLayer(3123)]),  # run=1, sit=2, walk=3
+    ("Y = categorical([10 2 10 7]); c = double(Y'); layers = lstmLayer(c(1) * 100 + c(2) * 10 + numel(unique(double(Y))));",
+     [lstmLayer(313)]),  # categories 2, 7, 10 (not '10' < '2' as text)
+    ("k = categories(categorical([10 2 7])); layers = lstmLayer(str2double(k{1}) * 10 + numel(k));", [lstmLayer(23)]),
+    ("y = [3 1 2]; layers = lstmLayer(max(double(y)) + double('A'));", [lstmLayer(68)]),  # numbers stay; chars give codes
+    # data reshaping seen in public code: mat2cell blocks, con2seq's one-step columns, table2array of a data matrix
+    ("A = reshape(1:12, 3, 4); C = mat2cell(A, [1 2], [3 1]); D = mat2cell(A', 4);"
+     "\nlayers = lstmLayer(size(C{2, 1}, 1) * 1000 + size(C{1, 2}, 2) * 100 + numel(C) * 10 + size(D{1}, 2));", [lstmLayer(2143)]),
+    ("S = con2seq(reshape(1:6, 2, 3)); layers = lstmLayer(numel(S) * 10 + size(S{3}, 1));", [lstmLayer(32)]),
+    ("T = [1 2 3; 4 5 6]; v = table2array(T(:, 2:end)); layers = lstmLayer(size(v, 2) * 10 + v(2, 1));", [lstmLayer(25)]),
 ]
 
 
@@ -902,3 +914,70 @@ layers = [sequenceInputLayer(numChannels) lstmLayer(numel(idxTrain) * 100 + nume
                             "(feature and class counts) are meaningful, not which observations they pick"]
     local = text + "\nfunction [a, b, c] = trainingPartitions(n, ~)\na = 1:n; b = 1; c = 2;\nend"  # the file's own wins
     assert list(read_script(local, data=[path]).layers)[1] == lstmLayer(2511)
+
+
+def test_double_of_opaque_categorical_labels_says_how_to_save_them():
+    text = "numClasses = max(double(YTrain));\nlayers = [sequenceInputLayer(3) fullyConnectedLayer(numClasses)];"
+    with pytest.raises(MatlabError, match=re.escape("double needs the values of YTrain, a MATLAB categorical object that only "
+                                                    "MATLAB can read: save its labels as text, e.g. YTrain = cellstr(string(YTrain))")) as info:
+        from_matlab(text, workspace={"YTrain": Opaque("categorical")})
+    assert str(info.value).endswith("give them directly with --set numClasses=<value>")
+    text = "Y = double(YTrain);\nnumClasses = numel(unique(Y));\nlayers = [sequenceInputLayer(3) fullyConnectedLayer(numClasses)];"
+    with pytest.raises(MatlabError) as info:
+        from_matlab(text, workspace={"YTrain": Opaque("categorical")})
+    assert "or --set numClasses=<value> (what the layer array reads)" in info.value.problems[0][0]  # not --set Y
+    assert list(from_matlab(text, workspace={"YTrain": ["b", "a", "c", "a"]})) == [sequenceInputLayer(3), fullyConnectedLayer(3)]
+
+
+def test_a_value_deep_in_a_chain_suggests_setting_what_the_layer_array_reads():
+    text = ("[Signals, Labels] = segmentSignals(raw);\nafibX = Signals(Labels == 'A');\nX = [afibX; afibX];\n"
+            "feats = cellfun(@(x) [x; x], X, 'UniformOutput', false);\nnumFeatures = size(feats{1}, 1);\n"
+            "layers = [sequenceInputLayer(numFeatures) bilstmLayer(10, 'OutputMode', 'last') fullyConnectedLayer(2)];")
+    with pytest.raises(MatlabError) as info:
+        from_matlab(text)
+    first = info.value.problems[0][0]
+    assert "afibX = Signals(Labels == 'A') (line 2) needs Signals, which comes from segmentSignals(...) (line 1)" in first
+    assert first.split("\n")[0].endswith("pass --data FILE holding Signals, or --set numFeatures=<value> (what the layer array reads)")
+    assert str(info.value).endswith("the layer array needs numFeatures: give them directly with --set numFeatures=<value>")
+    assert list(from_matlab(text, workspace={"numFeatures": 2}))[0] == sequenceInputLayer(2)
+
+
+def test_file_readers_and_text_loads_say_the_value_comes_from_data(tmp_path):
+    text = ("T = readtable('load.csv');\nv = table2array(T);\nx = load('Data/laser.dat');\n"
+            "layers = [sequenceInputLayer(size(v, 2) + size(x, 1)) lstmLayer(4)];")
+    with pytest.raises(MatlabError) as info:
+        from_matlab(text)
+    message = str(info.value)
+    assert ("v = table2array(T) (line 2) needs T, which comes from readtable(...) (line 1), which reads a file: lstm2onnx "
+            "reads no file but those given with --data: pass --data FILE holding T") in message
+    assert "comes from data (load('Data/laser.dat'), line 3; lstm2onnx reads only files given with --data)" in message
+    path = tmp_path / "d.npz"  # x = load('file.dat') is the matrix of the text file: the --data file's x stands for it
+    np.savez(path, T=np.zeros((5, 3)), x=np.zeros((2, 1)))
+    assert list(from_matlab(text, data=[path]))[0] == sequenceInputLayer(5)
+
+
+@pytest.mark.parametrize("text,words", [
+    ("function layers = f(n)\n  layers = lstmLayer(n);\nendfunction", ["endfunction"]),
+    ("n = 4;\nfor k = 1:2\n  n = n + 1;\nendfor\nif n > 3 % big\n  n = 5;\nendif\nlayers = lstmLayer(n);", ["endfor", "endif"]),
+    ("while false\nendwhile;\nswitch 1\n  case 1\nendswitch\nlayers = lstmLayer(2);", ["endwhile", "endswitch"]),
+])
+def test_octave_block_ends_are_named_as_octave(text, words):
+    with pytest.raises(MatlabError) as info:
+        from_matlab(text)
+    assert [message.split(":")[1].strip() for message, _, _ in info.value.problems] == [
+        f"'{word}' is Octave, not MATLAB" for word in words]
+    assert "MATLAB ends every block with 'end'" in str(info.value)
+
+
+def test_octave_words_used_as_names_are_plain_matlab():
+    assert list(from_matlab("endfor = 3; layers = lstmLayer(endfor + 1);")) == [lstmLayer(4)]
+
+
+def test_a_function_file_whose_first_output_is_not_the_layers_builds_the_array_it_assigns():
+    text = ("function [net, info] = trainIt(numFeatures)\nlayers = [sequenceInputLayer(numFeatures) lstmLayer(8)];\n"
+            "opts.layers = layers;\n[net, info] = trainNetwork(X, Y, layers, opts);\nend")
+    result = read_script(text, workspace={"numFeatures": 3})
+    assert list(result.layers) == [sequenceInputLayer(3), lstmLayer(8)] and result.variable == "layers"
+    assert any("the first output of trainIt, net, is not a layer array: building 'layers'" in n for n in result.notes)
+    with pytest.raises(MatlabError, match=re.escape("'net' comes from trainNetwork(...) (line 4), which lstm2onnx never runs")):
+        read_script(text, workspace={"numFeatures": 3}, variable="net")

@@ -221,6 +221,48 @@ def characters(tmp_path, rng):
     return [path]
 
 
+def laser_series(tmp_path, rng):
+    path = tmp_path / "lasertrain.npz"  # what load('Data/lasertrain.dat') gives: one column of samples
+    np.savez(path, train_data=rng.uniform(0, 255, (120, 1)))
+    return [path]
+
+
+def feature_rows(tmp_path, rng, names=None):
+    """one observation per row of modelTrainMat; labels 1..4 (or texts) and the seed the script reads"""
+    path = tmp_path / "features.mat"
+    ys = np.array([[1.0, 2.0, 3.0, 4.0] * 4]).T if names is None else labels(16, names)
+    scipy.io.savemat(path, {"modelTrainMat": rng.standard_normal((16, 30)), "trainLabels": ys, "rngSeed": 7.0})
+    return [path]
+
+
+def feature_rows_text_labels(tmp_path, rng):
+    return feature_rows(tmp_path, rng, ["sit", "walk", "run"])
+
+
+def trial_matrices(tmp_path, rng):
+    path = tmp_path / "trials.mat"  # time steps in rows: 6 inputs, 2 outputs
+    scipy.io.savemat(path, {"XTrain": rng.standard_normal((150, 6)), "YTrain": rng.standard_normal((150, 2))})
+    return [path]
+
+
+def glove_recordings(tmp_path, rng):
+    path = tmp_path / "glove.mat"
+    scipy.io.savemat(path, {"features": sequences(rng, 30, 11, 20, 60), "labels": np.array([[1.0, 2.0] * 15]).T})
+    return [path]
+
+
+def load_table(tmp_path, rng):
+    path = tmp_path / "load_data.npz"  # the table's values: a time column and 3 measurements
+    np.savez(path, T=np.hstack([np.arange(300.0).reshape(-1, 1), rng.uniform(100, 900, (300, 3))]))
+    return [path]
+
+
+def regression_sheet(tmp_path, rng):
+    path = tmp_path / "sheet.npz"  # 103 samples of 7 inputs and 1 output, as xlsread gives them
+    np.savez(path, res=rng.uniform(0, 10, (103, 8)))
+    return [path]
+
+
 def no_data(tmp_path, rng):
     return []
 
@@ -343,6 +385,29 @@ CASES = [
     Case("switch_model_type.m", no_data,
          [sequenceInputLayer(9, Name="input"), gruLayer(64, OutputMode="last"), fullyConnectedLayer(6), softmaxLayer()],
          set={"modelType": "GRU"}),
+    Case("laser_grid_search.m", laser_series,  # the array left by the grid-search loop: its last hidden size
+         [sequenceInputLayer(1), lstmLayer(100), fullyConnectedLayer(1), regressionLayer()], numeric=True,
+         notes=("train_data comes from the --data file (load('Data/lasertrain.dat') at line 15 is not run)",)),
+    Case("kfold_features_loop.m", feature_rows,  # mat2cell in a loop; numClasses = max(double(YTrain))
+         [sequenceInputLayer(30), lstmLayer(100, OutputMode="last"), fullyConnectedLayer(4)] + CLASSIFIER_HEAD, numeric=True),
+    Case("kfold_features_loop.m", feature_rows_text_labels,  # labels saved as text: double() gives the codes 1..3
+         [sequenceInputLayer(30), lstmLayer(100, OutputMode="last"), fullyConnectedLayer(3)] + CLASSIFIER_HEAD),
+    Case("fcn_trainLSTM.m", trial_matrices,
+         [sequenceInputLayer(6), lstmLayer(32, Name="lstm_1"), dropoutLayer(0.2, Name="drop_1"),
+          lstmLayer(32, Name="lstm_2"), dropoutLayer(0.2, Name="drop_2"), fullyConnectedLayer(2), regressionLayer()],
+         set={"netVar.NV": 32, "netVar.NL": 2}, numeric=True,
+         notes=("the first output of fcn_trainLSTM, LSTM_results, is not a layer array: building 'layers'",
+                "with netVar from --set and XTrain, YTrain from --data")),
+    Case("trainLstm_glove.m", glove_recordings,
+         [sequenceInputLayer(11), bilstmLayer(100, OutputMode="last"), fullyConnectedLayer(2)] + CLASSIFIER_HEAD,
+         notes=("the first output of trainLstm_glove, net, is not a layer array: building 'layers'",)),
+    Case("readtable_sliding_window.m", load_table,  # 24 lags of 3 columns; con2seq makes one-step sequences
+         [sequenceInputLayer(72, Name="input"), lstmLayer(128, Name="lstm1"), dropoutLayer(0.2, Name="drop1"),
+          gruLayer(64, OutputMode="last", Name="gru2"), fullyConnectedLayer(1, Name="fc"), regressionLayer(Name="out")],
+         numeric=True, notes=("T comes from the --data file (readtable(...) at line 8 is not run)",)),
+    Case("xlsread_reshape4d_regression.m", regression_sheet,
+         [sequenceInputLayer(7), lstmLayer(6, OutputMode="last"), reluLayer(), fullyConnectedLayer(1), regressionLayer()],
+         numeric=True, notes=("res comes from the --data file (xlsread(...) at line 11 is not run)",)),
 ]
 
 
@@ -396,6 +461,28 @@ def test_sizes_only_matlab_computes_say_which_values_to_set(script, needs):
     assert str(info.value).endswith(needs)
 
 
+def test_the_first_problem_of_a_long_chain_suggests_the_value_the_layer_array_reads():
+    with pytest.raises(MatlabError) as info:  # afibX needs segmentSignals' output; the array needs numFeatures
+        read_script((SCRIPTS / "ecg_bilstm_features.m").read_text())
+    first = info.value.problems[0][0].split("\n")[0]
+    assert first.startswith("line 15, column 9: afibX = Signals(Labels=='A') (line 15) needs Signals, which comes from "
+                            "segmentSignals(...) (line 14)")
+    assert first.endswith("pass --data FILE holding Signals, or --set numFeatures=<value> (what the layer array reads)")
+
+
+def test_scripts_reading_files_without_data_say_where_the_values_come_from():
+    with pytest.raises(MatlabError) as info:
+        read_script((SCRIPTS / "readtable_sliding_window.m").read_text())
+    assert str(info.value).startswith(
+        "line 9, column 22: values = table2array(T(:, 2:end)) (line 9) needs T, which comes from readtable(...) (line 8), "
+        "which reads a file: lstm2onnx reads no file but those given with --data: pass --data FILE holding T, "
+        "or --set inputSize=<value> (what the layer array reads)")
+    with pytest.raises(MatlabError) as info:
+        read_script((SCRIPTS / "laser_grid_search.m").read_text())
+    assert "needs train_data, which comes from data (load('Data/lasertrain.dat'), line 15;" in str(info.value)
+    assert str(info.value).endswith("give them directly with --set numFeatures=<value>")
+
+
 def test_unsupported_layers_of_a_cnn_lstm_script_are_reported_at_once():
     with pytest.raises(MatlabError) as info:
         read_script((SCRIPTS / "cnn_lstm_unsupported.m").read_text())
@@ -425,6 +512,11 @@ def test_cli_builds_real_world_scripts_with_data_and_set(tmp_path, capsys):
     assert main(["build", str(SCRIPTS / "switch_model_type.m"), "-o", str(out), "--set", "modelType=GRU", "--verbose"]) == 0
     listing = capsys.readouterr().out  # the shell took the quotes of modelType="GRU": a bare word is text
     assert "'layers' is a 4-layer array:" in listing and "GRU with 64 hidden units" in listing and out.exists()
+    out = tmp_path / "load.onnx"
+    data = load_table(tmp_path, rng)
+    assert main(["build", str(SCRIPTS / "readtable_sliding_window.m"), "-o", str(out), "--data", str(data[0])]) == 0
+    assert "note: T comes from the --data file (readtable(...) at line 8 is not run)" in capsys.readouterr().err
+    assert out.exists()
     out = tmp_path / "fn.onnx"
     assert main(["build", str(SCRIPTS / "buildLstmClassifier.m"), "-o", str(out), "--set", "numFeatures=12",
                  "--set", "numClasses=9", "--set", "bidirectional=true"]) == 0
