@@ -145,7 +145,7 @@ def test_constructor_defaults_initializers_and_sizes():
     assert p.InputProjector.shape == (12, 8) and p.OutputProjector.shape == (100, 30)
     np.testing.assert_allclose(p.InputProjector.T @ p.InputProjector, np.eye(8), atol=1e-5)  # orthogonal columns
     np.testing.assert_array_equal(p.Bias[100:200], 1.0)  # unit-forget-gate
-    assert "Projected LSTM with 100 hidden units" in str(net)
+    assert re.search(r"'lstmprojected'\s+Projected Layer\s+Projected LSTM with 100 hidden units\n", str(net))
 
 
 BAD = [
@@ -214,6 +214,14 @@ def test_to_matlab_spec_and_display_round_trip():
     shown = net[1].display(all=True)
     for line in ("OutputProjectorSize: 2", "InputProjector: [3×2 single]", "OutputProjector: [4×2 single]", "InputProjectorLearnRateFactor: 0.5"):
         assert line in shown
+
+
+def test_spec_entry_forms_take_matlabs_argument_order():
+    from lstm2onnx.spec import parse_spec
+
+    layers, _ = parse_spec("- sequenceInputLayer: 12\n- lstmProjectedLayer: [100, 30, 8, OutputMode, last]\n"
+                           "- {lstmProjectedLayer: {NumHiddenUnits: 10, OutputProjectorSize: 3, InputProjectorSize: 2}}\n")
+    assert layers[1] == lstmProjectedLayer(100, 30, 8, OutputMode="last") and layers[2] == lstmProjectedLayer(10, 3, 2)
 
 
 # -- training ------------------------------------------------------------------------------------

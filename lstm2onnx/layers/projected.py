@@ -39,7 +39,7 @@ class LSTMProjectedLayer(LSTMLayer):
     """
 
     FUNCTION: ClassVar[str] = "lstmProjectedLayer"
-    TYPE: ClassVar[str] = "Projected LSTM"
+    TYPE: ClassVar[str] = "Projected Layer"  # as MATLAB lists every projected layer (unpackProjectedLayers' example)
     DEFAULT_NAME: ClassVar[str] = "lstmprojected"
 
     OutputProjectorSize: int = required(values.positive_int)
@@ -102,8 +102,7 @@ class LSTMProjectedLayer(LSTMLayer):
                          RecurrentWeights=product("RecurrentWeights", "OutputProjector"))
 
     def description(self) -> str:
-        return (f"Projected LSTM with {self.NumHiddenUnits} hidden units, output projector size {self.OutputProjectorSize} "
-                f"and input projector size {self.InputProjectorSize}")
+        return f"Projected LSTM with {self.NumHiddenUnits} hidden units"
 
 
 def lstmProjectedLayer(numHiddenUnits: int, outputProjectorSize: int, inputProjectorSize: int, *args: Any, **kwargs: Any) -> LSTMProjectedLayer:
