@@ -7,6 +7,7 @@ network's ONNX export against torch's float32 outputs 1e-5.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import re
 
@@ -326,3 +327,40 @@ def test_classification_network_with_a_projected_layer():
     batch = random_batch(rng, 4, 6, 4, ragged=False)
     (actual,) = run(model, {"sequences": batch.padded}).values()
     assert_matches_reference(actual, reference.predict(net, batch.padded))
+
+
+def test_a_built_model_reads_back_as_the_lstm_it_computes(tmp_path, rng):
+    """The ONNX file holds W·Q_iᵀ and R·Q_oᵀ, not the factors: load_onnx (and so verify, to-matlab, stateful copies)
+    gives the lstmLayer with those products, which computes the same numbers."""
+    from lstm2onnx.cli import main
+    from lstm2onnx.importer import load_onnx
+
+    layers = [sequenceInputLayer(3, Name="in"), random_projected(rng, 3, 5, 2, 2, Name="proj", OutputMode="last"), fullyConnectedLayer(2, Name="fc")]
+    net = initialize(layers, seed=0)
+    path = tmp_path / "proj.onnx"
+    onnx.save(build(net), path)
+    back = load_onnx(str(path))
+    assert type(back[1]) is type(lstmLayer(5)) and back[1].Name == "proj" and back[1].OutputMode == "last"
+    X = [rng.normal(size=(T, 3)) for T in (4, 7)]
+    np.testing.assert_allclose(reference.predict(back, X), reference.predict(net, X), rtol=0, atol=1e-6)
+    assert main(["verify", str(path)]) == 0
+    assert main(["build", str(path), "--stateful", "-o", str(tmp_path / "stateful.onnx")]) == 0
+
+
+def test_weights_from_a_mat_file_set_the_projectors(tmp_path, rng):
+    """MATLAB's learnables export (lstm2onnx.matlab.weights' snippet) carries InputProjector/OutputProjector too."""
+    import scipy.io
+
+    from lstm2onnx.cli import main
+
+    made = random_projected(rng, 3, 5, 2, 2, Name="proj")
+    weights = {"proj": {k: np.asarray(getattr(made, k), np.float64) for k in
+                        ("InputWeights", "RecurrentWeights", "Bias", "InputProjector", "OutputProjector")}}
+    scipy.io.savemat(tmp_path / "learnables.mat", weights)
+    (tmp_path / "net.m").write_text("layers = [sequenceInputLayer(3, Name='in'); lstmProjectedLayer(5, 2, 2, Name='proj')];\n")
+    out = tmp_path / "net.onnx"
+    assert main(["build", str(tmp_path / "net.m"), "--weights", str(tmp_path / "learnables.mat"), "-o", str(out)]) == 0
+    expected = [sequenceInputLayer(3, Name="in"), dataclasses.replace(made, HiddenState=None, CellState=None)]
+    batch = random_batch(rng, 4, 6, 3, ragged=False)
+    (y,) = run(onnx.load(out), feeds_for(batch, False)).values()
+    assert_matches_reference(y, reference.predict(expected, batch.sequences))

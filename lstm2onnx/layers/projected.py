@@ -96,10 +96,15 @@ class LSTMProjectedLayer(LSTMLayer):
         def product(weights: str, projector: str) -> np.ndarray:
             return np.asarray(getattr(self, weights), np.float64) @ np.asarray(getattr(self, projector), np.float64).T
 
+        return dataclasses.replace(self.unprojected(), InputWeights=product("InputWeights", "InputProjector"),
+                                   RecurrentWeights=product("RecurrentWeights", "OutputProjector"))
+
+    def unprojected(self) -> LSTMLayer:
+        """An lstmLayer with this layer's options, Bias and state, and no InputWeights/RecurrentWeights (the
+        shape of what an ONNX file holds: the products, not the factors)."""
         same = {f.name: getattr(self, f.name) for f in dataclasses.fields(LSTMLayer)
                 if f.metadata["group"] is not HIDDEN and f.name not in ("InputWeights", "RecurrentWeights")}
-        return LSTMLayer(**same, InputWeights=product("InputWeights", "InputProjector"),
-                         RecurrentWeights=product("RecurrentWeights", "OutputProjector"))
+        return LSTMLayer(**same)
 
     def description(self) -> str:
         return f"Projected LSTM with {self.NumHiddenUnits} hidden units"

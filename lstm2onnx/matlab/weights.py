@@ -6,7 +6,7 @@ the learnables (and normalization statistics, states) as plain arrays::
     s = struct();
     for i = 1:numel(net.Layers)
         L = net.Layers(i); f = struct();
-        for p = ["InputWeights" "RecurrentWeights" "Bias" "Weights" "Mean" "StandardDeviation" "Min" "Max" "HiddenState" "CellState" "TrainedMean" "TrainedVariance" "Offset" "Scale"]
+        for p = ["InputWeights" "RecurrentWeights" "Bias" "RecurrentBias" "InputProjector" "OutputProjector" "Weights" "Mean" "StandardDeviation" "Min" "Max" "HiddenState" "CellState" "TrainedMean" "TrainedVariance" "Offset" "Scale"]
             if isprop(L, p) && ~isempty(L.(p)), f.(p) = double(L.(p)); end
         end
         if ~isempty(fieldnames(f)), s.(L.Name) = f; end
@@ -30,7 +30,7 @@ from ..layers import Layer
 from ..network import LayerArray, analyze
 from .matfile import Opaque, read_mat
 
-FIELDS = ("InputWeights", "RecurrentWeights", "Bias", "RecurrentBias", "Weights", "Mean", "StandardDeviation", "Min", "Max", "HiddenState", "CellState",
+FIELDS = ("InputWeights", "RecurrentWeights", "Bias", "RecurrentBias", "InputProjector", "OutputProjector", "Weights", "Mean", "StandardDeviation", "Min", "Max", "HiddenState", "CellState",
           "TrainedMean", "TrainedVariance", "Offset", "Scale")
 SNIPPET_HINT = (
     "save the learnables as plain arrays instead, one struct per layer Name: "
