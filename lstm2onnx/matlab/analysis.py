@@ -35,7 +35,7 @@ KEEP_LAYERS = frozenset({"trainNetwork", "trainnet", "adamupdate", "sgdmupdate",
                          "resetState", "predictAndUpdateState", "classifyAndUpdateState", "initialize"})
 MAX_LOOP_PASSES = 16
 _FLOW_WORDS = frozenset({"break", "continue", "return"})
-SPECIAL = frozenset({"load", "nargin", "nargout", "end", "true", "false"})
+SPECIAL = frozenset({"load", "nargin", "nargout", "end", "true", "false", "exist", "isfile", "isfolder"})
 
 
 def known_functions() -> set[str]:

@@ -950,7 +950,7 @@ class Evaluator:
             return self.unknown(name, node.base.pos, frame, called=True, nargout=nargout, brace=True)
         if name in self.program.functions:
             args, _ = self.call_arguments(node, frame)
-            results = self.call_local(self.program.functions[name], args, nargout, node.pos)
+            results = self.call_local(self.program.functions[name], args, nargout, node.pos, frame.ws)
             return tuple(results) if nargout > 1 else results[0]
         if name in LAYER_TYPES:
             return self.layer(name, node, frame)
@@ -966,6 +966,8 @@ class Evaluator:
         if name in GRAPH_EDITS:
             raise EvalError(f"{name} makes a layer graph with branches; lstm2onnx builds chains of layers "
                             "(put the layers in one array)", node.pos)
+        if name in FILE_TESTS:
+            return self.exists(name, node, frame)
         fn = FUNCTIONS.get(name)
         if fn is None:
             if name in CONSTANTS and not node.args:
@@ -1097,6 +1099,24 @@ class Evaluator:
         out = out.reshape(shape, order="F")
         return out.astype(bool) if logical else out
 
+    def exists(self, name: str, node: Call, frame: Frame) -> np.ndarray:
+        """``exist(name, 'var')`` looks in the workspace; a file or folder test (``exist('net.mat', 'file')``,
+        ``isfile``, ``isfolder``) is false with a note: lstm2onnx sees no files, so ``if ~exist('trainedNet.mat',
+        'file')`` takes the branch that defines the network, as on a first run."""
+        args, _ = self.call_arguments(node, frame)
+        if not args or len(args) > (2 if name == "exist" else 1):
+            raise EvalError(f"{name} takes {'1 or 2 arguments' if name == 'exist' else '1 argument'}, got {len(args)}",
+                            node.pos)
+        what = [text(a, f"{name}'s argument") for a in args]
+        kind = what[1].lower() if len(what) == 2 else ("var" if what[0] in frame.ws else "file")
+        if name == "exist" and kind == "var":
+            return np.array([[1.0 if what[0] in frame.ws else 0.0]])
+        note = (f"{name}({', '.join(repr(w) for w in what)}) at line {self.line(node.pos)} is taken as false: lstm2onnx "
+                "sees no files (the branch taken is the one of a first run)")
+        if note not in self.notes:
+            self.notes.append(note)
+        return np.array([[0.0]])
+
     def random_note(self, name: str, pos: int) -> None:
         call = f"{name} (line {self.line(pos)})"
         if call not in self.random_draws:
@@ -1138,9 +1158,13 @@ class Evaluator:
         except TypeError as error:  # wrong positional arity
             raise EvalError(f"{name}: {error}", node.base.pos) from None
 
-    def call_local(self, fn: Stmt, args: list[Any], nargout: int, pos: int) -> list[Any]:
+    def call_local(self, fn: Stmt, args: list[Any], nargout: int, pos: int, caller: dict[str, Any] | None = None
+                   ) -> list[Any]:
         """A local function: ``varargin`` collects the inputs past the named ones, ``varargout`` gives the
-        outputs past the named ones; ``nargin``/``nargout`` are the counts of this call."""
+        outputs past the named ones; ``nargin``/``nargout`` are the counts of this call. A nested function,
+        called from its parent (``caller``: the parent's variables), reads the parent's variables; what it
+        assigns stays its own (MATLAB would share the names both use: a parent reading them after the call
+        is not modelled)."""
         inputs, outputs_named = list(fn.inputs), list(fn.outputs)
         rest_in = bool(inputs) and inputs[-1] == "varargin"
         rest_out = bool(outputs_named) and outputs_named[-1] == "varargout"
@@ -1152,7 +1176,11 @@ class Evaluator:
             raise EvalError(f"{fn.name} returns {len(fn.outputs)} outputs, {max(1, nargout)} asked for", pos)
         if self.call_depth >= MAX_CALL_DEPTH:
             raise EvalError(f"calls nest deeper than {MAX_CALL_DEPTH} levels (recursion?)", pos)
-        ws = {name: value for name, value in zip(named_in, args)}
+        ws = dict(caller) if fn.parent and caller is not None else {}
+        for name in list(ws):
+            if name in fn.outputs or name == "varargin":
+                del ws[name]
+        ws.update(zip(named_in, args))
         if rest_in:
             extra = args[len(named_in):]
             ws["varargin"] = Cell(object_array(list(extra), (1, len(extra))))
@@ -1262,6 +1290,9 @@ class Evaluator:
         return (f"{self.statement_text(stmt)} (line {self.line(stmt.pos)}): {opaque.function} needs the values of {name}, "
                 f"a MATLAB {opaque.matlab_class} object that only MATLAB can read: save its labels as text, e.g. "
                 f"{name} = cellstr(string({name})); save(file, '{name}', '-append'), or pass --set {target}=<value>", pos)
+
+
+FILE_TESTS = frozenset({"exist", "isfile", "isfolder"})
 
 
 def _text_data_file(file: str) -> bool:

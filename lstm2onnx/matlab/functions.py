@@ -419,6 +419,22 @@ FUNCTIONS["mod"] = _binary_numeric("mod", lambda a, b: np.where(b == 0, a, a - n
 FUNCTIONS["rem"] = _binary_numeric("rem", lambda a, b: np.where(b == 0, a, a - np.trunc(a / np.where(b == 0, 1, b)) * b))
 
 
+def _test(name: str, fn: Callable[[np.ndarray], np.ndarray]) -> Builtin:
+    def apply(call: CallContext, args: list[Any], nargout: int) -> Any:
+        _opaque_check(call, name, args)
+        _nargs(name, args, 1, 1)
+        x = numbers(args[0], name)
+        call.budget.charge(x.size, call.pos, x.shape)
+        return fn(x)
+
+    return apply
+
+
+FUNCTIONS["isnan"] = _test("isnan", np.isnan)
+FUNCTIONS["isinf"] = _test("isinf", np.isinf)
+FUNCTIONS["isfinite"] = _test("isfinite", np.isfinite)
+
+
 @builtin("logical")
 def _logical(call: CallContext, args: list[Any], nargout: int) -> Any:
     _nargs("logical", args, 1, 1)

@@ -65,6 +65,7 @@ class Stmt:
     outputs: Sequence[str] = ()
     word: str = ""  # the keyword of keyword statements, the command name of commands
     words: Sequence[str] = ()
+    parent: str = ""  # a nested function: the function whose body defines it (it sees that function's variables)
 
     def children(self) -> Iterator["Stmt"]:
         for _, body in self.parts:
@@ -101,6 +102,7 @@ class _Splitter:
         self.depth = 0
         self.budget: Any = None
         self.in_function = 0
+        self.closed_by_end = False  # whether the last function read ended with 'end'
 
     def peek(self) -> Token:
         return self.tokens[self.i]
@@ -311,7 +313,8 @@ class _Splitter:
         stmt.name, stmt.inputs, stmt.outputs = name, inputs, outputs
         body, stop = self.block(frozenset({"end", "function"}))
         stmt.parts.append((header, body))
-        if stop.kind == "kw" and stop.value == "end":
+        self.closed_by_end = stop.kind == "kw" and stop.value == "end"
+        if self.closed_by_end:
             self.i += 1
             stmt.end = stop.pos + 3
         else:
@@ -431,6 +434,9 @@ def names_read(tokens: list[Token]) -> set[str]:
             if scopes and any(value in names for _, names in scopes):
                 continue
             out.add(value)
+            if value == "exist" and k + 2 <= last and tokens[k + 1][1] == "(" and tokens[k + 2][0] in ("str", "dstr") \
+                    and str(tokens[k + 2][1]).isidentifier():
+                out.add(tokens[k + 2][1])  # exist('x', 'var') reads whether x is assigned
     return out
 
 
@@ -451,15 +457,28 @@ def _split(tokens: list[Token], source: Source, budget: Any) -> Program:
     functions: dict[str, Stmt] = {}
     function_file = False
     first = True
+    # Functions whose body stopped at another 'function': what follows is nested in them until their own 'end'
+    # (no-'end' files leave them open to the end of the file: then they were never nested, but siblings).
+    open_functions: list[Stmt] = []
     while True:
-        body, stop = splitter.block(frozenset({"function"}))
-        statements += body
+        body, stop = splitter.block(frozenset({"function", "end"} if open_functions else {"function"}))
+        if open_functions:
+            open_functions[-1].parts[0][1].extend(body)
+        else:
+            statements += body
         if body:
             first = False
         if stop.kind == "eof":
             break
         splitter.i += 1
+        if stop.value == "end":
+            open_functions.pop().end = stop.pos + 3
+            continue
         fn = splitter.function(stop)
+        if open_functions:
+            fn.parent = open_functions[-1].name
+        if not splitter.closed_by_end and splitter.peek().kind != "eof":
+            open_functions.append(fn)
         if first:
             function_file = True
         first = False
@@ -470,4 +489,26 @@ def _split(tokens: list[Token], source: Source, budget: Any) -> Program:
             statements.append(splitter.broken(fn.error[0], stop))
         else:
             statements.append(splitter.broken(fn.error[0], stop))
+    unclosed = {fn.name for fn in open_functions}
+    for fn in functions.values():
+        if fn.parent in unclosed:
+            fn.parent = ""
+    _nested_reads(functions)
     return Program(source, statements, functions, function_file)
+
+
+def _nested_reads(functions: dict[str, Stmt]) -> None:
+    """A statement calling a nested function reads what that function reads of its parent's variables."""
+    for fn in reversed(list(functions.values())):
+        parent = functions.get(fn.parent) if fn.parent else None
+        if parent is None:
+            continue
+        own = set(fn.inputs) | set(fn.outputs)
+        free: set[str] = set()
+        for stmt in fn.walk():
+            if stmt is not fn:
+                free |= set(stmt.uses)
+        free -= own
+        for stmt in parent.walk():
+            if fn.name in stmt.uses:
+                stmt.uses = set(stmt.uses) | free

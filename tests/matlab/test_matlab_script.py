@@ -246,6 +246,19 @@ FORMS = [
      "\nlayers = lstmLayer(size(C{2, 1}, 1) * 1000 + size(C{1, 2}, 2) * 100 + numel(C) * 10 + size(D{1}, 2));", [lstmLayer(2143)]),
     ("S = con2seq(reshape(1:6, 2, 3)); layers = lstmLayer(numel(S) * 10 + size(S{3}, 1));", [lstmLayer(32)]),
     ("T = [1 2 3; 4 5 6]; v = table2array(T(:, 2:end)); layers = lstmLayer(size(v, 2) * 10 + v(2, 1));", [lstmLayer(25)]),
+    ("d = [1 2; NaN 3; 4 Inf]; d(any(isnan(d), 2), :) = []; layers = lstmLayer(size(d, 1) * 10 + sum(isfinite(d(:))) + isinf(d(2, 2)));",
+     [lstmLayer(24)]),
+    # exist('x', 'var') reads the workspace (x is computed for it); files are never there (a first run's branch)
+    ("x = 3;\nif exist('x', 'var') && ~exist('net.mat', 'file') && ~isfile('a.csv') && ~isfolder('d')\n  layers = lstmLayer(5);\n"
+     "else\n  layers = lstmLayer(6);\nend", [lstmLayer(5)]),
+    ("layers = lstmLayer(7 + exist('y', 'var'));", [lstmLayer(7)]),
+    # nested functions read their parent's variables; functions after a closed one are its siblings
+    ("layers = make(3);\nfunction L = make(n)\n  k = 2 * n;\n  L = lstmLayer(inner(1));\n  function v = inner(a)\n    v = k + a;\n  end\nend",
+     [lstmLayer(7)]),
+    ("layers = make(3);\nfunction L = make(n)\n  k = n + 1;\n  function v = inner(a)\n    v = k * a;\n  end\n  L = lstmLayer(inner(10));\nend",
+     [lstmLayer(40)]),  # statements after the nested function belong to the parent
+    ("layers = make(3);\nfunction L = make(n)\n  L = lstmLayer(other(n));\nend\nfunction v = other(a)\n  v = a + 1;\nend", [lstmLayer(4)]),
+    ("layers = make(3);\nfunction L = make(n)\n  L = lstmLayer(other(n));\nfunction v = other(a)\n  v = a + 2;\n", [lstmLayer(5)]),
 ]
 
 
@@ -967,6 +980,18 @@ def test_octave_block_ends_are_named_as_octave(text, words):
     assert [message.split(":")[1].strip() for message, _, _ in info.value.problems] == [
         f"'{word}' is Octave, not MATLAB" for word in words]
     assert "MATLAB ends every block with 'end'" in str(info.value)
+
+
+def test_a_nested_function_is_not_called_without_its_parent():
+    text = "layers = lstmLayer(inner(2));\nfunction L = make(n)\n  k = n;\n  function v = inner(a)\n    v = k + a;\n  end\nend"
+    with pytest.raises(MatlabError, match="undefined variable 'k'"):
+        from_matlab(text)
+
+
+def test_file_tests_are_false_with_a_note():
+    result = read_script("if ~exist('trainedNet.mat', 'file')\n  layers = lstmLayer(5);\nelse\n  load trainedNet.mat\nend")
+    assert list(result.layers) == [lstmLayer(5)]
+    assert "exist('trainedNet.mat', 'file') at line 1 is taken as false: lstm2onnx sees no files" in result.notes[0]
 
 
 def test_octave_words_used_as_names_are_plain_matlab():

@@ -263,6 +263,21 @@ def regression_sheet(tmp_path, rng):
     return [path]
 
 
+def power_quality(tmp_path, rng):
+    data = rng.standard_normal((60, 5))
+    data[:, -1] = np.arange(60) % 3 + 1  # 3 classes in the last column
+    data[[4, 17], 2] = np.nan  # incomplete rows the script deletes
+    path = tmp_path / "power_quality.npz"
+    np.savez(path, data=data)
+    return [path]
+
+
+def raw_channels(tmp_path, rng):
+    path = tmp_path / "raw.mat"
+    scipy.io.savemat(path, {"raw": rng.standard_normal((4, 50))})
+    return [path]
+
+
 def no_data(tmp_path, rng):
     return []
 
@@ -408,6 +423,14 @@ CASES = [
     Case("xlsread_reshape4d_regression.m", regression_sheet,
          [sequenceInputLayer(7), lstmLayer(6, OutputMode="last"), reluLayer(), fullyConnectedLayer(1), regressionLayer()],
          numeric=True, notes=("res comes from the --data file (xlsread(...) at line 11 is not run)",)),
+    Case("readmatrix_exist_guard.m", power_quality,
+         [sequenceInputLayer(4, Normalization="zscore"), lstmLayer(50, OutputMode="last"), fullyConnectedLayer(3)]
+         + CLASSIFIER_HEAD,
+         notes=("exist('trainedNet.mat', 'file') at line 21 is taken as false",
+                "data comes from the --data file (readmatrix(...) at line 7 is not run)")),
+    Case("trainnet_local_prepare.m", raw_channels,
+         [sequenceInputLayer(4, Name="in"), lstmLayer(32, Name="lstm_1"), lstmLayer(64, Name="lstm_2"),
+          fullyConnectedLayer(4, Name="fc")], numeric=True),
 ]
 
 
