@@ -735,7 +735,12 @@ class Evaluator:
         items = base if isinstance(base, CSList) else [base]
         out = CSList()
         for item in items:
-            out += self.field_of(item, name, node.pos)
+            try:
+                out += self.field_of(item, name, node.pos)
+            except EvalError as error:
+                if isinstance(item, dict) and isinstance(node.base, Name) and name not in item:
+                    error.message += f": give it with --set {node.base.name}.{name}=<value>"
+                raise
         return out[0] if len(out) == 1 else out
 
     def field_of(self, value: Any, name: str, pos: int) -> list[Any]:
@@ -904,6 +909,9 @@ class Evaluator:
             return self.call_handle(target, args, 1, node.pos)
         indices = self.index_args(node, target, frame)
         try:
+            if node.brace and isinstance(target, np.ndarray):
+                # T{:, 2:end}: a table's contents; the --data file holds the table as its numeric matrix
+                return select(target, indices, self.budget, node.pos)
             if node.brace:
                 return CSList(contents(target, indices, self.budget, node.pos))
             if isinstance(target, Opaque):

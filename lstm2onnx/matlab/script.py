@@ -109,7 +109,7 @@ def _read_script(text: str, workspace: Mapping[str, Any] | None, data: Iterable[
         raise MatlabError.report(_suggest_network_inputs(problems, wanted) or [(f"'{chosen}' could not be computed", None)],
                                  text, _inputs_hint(wanted))
     notes += evaluator.notes + evaluator.random_notes() + _pinned_notes(program, initial, fields, ctx, source)
-    return ScriptResult(layers, chosen, notes, evaluator.listing)  # type: ignore[arg-type]
+    return ScriptResult(layers, chosen, list(dict.fromkeys(notes)), evaluator.listing)  # type: ignore[arg-type]
 
 
 def _workspace(workspace: Mapping[str, Any] | None) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -188,6 +188,8 @@ def _run_script(program: Program, evaluator: Evaluator, initial: dict[str, Any],
 def _run_function_file(program: Program, evaluator: Evaluator, initial: dict[str, Any], files: DataFiles,
                        variable: str | None, notes: list[str]) -> tuple[Any, str]:
     entry = next(iter(program.functions.values()), None)
+    if program.class_name:
+        entry = _class_entry(program, evaluator, variable, notes)
     if entry is None:
         raise MatlabError("the function file defines no function")
     if entry.error:
@@ -215,6 +217,24 @@ def _run_function_file(program: Program, evaluator: Evaluator, initial: dict[str
     except (_Return, _Break, _Continue):  # break/continue outside a loop end the script, as return does
         pass
     return ws.get(chosen, _missing(chosen)), chosen
+
+
+def _class_entry(program: Program, evaluator: Evaluator, variable: str | None, notes: list[str]) -> Any:
+    """The method of a classdef file that builds the layer array (``variable``'s, else the last one that
+    assigns a layer array); its object input holds the property defaults, and --set OBJ.NAME wins."""
+    broken = [s.error for s in program.statements if s.kind == "broken" and s.error]
+    if broken:  # the class's own structure: MATLAB reads none of the file then
+        raise MatlabError.report(broken, program.source.text)
+    methods = [fn for fn in program.functions.values()
+               if any(variable in (None, name) for name, _ in analysis.layer_assignments(program, evaluator.ctx, fn.parts[0][1]))]
+    if not methods:
+        raise MatlabError(f"classdef {program.class_name}: no method assigns a layer array"
+                          + (f" named {variable!r}" if variable else ""))
+    entry = methods[-1]
+    obj = entry.inputs[0] if entry.inputs else entry.outputs[0] if entry.outputs else None
+    notes.append(f"classdef {program.class_name}: building the layer array of method {entry.name}"
+                 + (f"; {obj} holds the property defaults (--set {obj}.NAME=VALUE to change one)" if obj else ""))
+    return entry
 
 
 def _given_from(given: list[str], set_names: set[str]) -> str:

@@ -15,7 +15,7 @@ needs; expressions are parsed later, only for the statements the network needs.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import AbstractSet, Any, Iterator, Sequence
 
 from .lexer import Source, Token
@@ -85,6 +85,8 @@ class Program:
     statements: list[Stmt]
     functions: dict[str, Stmt]
     function_file: bool
+    class_name: str = ""  # a classdef file: its methods are the functions, each property default a statement
+    properties: list[Stmt] = field(default_factory=list)  # `name = default` of the properties blocks, in order
 
     def all_statements(self) -> Iterator[Stmt]:
         for stmt in self.statements:
@@ -450,9 +452,15 @@ def split(tokens: list[Token], source: Source, budget: Any = None) -> Program:
         raise MatlabError(f"blocks nest deeper than {MAX_BLOCK_DEPTH} levels", source.text, error.pos) from None
 
 
+_CLASS_SECTIONS = frozenset({"properties", "methods", "events", "enumeration"})
+
+
 def _split(tokens: list[Token], source: Source, budget: Any) -> Program:
     splitter = _Splitter(tokens, source)
     splitter.budget = budget
+    splitter.skip_separators()
+    if splitter.peek().kind == "kw" and splitter.peek().value == "classdef":
+        return _split_class(splitter, source)
     statements: list[Stmt] = []
     functions: dict[str, Stmt] = {}
     function_file = False
@@ -512,3 +520,78 @@ def _nested_reads(functions: dict[str, Stmt]) -> None:
         for stmt in parent.walk():
             if fn.name in stmt.uses:
                 stmt.uses = set(stmt.uses) | free
+
+
+def _split_class(splitter: _Splitter, source: Source) -> Program:
+    """A classdef file: ``properties`` blocks give ``name = default`` statements (a property without a default
+    is left out), ``methods`` blocks give functions; events, enumerations and attributes are skipped."""
+    opener = splitter.peek()
+    splitter.i += 1
+    header = splitter.until_separator()
+    name = header[0].value if header and header[0].kind == "id" else ""
+    functions: dict[str, Stmt] = {}
+    properties: list[Stmt] = []
+    statements: list[Stmt] = []
+    statics: set[str] = set()
+    while True:
+        splitter.skip_separators()
+        tok = splitter.peek()
+        if tok.kind == "eof":
+            statements.append(splitter.broken(f"classdef {name} is never closed with 'end'", opener))
+            break
+        if tok.kind == "kw" and tok.value == "end":
+            splitter.i += 1
+            break
+        section = tok.value if tok.kind == "id" else tok.value[0] if tok.kind == "cmd" else None
+        if section not in _CLASS_SECTIONS:
+            statements.append(splitter.broken(f"classdef {name}: expected properties, methods, events or "
+                                              "enumeration blocks", tok))
+            if tok.kind == "kw":
+                splitter.i += 1
+            else:
+                splitter.until_separator()
+            continue
+        splitter.i += 1
+        attributes = splitter.until_separator() if tok.kind == "id" else []  # (Access = private), (Static)...
+        static = any(t.kind == "id" and t.value == "Static" for t in attributes) or (
+            tok.kind == "cmd" and any("Static" in word for word in tok.value[1]))
+        while True:
+            splitter.skip_separators()
+            inner = splitter.peek()
+            if inner.kind == "eof" or inner.kind == "kw" and inner.value == "end":
+                splitter.i += inner.kind != "eof"
+                break
+            if inner.kind == "kw" and inner.value == "function" and section == "methods":
+                splitter.i += 1
+                fn = splitter.function(inner)
+                if fn.name and fn.name not in functions:
+                    functions[fn.name] = fn
+                    if static:
+                        statics.add(fn.name)
+                continue
+            line = splitter.until_separator() if inner.kind != "kw" else [inner]
+            if inner.kind == "kw":
+                splitter.i += 1
+            eq = top_level_assignment(line)
+            if section == "properties" and eq is not None and line and line[0].kind == "id":
+                tokens = [line[0], *line[eq:]]
+                stmt = splitter.new("simple", line[0].pos, tokens=tokens, word="property")
+                stmt.end = splitter.peek().pos
+                stmt.targets, stmt.full, stmt.uses = assignment_names(tokens)
+                properties.append(stmt)
+    for fn in functions.values():  # each method starts from the property defaults of its object
+        obj = fn.inputs[0] if fn.inputs else fn.outputs[0] if fn.outputs else None
+        if obj and properties and fn.name not in statics:
+            fn.parts[0][1][:0] = [_property_default(splitter, obj, prop) for prop in properties]
+    _nested_reads(functions)
+    return Program(source, statements, functions, True, name, properties)
+
+
+def _property_default(splitter: _Splitter, obj: str, prop: Stmt) -> Stmt:
+    """``obj.name = default`` for a property ``name = default`` (a --set obj.name wins over it)."""
+    first = prop.tokens[0]
+    tokens = [Token("id", obj, first.pos), Token("op", ".", first.pos), *prop.tokens]
+    stmt = splitter.new("simple", first.pos, tokens=tokens, word="property")
+    stmt.end = prop.end
+    stmt.targets, stmt.full, stmt.uses = assignment_names(tokens)
+    return stmt

@@ -1006,3 +1006,25 @@ def test_a_function_file_whose_first_output_is_not_the_layers_builds_the_array_i
     assert any("the first output of trainIt, net, is not a layer array: building 'layers'" in n for n in result.notes)
     with pytest.raises(MatlabError, match=re.escape("'net' comes from trainNetwork(...) (line 4), which lstm2onnx never runs")):
         read_script(text, workspace={"numFeatures": 3}, variable="net")
+
+
+@pytest.mark.parametrize("text,message", [
+    ("classdef M\n  properties\n    n = 3\n  end\n  methods\n    function obj = M()\n    end\n  end\nend",
+     "classdef M: no method assigns a layer array"),
+    ("classdef M\n  methods\n    function L = make(obj)\n      L = lstmLayer(4);\n    end\n  end\n", "classdef M is never closed with 'end'"),
+])
+def test_classdef_errors(text, message):
+    with pytest.raises(MatlabError, match=re.escape(message)):
+        from_matlab(text)
+
+
+def test_classdef_methods_and_property_defaults():
+    text = ("classdef Model < handle\n  properties (Access = public)\n    hidden = 2 * 8\n    classes\n  end\n"
+            "  events\n    Trained\n  end\n  methods (Static)\n    function n = twice(k)\n      n = 2 * k;\n    end\n  end\n"
+            "  methods\n    function layers = build(obj)\n      layers = [lstmLayer(obj.hidden) fullyConnectedLayer(Model.twice(obj.classes))];\n"
+            "    end\n  end\nend")
+    with pytest.raises(MatlabError):
+        from_matlab(text, workspace={"obj.classes": 3})  # Model.twice: a static call through the class is not modelled
+    text = text.replace("Model.twice(obj.classes)", "twice(obj.classes)")
+    assert list(from_matlab(text, workspace={"obj.classes": 3})) == [lstmLayer(16), fullyConnectedLayer(6)]
+    assert list(from_matlab(text, workspace={"obj": {"classes": 2, "hidden": 5}})) == [lstmLayer(5), fullyConnectedLayer(4)]

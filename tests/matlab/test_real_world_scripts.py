@@ -428,6 +428,10 @@ CASES = [
          + CLASSIFIER_HEAD,
          notes=("exist('trainedNet.mat', 'file') at line 21 is taken as false",
                 "data comes from the --data file (readmatrix(...) at line 7 is not run)")),
+    Case("WeatherGruModel.m", no_data,  # x_in has no default: --set on the object's property
+         [sequenceInputLayer(9), gruLayer(64), gruLayer(32, OutputMode="last"), fullyConnectedLayer(1), regressionLayer()],
+         set={"net.x_in": 9}, numeric=True,
+         notes=("classdef WeatherGruModel: building the layer array of method Create; net holds the property defaults",)),
     Case("trainnet_local_prepare.m", raw_channels,
          [sequenceInputLayer(4, Name="in"), lstmLayer(32, Name="lstm_1"), lstmLayer(64, Name="lstm_2"),
           fullyConnectedLayer(4, Name="fc")], numeric=True),
@@ -504,6 +508,15 @@ def test_scripts_reading_files_without_data_say_where_the_values_come_from():
         read_script((SCRIPTS / "laser_grid_search.m").read_text())
     assert "needs train_data, which comes from data (load('Data/lasertrain.dat'), line 15;" in str(info.value)
     assert str(info.value).endswith("give them directly with --set numFeatures=<value>")
+
+
+def test_a_class_property_without_a_default_says_how_to_set_it():
+    with pytest.raises(MatlabError, match=re.escape("the struct has no field 'x_in' (its fields: y_out, k_hid1, k_hid2, "
+                                                    "mb_size, max_epoch): give it with --set net.x_in=<value>")):
+        read_script((SCRIPTS / "WeatherGruModel.m").read_text())
+    result = read_script((SCRIPTS / "WeatherGruModel.m").read_text(), workspace={"net": {"x_in": 5, "k_hid2": 8}})
+    assert list(result.layers)[:3] == [sequenceInputLayer(5), gruLayer(64), gruLayer(8, OutputMode="last")]
+    assert "--set net.k_hid2 replaces the script's assignment at line 11" in result.notes
 
 
 def test_unsupported_layers_of_a_cnn_lstm_script_are_reported_at_once():
