@@ -14,6 +14,7 @@ leaves a partial output file.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -22,6 +23,7 @@ from typing import Sequence
 from ._version import __version__
 from .builder import DEFAULT_OPSET, META_CLASSES, META_IO, META_SPEC, exportONNXNetwork
 from .errors import Lstm2OnnxError
+from .layers import SequenceInputLayer
 from .modelfile import shown
 from .network import LayerArray
 from .spec import load_spec
@@ -150,11 +152,31 @@ def _build(args: argparse.Namespace) -> int:
         from .matlab.weights import apply_weights, load_weights
 
         layers = apply_weights(layers, load_weights(args.weights))
+    layers = _with_placeholder_statistics(layers)
     name = args.name or spec_name or "lstm2onnx"
     exportONNXNetwork(layers, args.output, OpsetVersion=args.opset, NetworkName=name, seed=args.seed,
                       ragged=args.ragged, stateful=args.stateful, bilstm_last=args.bilstm_last)
     print(f"wrote {args.output}")
     return 0
+
+
+# Statistics that make each Normalization the identity: an untrained network's placeholders, as drawn weights are
+IDENTITY_STATISTICS = {"zerocenter": {"Mean": 0.0}, "zscore": {"Mean": 0.0, "StandardDeviation": 1.0},
+                       "rescale-zero-one": {"Min": 0.0, "Max": 1.0}, "rescale-symmetric": {"Min": -1.0, "Max": 1.0}}
+
+
+def _with_placeholder_statistics(layers):
+    """A sequenceInputLayer whose Normalization statistics trainNetwork would compute from the training data (and
+    neither the layer nor --weights gives) gets the identity's, with a note, so a script's untrained network builds."""
+    first = layers[0] if len(layers) and isinstance(layers[0], SequenceInputLayer) else None
+    if first is None or not first.missing_statistics():
+        return layers
+    fill = {k: v for k, v in IDENTITY_STATISTICS[first.Normalization].items() if k in first.missing_statistics()}
+    print(f"lstm2onnx build: note: sequenceInputLayer Normalization '{first.Normalization}' has no "
+          f"{' or '.join(fill)} (trainNetwork computes them from the training data); built with "
+          f"{', '.join(f'{k} {v:g}' for k, v in fill.items())} until you give them (the layer's options, or --weights)",
+          file=sys.stderr)
+    return [dataclasses.replace(first, **fill), *list(layers)[1:]]
 
 
 def _rebuild(args: argparse.Namespace) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import pathlib
 import re
@@ -214,3 +215,30 @@ def test_the_compiler_never_imports_torch_until_training_is_used():
         "assert 'scipy' not in sys.modules and 'h5py' not in sys.modules\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize("normalization,given,expected", [
+    ("zscore", "", {"Mean": 0.0, "StandardDeviation": 1.0}),
+    ("zerocenter", "", {"Mean": 0.0}),
+    ("rescale-zero-one", "", {"Min": 0.0, "Max": 1.0}),
+    ("rescale-symmetric", "", {"Min": -1.0, "Max": 1.0}),
+    ("zscore", ", 'Mean', [1; 2; 3]", {"StandardDeviation": 1.0}),
+])
+def test_build_fills_statistics_that_training_would_compute_with_the_identity(tmp_path, capsys, rng, normalization, given, expected):
+    """MathWorks' R2024 examples write sequenceInputLayer(n, Normalization="zscore") and let training compute the
+    statistics; `build` of such a script gives the untrained network, its statistics the identity's, and says so."""
+    from lstm2onnx.importer import load_onnx
+
+    (tmp_path / "net.m").write_text(f"layers = [sequenceInputLayer(3, 'Normalization', '{normalization}'{given})\n"
+                                    "          lstmLayer(4, 'OutputMode', 'last')\n          fullyConnectedLayer(2)];\n")
+    assert main(["build", str(tmp_path / "net.m"), "-o", str(tmp_path / "net.onnx")]) == 0
+    note = capsys.readouterr().err
+    assert f"note: sequenceInputLayer Normalization '{normalization}' has no {' or '.join(expected)}" in note
+    built = load_onnx(str(tmp_path / "net.onnx"))
+    for name, value in expected.items():
+        assert float(getattr(built[0], name)) == value
+    if not given:  # the identity: the same outputs as without normalization
+        plain = [dataclasses.replace(built[0], Normalization="none", **{k: None for k in expected}), *built[1:]]
+        batch = random_batch(rng, 3, 5, 3, ragged=False)
+        (y,) = run(onnx.load(tmp_path / "net.onnx"), {"sequences": batch.padded}).values()
+        assert_matches_reference(y, reference.predict(plain, batch.sequences))
