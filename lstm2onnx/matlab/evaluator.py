@@ -14,6 +14,7 @@ naming the variable, where it comes from and the ways out (``--data`` /
 
 from __future__ import annotations
 
+import dataclasses
 import os
 
 from dataclasses import dataclass, field
@@ -141,6 +142,7 @@ class Frame:
     entry: bool = False  # the function of a function file (inputs come from --set)
     nargin: int | None = None  # of a local function's call
     nargout: int | None = None
+    pins: bool = True  # --set values win here: the script's and the entry function's workspace, not a called function's
 
 
 @dataclass(eq=False)
@@ -179,7 +181,8 @@ class Evaluator:
         self.failures = 0  # statements that failed so far (a try block's catch runs when its body adds one)
         self.log: list[tuple[Stmt, str]] = []  # (top-level statement, what happened)
         self.parsed: dict[int, Any] = {}
-        self.function_slices: dict[tuple[str, tuple[str, ...]], set[int]] = {}
+        self.function_slices: dict[tuple[str, tuple[str, ...], bool], set[int]] = {}
+        self.entry: Stmt | None = None  # the function a function file builds with
         self.call_depth = 0
         self.last_values: dict[str, Any] = {}
         self.notes: list[str] = []  # the top workspace (for the report's hint)
@@ -235,7 +238,7 @@ class Evaluator:
             self.budget.tick(stmt.pos)
             if stmt.kind == "function":
                 continue
-            if stmt.sid not in frame.marked or analysis.pinned_field(stmt, self.ctx) is not None:
+            if stmt.sid not in frame.marked or frame.pins and analysis.pinned_field(stmt, self.ctx) is not None:
                 if top:
                     self.log.append((stmt, "skipped"))
                 continue
@@ -314,7 +317,7 @@ class Evaluator:
         """Mark what the statement assigns as failed (False when it assigns nothing that could be)."""
         self.failures += 1
         poisoned = Poisoned(causes)
-        names = [name for name in analysis.defines(stmt, self.ctx) - {analysis.FLOW} if name not in self.pinned]
+        names = [name for name in analysis.defines(stmt, self.ctx) - {analysis.FLOW} if name not in self.pins(frame)]
         for name in names:
             frame.ws[name] = poisoned
         return bool(names)
@@ -333,7 +336,7 @@ class Evaluator:
         return True
 
     def unavailable(self, stmt: Stmt, frame: Frame, not_run: NotRun) -> None:
-        names = sorted(n for n in analysis.defines(stmt, self.ctx) - {analysis.FLOW} if n not in self.pinned)
+        names = sorted(n for n in analysis.defines(stmt, self.ctx) - {analysis.FLOW} if n not in self.pins(frame))
         held = self.data.names()
         for name in names:
             if name in held and name in frame.ws:  # the --data file gives what the call would have made
@@ -427,17 +430,20 @@ class Evaluator:
         if node is None:
             node = parse_expression(tokens[2:], tokens[-1].pos + 1)
             self.parsed[key] = node  # type: ignore[index]
-        if isinstance(node, Range):  # never materialised: 1:1e9 runs out of CPU time, not memory
-            start, step, stop = self.range_bounds(node, frame)
-            count = max(0, int(np.floor((stop - start) / step + 1e-10)) + 1)
-            items: Any = (np.array([[start + step * k]]) for k in range(count))
-        else:
-            values = self.value(node, frame)
-            items = self.columns(values)
+        try:
+            if isinstance(node, Range):  # never materialised: 1:1e9 runs out of CPU time, not memory
+                start, step, stop = self.range_bounds(node, frame)
+                count = max(0, int(np.floor((stop - start) / step + 1e-10)) + 1)
+                items: Any = (np.array([[start + step * k]]) for k in range(count))
+            else:
+                values = self.value(node, frame)
+                items = self.columns(values)
+        except (EvalError, NeedsValue, NotRun, Skip) as error:
+            items = self.unknown_range(stmt, frame, variable, error)
         body = stmt.parts[0][1]
         for item in items:
             self.budget.tick(stmt.pos)
-            if variable not in self.pinned:
+            if variable not in self.pins(frame):
                 frame.ws[variable] = item
             try:
                 self.block(body, frame)
@@ -445,6 +451,24 @@ class Evaluator:
                 break
             except _Continue:
                 continue
+
+    def unknown_range(self, stmt: Stmt, frame: Frame, variable: str, error: Exception) -> list[Any]:
+        """A loop whose range cannot be computed (``for i = 1:numComponents`` with the count from data) but
+        that assigns the layer array runs once, its variable failed with why: what the array needs from the
+        loop variable fails in turn, and what it does not (sizes given with --set) still builds it."""
+        if not (self.layer_variables & analysis.defines(stmt, self.ctx)) or variable in self.pins(frame):
+            raise error
+        if isinstance(error, NotRun):
+            value: Any = error.unavailable
+        elif isinstance(error, Skip):
+            value = Poisoned(error.causes)
+        elif isinstance(error, NeedsValue):
+            value = Poisoned((self.new_problem(self.needs_message(stmt, error, frame), error.pos),))
+        else:
+            value = Poisoned((self.new_problem(error.message, error.pos if error.pos is not None else stmt.pos),))
+        self.notes.append(f"{self.statement_text(stmt)} (line {self.line(stmt.pos)}): the range cannot be computed; "
+                          f"the loop that builds the layer array ran once, with {variable} unknown")
+        return [value]
 
     def columns(self, value: Any) -> Any:
         if isinstance(value, np.ndarray):
@@ -518,17 +542,30 @@ class Evaluator:
             chain.append(name_node)
             name_node = name_node.base
         name = name_node.name
-        if name in self.pinned:
+        if name in self.pins(frame):
+            return
+        if not frame.pins:
+            frame.ws[name] = value if not chain else self.assign_into(self.stored(frame, name, name_node), list(reversed(chain)),
+                                                                     value, frame)
             return
         if not chain:
             frame.ws[name] = self.with_pinned_fields(name, value)
             return
+        current = self.stored(frame, name, name_node)
+        frame.ws[name] = self.with_pinned_fields(name, self.assign_into(current, list(reversed(chain)), value, frame))
+
+    def stored(self, frame: Frame, name: str, node: Name) -> Any:
+        """The value an indexed or field assignment changes (a failed one stops it)."""
         current = frame.ws.get(name)
         if isinstance(current, Poisoned):
             raise Skip(current.causes)
         if isinstance(current, Unavailable):
-            raise NeedsValue(name, name_node.pos, current)
-        frame.ws[name] = self.with_pinned_fields(name, self.assign_into(current, list(reversed(chain)), value, frame))
+            raise NeedsValue(name, node.pos, current)
+        return current
+
+    def pins(self, frame: Frame) -> dict[str, Any]:
+        """The --set values that win in ``frame`` (none in a called local function: its workspace is its own)."""
+        return self.pinned if frame.pins else {}
 
     def with_pinned_fields(self, name: str, value: Any) -> Any:
         """``value`` with the fields --set gives (``--set params.hidden=96``) put over whatever the script assigned."""
@@ -608,7 +645,7 @@ class Evaluator:
 
     def bind_data(self, file: str | None, wanted: list[str], frame: Frame, pos: int | None) -> None:
         for name, value in self.data_variables(file, wanted, pos).items():
-            if name not in self.pinned:
+            if name not in self.pins(frame):
                 frame.ws[name] = value
 
     # -- expressions ---------------------------------------------------------------------------------------
@@ -1194,8 +1231,8 @@ class Evaluator:
             ws["varargin"] = Cell(object_array(list(extra), (1, len(extra))))
         wanted = max(1, nargout)
         outputs = named_out[:wanted] + (["varargout"] if rest_out and wanted > len(named_out) else [])
-        frame = Frame(ws, self.function_slice(fn, tuple(outputs)), fn, set(named_in[len(args):]), nargin=len(args),
-                      nargout=nargout)
+        frame = Frame(ws, self.function_slice(fn, tuple(outputs), pins=False), fn, set(named_in[len(args):]),
+                      nargin=len(args), nargout=nargout, pins=False)
         self.call_depth += 1
         try:
             self.block(fn.parts[0][1], frame)
@@ -1224,10 +1261,13 @@ class Evaluator:
             raise NotRun(value, pos)
         return value
 
-    def function_slice(self, fn: Stmt, outputs: tuple[str, ...]) -> set[int]:
-        key = (fn.name, outputs)
+    def function_slice(self, fn: Stmt, outputs: tuple[str, ...], pins: bool = True) -> set[int]:
+        """The statements of ``fn`` its ``outputs`` need (``pins``: with the --set names given, as in the entry
+        function of a function file; a called function computes its own variables whatever --set says)."""
+        key = (fn.name, outputs, pins)
         if key not in self.function_slices:
-            self.function_slices[key] = analysis.slice_program(fn.parts[0][1], set(outputs), self.ctx)
+            ctx = self.ctx if pins else dataclasses.replace(self.ctx, pinned=set(), pinned_fields=set())
+            self.function_slices[key] = analysis.slice_program(fn.parts[0][1], set(outputs), ctx)
         return self.function_slices[key]
 
     # -- checks before evaluating ---------------------------------------------------------------------------

@@ -108,7 +108,7 @@ def _read_script(text: str, workspace: Mapping[str, Any] | None, data: Iterable[
         wanted = _network_inputs(program, evaluator, chosen)
         raise MatlabError.report(_suggest_network_inputs(problems, wanted) or [(f"'{chosen}' could not be computed", None)],
                                  text, _inputs_hint(wanted))
-    notes += evaluator.notes + evaluator.random_notes() + _pinned_notes(program, initial, fields, ctx, source)
+    notes += evaluator.notes + evaluator.random_notes() + _pinned_notes(program, initial, fields, evaluator, source)
     return ScriptResult(layers, chosen, list(dict.fromkeys(notes)), evaluator.listing)  # type: ignore[arg-type]
 
 
@@ -209,6 +209,7 @@ def _run_function_file(program: Program, evaluator: Evaluator, initial: dict[str
     given = [name for name in entry.inputs if name in ws]
     notes.append(f"function file: building {chosen} = {entry.name}({', '.join(entry.inputs)})"
                  + _given_from(given, set(initial) | set(evaluator.pinned_fields)))
+    evaluator.entry = entry
     marked = evaluator.function_slice(entry, (chosen,))
     frame = Frame(ws, marked, entry, missing, entry=True)
     evaluator.last_values = ws
@@ -333,11 +334,13 @@ def _inputs_hint(wanted: dict[str, Any]) -> str:
         f"--set {name}=<value>" for name in wanted)
 
 
-def _pinned_notes(program: Program, initial: dict[str, Any], fields: dict[str, Any], ctx: analysis.Context,
+def _pinned_notes(program: Program, initial: dict[str, Any], fields: dict[str, Any], evaluator: Evaluator,
                   source: Source) -> list[str]:
+    ctx = evaluator.ctx
     notes = []
     bases = {path.split(".", 1)[0] for path in fields}
-    for stmt in program.all_statements():
+    pinning = [*program.statements, *([entry] if (entry := evaluator.entry) is not None else [])]  # not called functions
+    for stmt in (inner for top in pinning for inner in top.walk()):
         if stmt.kind == "simple":
             line = source.line_of(stmt.pos)
             for name in stmt.full & set(initial):

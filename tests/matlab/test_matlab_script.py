@@ -988,6 +988,15 @@ def test_a_nested_function_is_not_called_without_its_parent():
         from_matlab(text)
 
 
+def test_set_wins_in_the_script_not_inside_the_functions_it_calls():
+    text = "n = 3;\nlayers = lstmLayer(f(5));\nfunction y = f(n)\n  n = n * 2;\n  y = n + 1;\nend"
+    result = read_script(text, workspace={"n": 100})
+    assert list(result.layers) == [lstmLayer(11)]  # f's own n: 5 * 2 + 1
+    assert result.notes == ["--set n replaces the script's assignment at line 1"]
+    text = "p.k = 1;\nlayers = lstmLayer(g(p));\nfunction y = g(p)\n  p.k = p.k + 10;\n  y = p.k;\nend"
+    assert list(from_matlab(text, workspace={"p.k": 4})) == [lstmLayer(14)]
+
+
 def test_file_tests_are_false_with_a_note():
     result = read_script("if ~exist('trainedNet.mat', 'file')\n  layers = lstmLayer(5);\nelse\n  load trainedNet.mat\nend")
     assert list(result.layers) == [lstmLayer(5)]

@@ -278,6 +278,12 @@ def raw_channels(tmp_path, rng):
     return [path]
 
 
+def decomposed_series(tmp_path, rng):
+    path = tmp_path / "components.npz"  # the column xlsread gives and the components emd would
+    np.savez(path, data=rng.standard_normal((90, 1)), imf=rng.standard_normal((3, 90)))
+    return [path]
+
+
 def no_data(tmp_path, rng):
     return []
 
@@ -432,6 +438,11 @@ CASES = [
          [sequenceInputLayer(9), gruLayer(64), gruLayer(32, OutputMode="last"), fullyConnectedLayer(1), regressionLayer()],
          set={"net.x_in": 9}, numeric=True,
          notes=("classdef WeatherGruModel: building the layer array of method Create; net holds the property defaults",)),
+    Case("emd_component_loop.m", decomposed_series,  # the last component's network: 12 lags in
+         [sequenceInputLayer(12), lstmLayer(200), fullyConnectedLayer(1), regressionLayer()], numeric=True),
+    Case("emd_component_loop.m", no_data,  # emd cannot run: the loop runs once, numFeatures given
+         [sequenceInputLayer(12), lstmLayer(200), fullyConnectedLayer(1), regressionLayer()], set={"numFeatures": 12},
+         notes=("for i = 1:c (line 17): the range cannot be computed; the loop that builds the layer array ran once",)),
     Case("trainnet_local_prepare.m", raw_channels,
          [sequenceInputLayer(4, Name="in"), lstmLayer(32, Name="lstm_1"), lstmLayer(64, Name="lstm_2"),
           fullyConnectedLayer(4, Name="fc")], numeric=True),
@@ -517,6 +528,13 @@ def test_a_class_property_without_a_default_says_how_to_set_it():
     result = read_script((SCRIPTS / "WeatherGruModel.m").read_text(), workspace={"net": {"x_in": 5, "k_hid2": 8}})
     assert list(result.layers)[:3] == [sequenceInputLayer(5), gruLayer(64), gruLayer(8, OutputMode="last")]
     assert "--set net.k_hid2 replaces the script's assignment at line 11" in result.notes
+
+
+def test_a_loop_whose_count_comes_from_a_toolbox_call_asks_for_the_size_the_array_reads():
+    with pytest.raises(MatlabError) as info:
+        read_script((SCRIPTS / "emd_component_loop.m").read_text())
+    assert str(info.value).endswith("the layer array needs numFeatures: give them directly with --set numFeatures=<value>")
+    assert "or --set numFeatures=<value> (what the layer array reads)" in info.value.problems[0][0]
 
 
 def test_unsupported_layers_of_a_cnn_lstm_script_are_reported_at_once():
