@@ -695,11 +695,13 @@ from .convolution import (  # noqa: E402
     Convolution1DLayer,
     GlobalAveragePooling1DLayer,
     GlobalMaxPooling1DLayer,
+    Indexing1DLayer,
     MaxPooling1DLayer,
     averagePooling1dLayer,
     convolution1dLayer,
     globalAveragePooling1dLayer,
     globalMaxPooling1dLayer,
+    indexing1dLayer,
     maxPooling1dLayer,
 )
 from .embedding import WordEmbeddingLayer, wordEmbeddingLayer  # noqa: E402

@@ -327,6 +327,30 @@ class GlobalAveragePooling1DLayer(GlobalPooling1DLayer):
         return "1-D global average pooling"
 
 
+def _no_padding_mask(value: Any, where: str) -> bool:
+    from . import false_only
+
+    return false_only(value, where, "true adds a padding-mask input that only a layer graph can connect; lstm2onnx already "
+                      "takes each sequence's own last step ('last' reads it, padding never does)")
+
+
+@dataclass(frozen=True, eq=False, kw_only=True, repr=False)
+class Indexing1DLayer(GlobalPooling1DLayer):
+    """MATLAB's ``indexing1dLayer`` (R2023b) over time: ``[N, T, C]`` -> ``[N, C]``, the data at each sequence's
+    first step (``Index`` 'first', the default) or at its own last step ('last'; MATLAB's reading with a padding
+    mask, and of every sequence predicted alone)."""
+
+    FUNCTION: ClassVar[str] = "indexing1dLayer"
+    TYPE: ClassVar[str] = "1-D Indexing"
+    DEFAULT_NAME: ClassVar[str] = "index1d"
+
+    Index: str = prop("first", values.choice("first", "last"))
+    HasPaddingMaskInput: bool = prop(False, _no_padding_mask)
+
+    def description(self) -> str:
+        return f"1-D indexing ({self.Index} time step)"
+
+
 TIME_LAYERS = (Convolution1DLayer, Pooling1DLayer, GlobalPooling1DLayer)  # layers that mix time steps
 
 
@@ -386,3 +410,10 @@ def globalMaxPooling1dLayer(*args: Any, **kwargs: Any) -> GlobalMaxPooling1DLaye
 def globalAveragePooling1dLayer(*args: Any, **kwargs: Any) -> GlobalAveragePooling1DLayer:
     """``globalAveragePooling1dLayer('Name', 'gap')``."""
     return GlobalAveragePooling1DLayer(**name_value_pairs(GlobalAveragePooling1DLayer, args, kwargs))
+
+
+def indexing1dLayer(*args: Any, **kwargs: Any) -> Indexing1DLayer:
+    """``indexing1dLayer``, ``indexing1dLayer("last")``, ``indexing1dLayer("last", Name="idx")``."""
+    from .activation import optional_first
+
+    return optional_first(Indexing1DLayer, "Index", args, kwargs)

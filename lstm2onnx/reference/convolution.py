@@ -16,6 +16,7 @@ from ..layers.convolution import (
     Convolution1DLayer,
     GlobalAveragePooling1DLayer,
     GlobalMaxPooling1DLayer,
+    Indexing1DLayer,
     MaxPooling1DLayer,
     TimeWindow,
 )
@@ -103,3 +104,10 @@ def global_max_pooling1d(layer: GlobalMaxPooling1DLayer, flow: Flow) -> Flow:
 def global_average_pooling1d(layer: GlobalAveragePooling1DLayer, flow: Flow) -> Flow:
     """``y[n, c] = (1/T_n) Σ_{t < T_n} x[n, t, c]``: one time step."""
     return Flow(np.stack([flow.data[n, :T].mean(axis=0) for n, T in enumerate(flow.lengths)]), flow.lengths, False)
+
+
+@computes(Indexing1DLayer)
+def indexing1d(layer: Indexing1DLayer, flow: Flow) -> Flow:
+    """``y[n, c] = x[n, 0, c]`` ('first') or ``x[n, T_n - 1, c]`` ('last'): one time step."""
+    steps = np.zeros(len(flow.lengths), int) if layer.Index == "first" else np.asarray(flow.lengths) - 1
+    return Flow(flow.data[np.arange(len(steps)), steps], flow.lengths, False)

@@ -24,6 +24,7 @@ from ..layers.convolution import (
     Convolution1DLayer,
     GlobalAveragePooling1DLayer,
     GlobalMaxPooling1DLayer,
+    Indexing1DLayer,
     MaxPooling1DLayer,
     TimeWindow,
 )
@@ -132,6 +133,16 @@ class GlobalAveragePooling1D(nn.Module):
         return total / lengths.to(x.device, x.dtype)[:, None], False
 
 
+class Indexing1D(nn.Module):
+    def __init__(self, layer: Indexing1DLayer) -> None:
+        super().__init__()
+        self.last = layer.Index == "last"
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor, sequence: bool):
+        steps = lengths.to(x.device) - 1 if self.last else torch.zeros_like(lengths, device=x.device)
+        return x[torch.arange(x.shape[0], device=x.device), steps.long()], False
+
+
 class WordEmbedding(nn.Module):
     """``y_t = Weights[:, w_t]`` for 1-based indices w_t; 'map-to-last' maps indices outside 1..NumWords to NumWords.
 
@@ -181,6 +192,11 @@ def global_max_pooling1d_stage(layer: GlobalMaxPooling1DLayer) -> nn.Module:
 @stage(GlobalAveragePooling1DLayer)
 def global_average_pooling1d_stage(layer: GlobalAveragePooling1DLayer) -> nn.Module:
     return GlobalAveragePooling1D()
+
+
+@stage(Indexing1DLayer)
+def indexing1d_stage(layer: Indexing1DLayer) -> nn.Module:
+    return Indexing1D(layer)
 
 
 @stage(WordEmbeddingLayer)

@@ -33,6 +33,7 @@ from ...layers.convolution import (
     Convolution1DLayer,
     GlobalAveragePooling1DLayer,
     GlobalMaxPooling1DLayer,
+    Indexing1DLayer,
     MaxPooling1DLayer,
     TimeWindow,
 )
@@ -208,3 +209,17 @@ def time_windows(layers: Sequence[Layer]) -> list[dict]:
 def learnables_from_onnx(layer: Convolution1DLayer, tensor) -> Convolution1DLayer:
     """The layer with Weights/Bias read back from its initializers (``tensor(name) -> array``): the inverse of the emitter."""
     return dataclasses.replace(layer, Weights=np.transpose(tensor(f"{layer.Name}.W"), (2, 1, 0)), Bias=tensor(f"{layer.Name}.B"))
+
+
+@emits(Indexing1DLayer)
+def emit_indexing1d(ctx: EmitContext, layer: Indexing1DLayer, x: Tensor) -> Tensor:
+    """Step 0, or each sequence's own last step (its length - 1, from the current lengths): ``[T, N, C]`` -> ``[N, C]``."""
+    _refuse_stateful(ctx, layer)
+    g, name = ctx.graph, layer.Name
+    if layer.Index == "first" or ctx.lengths is None:
+        step = g.const("zero_scalar" if layer.Index == "first" else "minus_one", 0 if layer.Index == "first" else -1, np.int64)
+        return Tensor(g.op("Gather", [x.name, step], name, axis=0), x.size, False)
+    last = g.op("Sub", [g.op("Cast", [ctx.lengths], name, to=TensorProto.INT64), g.const("one", [1], np.int64)], name)
+    index = g.op("Unsqueeze", [last, g.const("axis_1", [1], np.int64)], name)  # [N, 1]
+    batch_major = g.op("Transpose", [x.name], name, perm=[1, 0, 2])  # [N, T, C]
+    return Tensor(g.op("GatherND", [batch_major, index], name, batch_dims=1), x.size, False)
