@@ -20,6 +20,8 @@ default variable is the last of them.
 
 from __future__ import annotations
 
+import fnmatch
+
 from dataclasses import dataclass, field
 
 from ..layers import LAYER_TYPES
@@ -138,7 +140,9 @@ def load_names(stmt: Stmt, ctx: Context) -> set[str]:
     else:
         return set()
     if listed:
-        return set(listed)
+        plain = {name for name in listed if "*" not in name}
+        patterns = [name for name in listed if "*" in name]
+        return plain | {name for name in ctx.data_names | ctx.free if any(fnmatch.fnmatchcase(name, p) for p in patterns)}
     return ctx.data_names | ctx.free
 
 

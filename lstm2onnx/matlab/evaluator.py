@@ -15,6 +15,7 @@ naming the variable, where it comes from and the ways out (``--data`` /
 from __future__ import annotations
 
 import dataclasses
+import fnmatch
 import os
 
 from dataclasses import dataclass, field
@@ -639,8 +640,8 @@ class Evaluator:
 
     def data_variables(self, file: str | None, wanted: list[str], pos: int | None) -> dict[str, Any]:
         available = self.data.for_file(file)
-        if wanted:
-            return {n: available[n] for n in wanted if n in available}
+        if wanted:  # load(file, 'XTrain', 'YT*'): names and wildcard patterns
+            return {n: v for n, v in available.items() if any(fnmatch.fnmatchcase(n, w) for w in wanted)}
         return dict(available)
 
     def bind_data(self, file: str | None, wanted: list[str], frame: Frame, pos: int | None) -> None:

@@ -698,6 +698,31 @@ def _mat2cell(call: CallContext, args: list[Any], nargout: int) -> Any:
     return Cell(object_array(blocks, (rows, cols)))
 
 
+@builtin("lagmatrix")
+def _lagmatrix(call: CallContext, args: list[Any], nargout: int) -> Any:
+    """``lagmatrix(Y, lags)`` (Econometrics Toolbox): for each lag, Y's columns shifted down by it, NaN above
+    (a negative lag leads, NaN below); a row vector Y is one series."""
+    _nargs("lagmatrix", args, 2, 2)
+    y = numbers(args[0], "lagmatrix")
+    if y.ndim != 2:
+        raise FunctionError("lagmatrix needs a vector or a matrix of series in columns")
+    if y.shape[0] == 1:
+        y = y.T
+    lags = numbers(args[1], "lagmatrix's lags").reshape(-1)
+    if np.any(lags != np.round(lags)):
+        raise FunctionError("lagmatrix's lags must be whole numbers")
+    rows, cols = y.shape
+    call.budget.charge(rows * cols * lags.size, call.pos, (rows, cols * lags.size))
+    out = np.full((rows, cols * lags.size), np.nan)
+    for k, lag in enumerate(lags.astype(int)):
+        block = out[:, k * cols:(k + 1) * cols]
+        if lag >= 0:
+            block[lag:] = y[:rows - lag] if lag < rows else block[lag:]
+        else:
+            block[:rows + lag] = y[-lag:]
+    return out
+
+
 @builtin("con2seq")
 def _con2seq(call: CallContext, args: list[Any], nargout: int) -> Any:
     """``con2seq(B)`` (Deep Learning Toolbox's shallow-network helper): a 1-by-Q cell of the columns of B, one

@@ -246,6 +246,8 @@ FORMS = [
      "\nlayers = lstmLayer(size(C{2, 1}, 1) * 1000 + size(C{1, 2}, 2) * 100 + numel(C) * 10 + size(D{1}, 2));", [lstmLayer(2143)]),
     ("S = con2seq(reshape(1:6, 2, 3)); layers = lstmLayer(numel(S) * 10 + size(S{3}, 1));", [lstmLayer(32)]),
     ("T = [1 2 3; 4 5 6]; v = table2array(T(:, 2:end)); layers = lstmLayer(size(v, 2) * 10 + v(2, 1));", [lstmLayer(25)]),
+    ("y = (1:6)'; X = lagmatrix(y, 1:2); Z = lagmatrix([1 2 3], -1); X = X(max(1:2)+1:end, :)';"
+     "\nlayers = lstmLayer(size(X, 1) * 1000 + size(X, 2) * 100 + X(2, 1) * 10 + sum(isnan(Z)));", [lstmLayer(2411)]),
     ("d = [1 2; NaN 3; 4 Inf]; d(any(isnan(d), 2), :) = []; layers = lstmLayer(size(d, 1) * 10 + sum(isfinite(d(:))) + isinf(d(2, 2)));",
      [lstmLayer(24)]),
     # exist('x', 'var') reads the workspace (x is computed for it); files are never there (a first run's branch)
@@ -403,6 +405,13 @@ def test_npz_members_are_checked_before_reading(tmp_path):
     np.savez(big, X=np.zeros(1000))
     with pytest.raises(SpecError, match="declares 1,000 elements of float64, more than the 100"):
         read_npz(str(big), max_elements=100)
+
+
+def test_load_with_wildcard_names_binds_the_matching_variables(vowels):
+    text = "S = load(path, 'XT*');\nlayers = sequenceInputLayer(size(S.XTrain{1}, 1) + 10 * numel(fieldnames(S)));"
+    assert list(from_matlab(text, data=[vowels])) == [sequenceInputLayer(22)]  # S holds XTrain only
+    text = "S = load(path, 'XTrain', 'Y*');\nlayers = sequenceInputLayer(numel(fieldnames(S)));"
+    assert list(from_matlab(text, data=[vowels])) == [sequenceInputLayer(2)]
 
 
 def test_load_forms_bind_from_the_data_files_only(vowels, tmp_path):

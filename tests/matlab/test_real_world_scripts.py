@@ -284,6 +284,13 @@ def decomposed_series(tmp_path, rng):
     return [path]
 
 
+def two_series(tmp_path, rng):
+    path = tmp_path / "series.mat"  # the script loads 'y*': both series, nothing else
+    scipy.io.savemat(path, {"y_train": rng.standard_normal((80, 1)), "y_test": rng.standard_normal((20, 1)),
+                            "x_unused": np.zeros((1, 1))})
+    return [path]
+
+
 def no_data(tmp_path, rng):
     return []
 
@@ -443,6 +450,9 @@ CASES = [
     Case("emd_component_loop.m", no_data,  # emd cannot run: the loop runs once, numFeatures given
          [sequenceInputLayer(12), lstmLayer(200), fullyConnectedLayer(1), regressionLayer()], set={"numFeatures": 12},
          notes=("for i = 1:c (line 17): the range cannot be computed; the loop that builds the layer array ran once",)),
+    Case("lagmatrix_autoregressive.m", two_series,
+         [sequenceInputLayer(8, Name="input"), bilstmLayer(64, OutputMode="last", Name="bilstm"),
+          dropoutLayer(0.25, Name="drop"), fullyConnectedLayer(1, Name="fc"), regressionLayer(Name="output")], numeric=True),
     Case("trainnet_local_prepare.m", raw_channels,
          [sequenceInputLayer(4, Name="in"), lstmLayer(32, Name="lstm_1"), lstmLayer(64, Name="lstm_2"),
           fullyConnectedLayer(4, Name="fc")], numeric=True),
