@@ -22,7 +22,7 @@ import numpy as np
 
 from ..layers import Layer
 from ..network import LayerArray
-from .indexing import IndexError_, concatenate
+from .indexing import IndexError_, concatenate, drop_trailing_ones
 from .matfile import Opaque
 from .workspace import STRING_COST, Budget, Cell, Strings, describe, elements, object_array, shape_of
 
@@ -104,7 +104,7 @@ class Handle:
 
 
 # Layer-graph functions that make a graph rather than a chain: named in the error.
-GRAPH_EDITS = frozenset({"disconnectLayers", "removeLayers", "replaceLayer"})
+GRAPH_EDITS = frozenset({"disconnectLayers"})
 WRAPPERS = frozenset({"layerGraph", "dlnetwork", "assembleNetwork", "addLayers", "connectLayers"})
 CONSTANTS = {"pi": math.pi, "Inf": math.inf, "inf": math.inf, "NaN": math.nan, "nan": math.nan, "eps": float(np.finfo(float).eps)}
 
@@ -662,6 +662,8 @@ def _num2cell(call: CallContext, args: list[Any], nargout: int) -> Any:
     """``num2cell(A)``: one cell per element; ``num2cell(A, dim)``: the slices along ``dim`` (1: columns, 2: rows)."""
     _nargs("num2cell", args, 1, 2)
     value = args[0]
+    if len(args) == 2 and isinstance(value, np.ndarray) and (value.ndim > 2 or np.size(args[1]) > 1):
+        return _num2cell_slices(call, numbers(value, "num2cell"), args[1])
     array = _two_d(value, "num2cell")
     call.budget.charge(array.size + STRING_COST * array.size, call.pos, array.shape)
     if len(args) == 1:
@@ -673,6 +675,22 @@ def _num2cell(call: CallContext, args: list[Any], nargout: int) -> Any:
     if dim == 2:
         return Cell(object_array([array[i:i + 1, :].copy() for i in range(array.shape[0])], (array.shape[0], 1)))
     raise FunctionError("num2cell's dimension must be 1 or 2")
+
+
+def _num2cell_slices(call: CallContext, array: np.ndarray, dims: Any) -> Any:
+    """``num2cell(A, dims)`` of an N-D array: one cell per index of the other dimensions, each holding the
+    whole extent of ``dims`` (``squeeze(num2cell(X, [1 2]))``: the C-by-T pages of a C-by-T-by-N array)."""
+    kept = {integer(d, "num2cell's dimension", 1) - 1 for d in numbers(dims, "num2cell's dimensions").reshape(-1)}
+    shape = array.shape + (1,) * (max(kept, default=0) + 1 - array.ndim)
+    array = array.reshape(shape)
+    out_shape = tuple(1 if k in kept else n for k, n in enumerate(shape))
+    call.budget.charge(array.size + STRING_COST * int(np.prod(out_shape)), call.pos, out_shape)
+    items = []
+    for index in np.ndindex(*out_shape[::-1]):  # column-major order of the cells
+        index = index[::-1]
+        picks = tuple(slice(None) if k in kept else slice(index[k], index[k] + 1) for k in range(len(shape)))
+        items.append(drop_trailing_ones(array[picks].copy()))
+    return Cell(object_array(items, out_shape))
 
 
 @builtin("mat2cell")
@@ -1289,13 +1307,70 @@ def _add_layers(call: CallContext, args: list[Any], nargout: int) -> Any:
     return Pieces(chains)  # not connected yet: connectLayers joins them
 
 
+def _named_chains(graph: Any, name: str) -> list[LayerArray]:
+    """The chains of a layer graph, each layer with the name MATLAB's layerGraph gives it ('lstm', 'fc_2'...)."""
+    from ..network import _assign_names
+
+    chains = list(graph.chains) if isinstance(graph, Pieces) else [_layers(graph, name)]
+    return [LayerArray(_assign_names(list(chain))) for chain in chains if len(chain)]
+
+
+def _find_layer(chains: list[LayerArray], wanted: str, name: str) -> tuple[int, int]:
+    for c, chain in enumerate(chains):
+        for k, layer in enumerate(chain):
+            if layer.Name == wanted:
+                return c, k
+    known = ", ".join(repr(layer.Name) for chain in chains for layer in chain)
+    raise FunctionError(f"{name}: the layer graph has no layer named {wanted!r} (its layers: {known})")
+
+
+def _graph(chains: list[LayerArray]) -> Any:
+    chains = [chain for chain in chains if len(chain)]
+    return chains[0] if len(chains) == 1 else Pieces(chains) if chains else LayerArray()
+
+
+@builtin("removeLayers")
+def _remove_layers(call: CallContext, args: list[Any], nargout: int) -> Any:
+    """``removeLayers(lgraph, names)``: as MATLAB, the layers and their connections go and nothing is reconnected:
+    removing a chain's first or last layers leaves a chain, removing one in the middle leaves two pieces that
+    connectLayers can join again."""
+    _nargs("removeLayers", args, 2, 2)
+    chains = _named_chains(args[0], "removeLayers")
+    for wanted in texts(args[1], "removeLayers' layer names")[0]:
+        c, k = _find_layer(chains, wanted, "removeLayers")
+        chain = list(chains[c])
+        chains[c:c + 1] = [LayerArray(chain[:k]), LayerArray(chain[k + 1:])]
+        chains = [piece for piece in chains if len(piece)]
+    return _graph(chains)
+
+
+@builtin("replaceLayer")
+def _replace_layer(call: CallContext, args: list[Any], nargout: int) -> Any:
+    """``replaceLayer(lgraph, name, larray)`` (``ReconnectBy`` 'name' or 'order'): the layers of ``larray``, in a
+    chain, take the named layer's place and connections."""
+    if len(args) not in (3, 5):
+        raise FunctionError("replaceLayer takes (lgraph, layerName, larray) and the option ReconnectBy")
+    if len(args) == 5:
+        option, how = text(args[3], "replaceLayer's option"), text(args[4], "ReconnectBy")
+        if option.lower() != "reconnectby" or how.lower() not in ("name", "order"):
+            raise FunctionError(f"replaceLayer: unknown option {option!r} = {how!r} (ReconnectBy is 'name' or 'order')")
+    chains = _named_chains(args[0], "replaceLayer")
+    c, k = _find_layer(chains, text(args[1], "replaceLayer's layer name"), "replaceLayer")
+    new = _layers(args[2], "replaceLayer")
+    if not len(new):
+        raise FunctionError("replaceLayer needs at least one layer to put in the graph")
+    chain = list(chains[c])
+    chains[c] = LayerArray(chain[:k] + list(new) + chain[k + 1:])
+    return _graph(chains)
+
+
 # -- random draws, replaced by fixed ones ----------------------------------------------------------------
 #
 # A network's sizes never depend on which observations a random split picks (the feature count of X(idx) is
 # that of X; a stratified or large split keeps every class), so randperm, cvpartition and rand/randn/randi
 # evaluate to one fixed draw (the same each build), and the evaluator notes that only sizes are meaningful.
 
-RANDOM_DRAWS = frozenset({"randperm", "cvpartition", "rand", "randn", "randi", "trainingPartitions"})
+RANDOM_DRAWS = frozenset({"randperm", "cvpartition", "rand", "randn", "randi", "trainingPartitions", "dividerand"})
 _SEED = 0
 
 
@@ -1313,6 +1388,25 @@ def _randperm(call: CallContext, args: list[Any], nargout: int) -> Any:
         raise FunctionError(f"randperm: k ({k}) must be at most n ({n})")
     call.budget.charge(n + k, call.pos, (1, n))
     return (_draws().permutation(n)[:k].astype(float) + 1).reshape(1, -1)
+
+
+@builtin("dividerand")
+def _dividerand(call: CallContext, args: list[Any], nargout: int) -> Any:
+    """``[trainInd, valInd, testInd] = dividerand(Q, trainRatio, valRatio, testRatio)`` (the shallow-network
+    split): the ratios normalised, round(valRatio*Q) validation and round(testRatio*Q) test indices, the rest
+    training; rows of indices from one fixed permutation."""
+    _nargs("dividerand", args, 1, 4)
+    q = integer(args[0], "dividerand's Q")
+    ratios = [float(numbers(a, "dividerand's ratio").reshape(-1)[0]) for a in args[1:]] + [0.7, 0.15, 0.15][len(args) - 1:]
+    if any(r < 0 for r in ratios) or sum(ratios) <= 0:
+        raise FunctionError("dividerand's ratios must be non-negative and not all zero")
+    total = sum(ratios)
+    n_val, n_test = (int(math.floor(r / total * q + 0.5)) for r in ratios[1:])  # MATLAB rounds halves up
+    call.budget.charge(2 * q, call.pos, (1, q))
+    order = _draws().permutation(q).astype(float) + 1
+    cut = q - n_val - n_test
+    parts = [np.sort(order[:cut]), np.sort(order[cut:cut + n_val]), np.sort(order[cut + n_val:])]
+    return tuple(p.reshape(1, -1) for p in parts[:max(1, nargout)]) if nargout > 1 else parts[0].reshape(1, -1)
 
 
 @builtin("rand", "randn")

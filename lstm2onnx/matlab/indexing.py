@@ -109,7 +109,15 @@ def select(value: Any, indices: list[Any], budget: Budget, pos: int | None) -> A
     view = array.reshape(tuple(sizes), order="F")
     grids = [np.arange(size) if pick is None else pick for pick, size in zip(picks, sizes)]
     out = view[np.ix_(*grids)]
-    return wrap(out)
+    return wrap(drop_trailing_ones(out))
+
+
+def drop_trailing_ones(array: np.ndarray) -> np.ndarray:
+    """MATLAB has no trailing singleton dimensions past the second: X(:, :, 1) of a 3-D array is a matrix."""
+    shape = array.shape
+    while len(shape) > 2 and shape[-1] == 1:
+        shape = shape[:-1]
+    return array.reshape(shape) if shape != array.shape else array
 
 
 def contents(value: Any, indices: list[Any], budget: Budget, pos: int | None) -> list[Any]:

@@ -248,6 +248,12 @@ FORMS = [
     ("T = [1 2 3; 4 5 6]; v = table2array(T(:, 2:end)); layers = lstmLayer(size(v, 2) * 10 + v(2, 1));", [lstmLayer(25)]),
     ("y = (1:6)'; X = lagmatrix(y, 1:2); Z = lagmatrix([1 2 3], -1); X = X(max(1:2)+1:end, :)';"
      "\nlayers = lstmLayer(size(X, 1) * 1000 + size(X, 2) * 100 + X(2, 1) * 10 + sum(isnan(Z)));", [lstmLayer(2411)]),
+    # 3-D data: pages as cells, no trailing singleton dimensions
+    ("X = reshape(1:70, 5, 7, 2); C = squeeze(num2cell(X, [1 2])); R = num2cell(X, 2); P = X(:, :, 2); P = P(:, ~all(P == 0));"
+     "\nlayers = lstmLayer(numel(C) * 1000 + size(C{2}, 2) * 100 + size(R{1, 1, 2}, 2) * 10 + ndims(P) + size(P, 2) - 7);",
+     [lstmLayer(2772)]),
+    ("[tr, va, te] = dividerand(50, 0.7, 0.15, 0.15); layers = lstmLayer(numel(tr) * 100 + numel(va) * 10 + numel(intersect(tr, te)));",
+     [lstmLayer(3480)]),  # round(7.5) = 8 validation, 8 test, 34 training, disjoint
     ("d = [1 2; NaN 3; 4 Inf]; d(any(isnan(d), 2), :) = []; layers = lstmLayer(size(d, 1) * 10 + sum(isfinite(d(:))) + isinf(d(2, 2)));",
      [lstmLayer(24)]),
     # exist('x', 'var') reads the workspace (x is computed for it); files are never there (a first run's branch)
