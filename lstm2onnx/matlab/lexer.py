@@ -222,15 +222,32 @@ def tokenize(text: str, budget: Any = None) -> list[Token]:
                 append(Token("dstr", raw[1:-1].replace('""', '"'), i, space))
         i, space, statement_start = end, False, False
     append(Token("eof", None, n, space))
-    if octave:
+    found = [(f"'{_OCTAVE_WORD.match(text, pos).group()}' is Octave, not MATLAB: MATLAB ends every block with 'end' "
+              "(lstm2onnx reads MATLAB files)", pos) for pos in octave] + _octave_operators(tokens)
+    if found:
         from .problems import MatlabError
 
-        raise MatlabError.report([(f"'{_OCTAVE_WORD.match(text, pos).group()}' is Octave, not MATLAB: MATLAB ends "
-                                   "every block with 'end' (lstm2onnx reads MATLAB files)", pos) for pos in octave], text)
+        raise MatlabError.report(found, text)
     return tokens
 
 
 _OCTAVE_WORD = re.compile(r"\w+")
+_COMPOUND = frozenset({"+=", "-=", "*=", "/=", "^="})
+
+
+def _octave_operators(tokens: list[Token]) -> list[tuple[str, int]]:
+    """Octave's ``x += 1`` and ``a != b``, which MATLAB does not read: named, with MATLAB's way to write them."""
+    found = []
+    for k, tok in enumerate(tokens[:-1]):
+        after = tokens[k + 1]
+        if tok.kind == "cmd" and tok.value[1] and tok.value[1][0] in _COMPOUND:
+            op = tok.value[1][0]
+            found.append((f"'{op}' is Octave, not MATLAB: write {tok.value[0]} = {tok.value[0]} {op[0]} ...", tok.pos))
+        elif tok.kind == "op" and after.kind == "op" and after.value == "=" and after.pos == tok.pos + 1 and \
+                tok.value in ("!", "+", "-", "*", "/", "^"):
+            found.append(("'!=' is Octave, not MATLAB: write '~='" if tok.value == "!" else
+                          f"'{tok.value}=' is Octave, not MATLAB: write x = x {tok.value} ...", tok.pos))
+    return found
 
 
 def _alone(text: str, end: int) -> bool:

@@ -1018,6 +1018,17 @@ def test_file_tests_are_false_with_a_note():
     assert "exist('trainedNet.mat', 'file') at line 1 is taken as false: lstm2onnx sees no files" in result.notes[0]
 
 
+@pytest.mark.parametrize("text,message,column", [
+    ("n = 3;\nn += 1;\nlayers = lstmLayer(n);", "'+=' is Octave, not MATLAB: write n = n + ...", 1),
+    ("n = 3;\nif n != 2\n  n = 4;\nend\nlayers = lstmLayer(n);", "'!=' is Octave, not MATLAB: write '~='", 6),
+    ("n = 3;\nm = f(n*=2);\nlayers = lstmLayer(n);", "'*=' is Octave, not MATLAB: write x = x * ...", 8),
+])
+def test_octave_operators_are_named_as_octave(text, message, column):
+    with pytest.raises(MatlabError, match=re.escape(message)) as info:
+        from_matlab(text)
+    assert (info.value.line, info.value.column) == (2, column)
+
+
 def test_octave_words_used_as_names_are_plain_matlab():
     assert list(from_matlab("endfor = 3; layers = lstmLayer(endfor + 1);")) == [lstmLayer(4)]
 
