@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from ..layers import LAYER_TYPES
 from .functions import CONSTANTS, FUNCTIONS, WRAPPERS
 from .lexer import Token
-from .statements import Program, Stmt, names_read, nesting, top_level_assignment
+from .statements import Program, Stmt, assignment_names, names_read, nesting, top_level_assignment
 
 FLOW = "%flow"  # the pseudo-variable break/continue/return assign
 # Calls that train or update a network's learnables or state: the layers they return are the layers they get, so
@@ -35,6 +35,8 @@ FLOW = "%flow"  # the pseudo-variable break/continue/return assign
 # a layer array (lstm2onnx builds the layers; weights come from --weights).
 KEEP_LAYERS = frozenset({"trainNetwork", "trainnet", "adamupdate", "sgdmupdate", "rmspropupdate", "dlupdate", "lbfgsupdate",
                          "resetState", "predictAndUpdateState", "classifyAndUpdateState", "initialize"})
+# Properties of a dlnetwork/DAGNetwork/layerGraph, not of a layer (see network_property).
+NETWORK_PROPERTIES = frozenset({"State", "Learnables", "Layers", "Connections", "InputNames", "OutputNames", "Initialized"})
 MAX_LOOP_PASSES = 16
 _FLOW_WORDS = frozenset({"break", "continue", "return"})
 SPECIAL = frozenset({"load", "nargin", "nargout", "end", "true", "false", "exist", "isfile", "isfolder"})
@@ -118,6 +120,16 @@ def _keeps_layers(stmt: Stmt) -> bool:
     return tok.kind == "id" and tok.value in KEEP_LAYERS
 
 
+def network_property(stmt: Stmt, variables: set[str]) -> bool:
+    """``net.State = state``, ``net.Learnables = ...``, ``net.Layers(2) = ...``: a field of a layer-array variable
+    (a dlnetwork's state or learnables in a training loop) set by name, which leaves its layers as they are
+    (``layers(2).Name = ...`` sets a layer's property and does change them)."""
+    tokens = stmt.tokens
+    return (stmt.kind == "simple" and len(tokens) > 2 and tokens[0].kind == "id" and tokens[0].value in variables
+            and tokens[1].kind == "op" and tokens[1].value == "." and tokens[2].value in NETWORK_PROPERTIES
+            and top_level_assignment(tokens) is not None)
+
+
 def pinned_field(stmt: Stmt, ctx: Context) -> str | None:
     """The --set field (``params.hidden``) a statement ``params.hidden = ...`` (or ``params.hidden.x = ...``) would
     overwrite: such a statement is skipped."""
@@ -158,7 +170,7 @@ def defines(stmt: Stmt, ctx: Context) -> set[str]:
     def visit(inner: Stmt, loops: int) -> None:
         if inner.kind == "function":
             return
-        if ctx.layer_variables and inner.kind == "simple" and _keeps_layers(inner):
+        if ctx.layer_variables and inner.kind == "simple" and (_keeps_layers(inner) or network_property(inner, ctx.layer_variables)):
             out.update(set(inner.targets) - ctx.layer_variables)
         else:
             out.update(inner.targets)
@@ -196,7 +208,7 @@ def slice_block(stmts: list[Stmt], needed: set[str], marked: set[int], ctx: Cont
             if pinned_field(stmt, ctx) is not None:
                 continue
             defs = set(stmt.targets) | load_names(stmt, ctx)
-            if ctx.layer_variables and defs & ctx.layer_variables and _keeps_layers(stmt):
+            if ctx.layer_variables and defs & ctx.layer_variables and (_keeps_layers(stmt) or network_property(stmt, ctx.layer_variables)):
                 defs -= ctx.layer_variables
             if kind == "keyword" and stmt.word in _FLOW_WORDS:
                 defs.add(FLOW)
@@ -246,6 +258,77 @@ def slice_program(stmts: list[Stmt], wanted: set[str], ctx: Context) -> set[int]
 
 # -- which assignments build a layer array ------------------------------------------------------------------
 
+# Training calls and where their layers argument sits, by argument count: trainNetwork(X, Y, layers, options),
+# trainNetwork(ds, layers, options), trainnet(X, T, net, loss, options), trainnet(ds, net, loss, options).
+LAYERS_ARGUMENT = {"trainNetwork": {4: 2, 3: 1}, "trainnet": {5: 2, 4: 1}}
+
+
+def inline_layer_arguments(program: Program) -> list[str]:
+    """A layer array written inside a training call (``trainNetwork(X, Y, [sequenceInputLayer(12) ...], opts)``,
+    ``trainnet(X, T, buildLayers(12, 5), "crossentropy", opts)``) becomes an assignment of its own, inserted just
+    before the call (``trainNetwork_layers = [...]``), so it is built as any layer array is; the names made."""
+    sid = max((s.sid for s in program.all_statements()), default=0)
+    layerish = {name for name, fn in program.functions.items() if _function_builds_layers(fn, program, set())}
+    made: list[str] = []
+
+    def visit(stmts: list[Stmt]) -> list[Stmt]:
+        nonlocal sid
+        out: list[Stmt] = []
+        for stmt in stmts:
+            for _, body in stmt.parts:
+                body[:] = visit(body)
+            argument = _layers_argument(stmt) if stmt.kind == "simple" else None
+            if argument is not None and _mentions_layers(argument[1], layerish):
+                sid += 1
+                name, tokens = argument
+                first = tokens[0]
+                synthetic = Stmt(sid, "simple", first.pos, tokens[-1].pos + len(str(tokens[-1].value)),
+                                 tokens=[Token("id", name, first.pos), Token("op", "=", first.pos), *tokens])
+                synthetic.targets, synthetic.full, synthetic.uses = assignment_names(synthetic.tokens)
+                out.append(synthetic)
+                made.append(name)
+            out.append(stmt)
+        return out
+
+    program.statements[:] = visit(program.statements)
+    for fn in program.functions.values():
+        for _, body in fn.parts:
+            body[:] = visit(body)
+    return made
+
+
+def _layers_argument(stmt: Stmt) -> tuple[str, list[Token]] | None:
+    """(name for it, tokens) of the layers argument of a training call starting the statement's right side."""
+    tokens = list(stmt.tokens)
+    eq = top_level_assignment(tokens)
+    k = eq + 1 if eq is not None else 0
+    if not (k + 1 < len(tokens) and tokens[k].kind == "id" and tokens[k].value in LAYERS_ARGUMENT
+            and tokens[k + 1].kind == "op" and tokens[k + 1].value == "("):
+        return None
+    args: list[list[Token]] = [[]]
+    depth = 0
+    for tok in tokens[k + 2:]:
+        step = nesting(tok)
+        depth += step
+        if depth < 0:
+            break
+        if depth == 0 and tok.kind == "comma":
+            args.append([])
+        else:
+            args[-1].append(tok)
+    else:
+        return None
+    where = LAYERS_ARGUMENT[tokens[k].value].get(len(args))
+    if where is None or not args[where] or len(args[where]) == 1:  # a variable: built where it is assigned
+        return None
+    return f"{tokens[k].value}_layers", args[where]
+
+
+def _mentions_layers(tokens: list[Token], functions: set[str]) -> bool:
+    return any(tok.kind == "id" and (tok.value in LAYER_TYPES or tok.value in WRAPPERS or tok.value in functions
+                                     or tok.value.endswith("Layer")) for tok in tokens)
+
+
 
 def layer_assignments(program: Program, ctx: Context, statements: list[Stmt] | None = None) -> list[tuple[str, Stmt]]:
     """(variable, statement) of every assignment in the script (or in ``statements``, a function's body) that
@@ -260,7 +343,7 @@ def layer_assignments(program: Program, ctx: Context, statements: list[Stmt] | N
                 if stmt.kind not in ("simple", "broken") or not stmt.targets:
                     continue
                 eq = top_level_assignment(stmt.tokens)
-                if eq is None:
+                if eq is None or network_property(stmt, variables):
                     continue
                 if _builds_layers(stmt.tokens[eq + 1:], variables, layerish_functions, ctx):
                     for name in stmt.targets:

@@ -40,6 +40,11 @@ from .workspace import (STRING_COST, Budget, BudgetExceeded, Cell, CSList, Strin
                         shape_of)
 
 MAX_CALL_DEPTH = 32
+# Layer properties MATLAB sets only when it creates the layer (``layers(2).OutputMode = 'last'`` is an error there).
+READ_ONLY = frozenset({"InputSize", "OutputMode", "NumHiddenUnits", "OutputSize", "HasStateInputs", "HasStateOutputs",
+                       "MinLength", "SplitComplexInputs", "NumFilters", "FilterSize", "Stride", "DilationFactor",
+                       "Padding", "PaddingValue", "NumChannels", "PoolSize", "InputProjectorSize", "OutputProjectorSize",
+                       "HasPaddingMaskInput", "Dimension", "NumWords", "Dimension"})
 MAX_PROBLEMS = 20
 
 # MATLAB layer functions lstm2onnx does not build (yet): named as such, not as user-written layers.
@@ -51,7 +56,7 @@ MATLAB_LAYERS = frozenset({
     "embeddingLayer", "wordEmbeddingLayer", "featureInputLayer", "imageInputLayer", "attentionLayer",
     "selfAttentionLayer", "positionEmbeddingLayer", "sinusoidalPositionEncodingLayer", "instanceNormalizationLayer",
     "groupNormalizationLayer", "geluLayer", "swishLayer", "eluLayer", "softplusLayer", "functionLayer",
-    "sequenceFoldingLayer", "sequenceUnfoldingLayer", "transposedConv1dLayer", "indexing1dLayer", "crossChannelNormalizationLayer",
+    "sequenceFoldingLayer", "sequenceUnfoldingLayer", "transposedConv1dLayer", "crossChannelNormalizationLayer",
 })
 
 
@@ -276,7 +281,7 @@ class Evaluator:
             self.fail(stmt, frame, error.message, error.pos if error.pos is not None else stmt.pos, error.also)
         except NeedsValue as need:
             if not self.data_instead(stmt, frame, f"it needs {need.name}"):
-                self.fail(stmt, frame, self.needs_message(stmt, need, frame), need.pos)
+                self.fail(stmt, frame, self.needs_message(stmt, need, frame), need.pos, self.other_needs(stmt, frame))
         except OpaqueData as opaque:
             self.fail(stmt, frame, *self.opaque_message(stmt, opaque))
         except NotRun as not_run:
@@ -304,15 +309,38 @@ class Evaluator:
         """A statement skipped for a failed dependency may need other values that cannot be computed: their
         problems too (the first failure would hide them), and the problems of the other failed values it reads."""
         out: list[Problem] = []
-        for tok in stmt.tokens:
-            if tok.kind != "id" or tok.value not in stmt.uses:
+        seen: set[str] = set()
+        tokens = stmt.tokens
+        for k, tok in enumerate(tokens):
+            if tok.kind != "id" or tok.value not in stmt.uses or tok.value in seen:
                 continue
+            seen.add(tok.value)
             value = frame.ws.get(tok.value)
             if isinstance(value, Unavailable):
                 out.append(self.new_problem(self.needs_message(stmt, NeedsValue(tok.value, tok.pos, value), frame), tok.pos))
             elif isinstance(value, Poisoned):
                 out += [p for p in value.causes if p not in out]
+            elif tok.value not in frame.ws and tok.value not in stmt.targets \
+                    and not (k and tokens[k - 1].kind == "op" and tokens[k - 1].value == "."):
+                called = k + 1 < len(tokens) and tokens[k + 1].kind == "op" and tokens[k + 1].value == "("
+                need = self.undefined(tok.value, tok.pos, frame, called)
+                if need is not None:
+                    out.append(self.new_problem(self.needs_message(stmt, need, frame), tok.pos))
         return tuple(out)
+
+    def undefined(self, name: str, pos: int, frame: Frame, called: bool) -> NeedsValue | None:
+        """The NeedsValue reading ``name`` would raise (a variable no statement before gave a value), else None."""
+        if not self.ctx.reads({name}) or name in ("true", "false", "nargin", "nargout", "end") or name in CONSTANTS \
+                or name in self.program.functions or name in LAYER_TYPES or name in FUNCTIONS or name in self.pins(frame) \
+                or self._unknown_layer(name, frame):
+            return None
+        try:
+            self.unknown(name, pos, frame, called, nargout=1)
+        except NeedsValue as need:
+            return need
+        except NotRun:
+            return None
+        return None
 
     def poison(self, stmt: Stmt, frame: Frame, causes: tuple[Problem, ...] = ()) -> bool:
         """Mark what the statement assigns as failed (False when it assigns nothing that could be)."""
@@ -588,6 +616,8 @@ class Evaluator:
             name = node.name if node.name is not None else text(self.value(node.expr, frame), "a dynamic field name")
             if isinstance(current, np.ndarray) and current.size == 0 or current is None:
                 current = {}
+            if isinstance(current, (Layer, LayerArray)) and not rest:
+                return self.set_property(current, name, value, node.pos)
             if not isinstance(current, dict):
                 raise EvalError(f"cannot set field {name!r} of {describe(current)}", node.pos)
             out = dict(current)
@@ -608,6 +638,25 @@ class Evaluator:
             return assign(current, indices, value, self.budget, node.pos, brace=node.brace)
         except IndexError_ as error:
             raise EvalError(str(error), node.pos) from None
+
+    def set_property(self, current: Layer | LayerArray, name: str, value: Any, pos: int) -> LayerArray:
+        """``layers(2).Name = 'x'``: the layer with a writable property set (checked as its constructor checks it)."""
+        layers = [current] if isinstance(current, Layer) else list(current)
+        if len(layers) != 1:
+            raise EvalError(f"setting {name!r} needs one layer, got {len(layers)} (index one: layers(k).{name} = ...)", pos)
+        layer = layers[0]
+        known = {f.name: f for f in dataclasses.fields(layer)}
+        if name not in known:
+            raise EvalError(f"{layer.FUNCTION} has no property {name!r}", pos)
+        if name in READ_ONLY or known[name].default is dataclasses.MISSING:
+            raise EvalError(f"{name} is read-only in MATLAB (set it when creating the layer: "
+                            f"{layer.FUNCTION}(..., '{name}', value))", pos)
+        if isinstance(value, (Layer, LayerArray, Handle, Opaque)):
+            raise EvalError(f"{layer.where(name)} cannot be {describe(value)}", pos)
+        try:
+            return LayerArray([dataclasses.replace(layer, **{name: to_layer_argument(value)})])
+        except Lstm2OnnxError as error:
+            raise EvalError(str(error), pos) from None
 
     def command(self, stmt: Stmt, frame: Frame) -> None:
         if stmt.word == "load":
@@ -1022,7 +1071,8 @@ class Evaluator:
         args, names = self.call_arguments(node, frame)
         if any(isinstance(a, (Layer, LayerArray)) for a in args) and name not in ("layerGraph", "dlnetwork", "assembleNetwork",
                                                                                 "addLayers", "connectLayers", "numel", "length", "size",
-                                                                                "isempty", "horzcat", "vertcat", "cat", "repmat"):
+                                                                                "isempty", "horzcat", "vertcat", "cat", "repmat",
+                                                                                "removeLayers", "replaceLayer"):
             raise EvalError(f"{name} does not take layers", node.pos)
         try:
             result = fn(_Call(self.budget, name, names, node.pos), args, nargout)
@@ -1283,6 +1333,11 @@ class Evaluator:
                     found.append((name, item.base.pos))
             elif isinstance(item, Name) and self._unknown_layer(item.name, frame):
                 found.append((item.name, item.pos))
+            elif isinstance(item, Matrix) and not item.brace:
+                found.extend(self.user_layers([e for row in item.rows for e in row], frame))
+            elif isinstance(item, Assign) and len(item.targets) == 1 and isinstance(item.targets[0], Call) \
+                    and isinstance(item.targets[0].base, Name) and item.targets[0].base.name in self.layer_variables:
+                found.extend(self.user_layers([item.targets[0].base, item.value], frame))
             if hasattr(item, "__dataclass_fields__"):
                 for key in item.__dataclass_fields__:
                     child = getattr(item, key)
@@ -1298,12 +1353,31 @@ class Evaluator:
 
         visit(node)
         for name, pos in found:
-            self.problem(unsupported_layer_message(name), pos)
+            self.problem(unsupported_layer_message(name, not name.endswith("Layer") and name not in MATLAB_LAYERS), pos)
         if found:
             raise Skip()
 
+    def user_layers(self, items: list[Any], frame: Frame) -> list[tuple[str, int]]:
+        """Calls of functions neither MATLAB's (known here) nor the file's, next to layers in one array
+        (``[layers; myResidualLSTM(64, i)]``): layer classes written in MATLAB, which lstm2onnx does not read."""
+        def layerish(item: Any) -> bool:
+            name = item.base.name if isinstance(item, Call) and isinstance(item.base, Name) else \
+                item.name if isinstance(item, Name) else None
+            return name is not None and (name in LAYER_TYPES or name in self.layer_variables
+                                         or isinstance(frame.ws.get(name), (Layer, LayerArray)))
+
+        if not any(layerish(item) for item in items):
+            return []
+        return [(item.base.name, item.base.pos) for item in items
+                if isinstance(item, Call) and isinstance(item.base, Name) and not item.brace
+                and item.base.name not in frame.ws and item.base.name not in self.ctx.known
+                and item.base.name not in self.program.functions and item.base.name not in self.ctx.assigned
+                and item.base.name not in NEVER_RUN and item.base.name not in FILE_READERS
+                and item.base.name not in GRAPH_EDITS]
+
     def _unknown_layer(self, name: str, frame: Frame) -> bool:
         return (name.endswith("Layer") or name in MATLAB_LAYERS) and name not in LAYER_TYPES and name not in frame.ws and \
+            name not in FUNCTIONS and \
             name not in self.program.functions and name not in self.ctx.assigned
 
     # -- messages ------------------------------------------------------------------------------------------
@@ -1380,10 +1454,13 @@ def _text_shape(value: Any) -> tuple[int, ...]:
     return (1, 1) if isinstance(value, str) else shape_of(value)
 
 
-def unsupported_layer_message(name: str) -> str:
+def unsupported_layer_message(name: str, user: bool = False) -> str:
     if name in MATLAB_LAYERS:
         return (f"unsupported layer {name!r}: a MATLAB layer lstm2onnx does not build yet "
                 f"(it builds: {', '.join(sorted(LAYER_TYPES))})")
+    if user:
+        return (f"unsupported layer {name!r}: not a built-in MATLAB layer lstm2onnx knows nor a function of this file "
+                "(a layer class or function written in another file is not read)")
     return f"unsupported layer {name!r} (not a built-in MATLAB layer lstm2onnx knows)"
 
 

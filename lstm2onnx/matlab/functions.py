@@ -105,7 +105,8 @@ class Handle:
 
 # Layer-graph functions that make a graph rather than a chain: named in the error.
 GRAPH_EDITS = frozenset({"disconnectLayers"})
-WRAPPERS = frozenset({"layerGraph", "dlnetwork", "assembleNetwork", "addLayers", "connectLayers"})
+WRAPPERS = frozenset({"layerGraph", "dlnetwork", "assembleNetwork", "addLayers", "connectLayers", "removeLayers",
+                      "replaceLayer"})
 CONSTANTS = {"pi": math.pi, "Inf": math.inf, "inf": math.inf, "NaN": math.nan, "nan": math.nan, "eps": float(np.finfo(float).eps)}
 
 

@@ -86,6 +86,7 @@ def _read_script(text: str, workspace: Mapping[str, Any] | None, data: Iterable[
         raise MatlabError("the text nests too deeply") from None
     except BudgetExceeded as error:
         raise MatlabError(error.message, text, error.pos) from None
+    inline = analysis.inline_layer_arguments(program)
     ctx = analysis.context(program, set(initial), files.names(), set(fields))
     ctx.budget = budget
     evaluator = Evaluator(program, budget, ctx, files, initial, fields)
@@ -108,6 +109,9 @@ def _read_script(text: str, workspace: Mapping[str, Any] | None, data: Iterable[
         wanted = _network_inputs(program, evaluator, chosen)
         raise MatlabError.report(_suggest_network_inputs(problems, wanted) or [(f"'{chosen}' could not be computed", None)],
                                  text, _inputs_hint(wanted))
+    if chosen in inline:
+        notes.append(f"building the layer array written inside the {chosen.rsplit('_', 1)[0]} call "
+                     f"(as '{chosen}'; choose another with --variable NAME)")
     notes += evaluator.notes + evaluator.random_notes() + _pinned_notes(program, initial, fields, evaluator, source)
     return ScriptResult(layers, chosen, list(dict.fromkeys(notes)), evaluator.listing)  # type: ignore[arg-type]
 
@@ -298,13 +302,26 @@ def _layers_from_other_files(program: Program, evaluator: Evaluator) -> str:
 def _network_inputs(program: Program, evaluator: Evaluator, chosen: str) -> dict[str, Any]:
     """The values the layer array reads directly that could not be computed (each can be given with --set), by name."""
     wanted: dict[str, Any] = {}
+    ranges = {stmt.tokens[0].value: stmt for stmt in program.all_statements()  # for i = 1:numLayers: i -> the loop
+              if stmt.kind == "for" and stmt.tokens and stmt.tokens[0].kind == "id"}
     for stmt in program.all_statements():
         if chosen in stmt.targets and stmt.kind == "simple":
             for name in sorted(evaluator.ctx.reads(stmt.uses) - evaluator.layer_variables - {chosen}):
                 value = evaluator.last_values.get(name)
-                if isinstance(value, (Poisoned, Unavailable)):
+                if not isinstance(value, (Poisoned, Unavailable)):
+                    continue
+                if name not in ranges:
                     wanted.setdefault(name, value)
+                    continue
+                # never --set a loop variable (the loop assigns it): the bound the range reads is the way out
+                for bound in sorted(analysis.header_reads(ranges[name].tokens, evaluator.ctx) - evaluator.layer_variables):
+                    if not _computed(evaluator.last_values.get(bound)):
+                        wanted.setdefault(bound, value)
     return wanted
+
+
+def _computed(value: Any) -> bool:
+    return value is not None and not isinstance(value, (Poisoned, Unavailable))
 
 
 _SET_OTHER = re.compile(r", or (?:pass )?--set (\w+)=<value>$")

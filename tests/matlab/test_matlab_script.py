@@ -716,13 +716,14 @@ layers = [sequenceInputLayer(numFeatures)
     with pytest.raises(MatlabError) as info:
         from_matlab(text)
     error = info.value
-    assert str(error).startswith("5 problems stop the build:")
-    assert [p[1:] for p in error.problems] == [(2, 20), (5, 5), (6, 15), (7, 5), (8, 40)]
+    assert str(error).startswith("6 problems stop the build:")
+    assert [p[1:] for p in error.problems] == [(2, 20), (5, 5), (6, 15), (7, 5), (8, 25), (8, 40)]
     text_of = [p[0] for p in error.problems]
     assert "undefined variable 'XTrain' in numFeatures = size(XTrain{1},1) (line 2): pass --set XTrain=<value>" in text_of[0]
     assert "unsupported layer 'myAttentionLayer'" in text_of[1] and "unsupported layer 'customNormLayer'" in text_of[3]
     assert "needs h, which comes from myHelper(...) (line 3), which lstm2onnx does not evaluate" in text_of[2]
-    assert text_of[4].startswith("line 8, column 40: ']' closes '('")
+    assert "undefined variable 'k'" in text_of[4]
+    assert text_of[5].startswith("line 8, column 40: ']' closes '('")
     assert "\n          fullyConnectedLayer(k, 'Name', 'fc']\n" + " " * 45 + "^" in str(error)
 
 
@@ -737,9 +738,10 @@ layers = [sequenceInputLayer(3)
     with pytest.raises(MatlabError) as info:
         from_matlab(text)
     error = info.value
-    assert str(error).startswith("2 problems stop the build:")
-    assert [(line, column) for _, line, column in error.problems] == [(3, 5), (5, 5)]
+    assert str(error).startswith("3 problems stop the build:")
+    assert [(line, column) for _, line, column in error.problems] == [(3, 5), (4, 15), (5, 5)]
     assert "unsupported layer 'myAttentionLayer' (not a built-in MATLAB layer lstm2onnx knows)" in str(error)
+    assert "undefined variable 'h'" in str(error)
     assert "unsupported layer 'customNormLayer'" in str(error)
     assert "          myAttentionLayer(64)\n          ^" in str(error)
 

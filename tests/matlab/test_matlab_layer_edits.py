@@ -1,0 +1,260 @@
+"""MATLAB scripts that change a layer array after building it, pass it inline, or train a dlnetwork in a loop, and
+the one report of every problem in the array and the loop that builds it (issue 9's outside-in audit)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.io
+
+from lstm2onnx import (
+    bilstmLayer,
+    classificationLayer,
+    fullyConnectedLayer,
+    lstmLayer,
+    regressionLayer,
+    sequenceInputLayer,
+    softmaxLayer,
+)
+from lstm2onnx.matlab import MatlabError, from_matlab, read_script
+
+
+def specs(layers):
+    return [(type(layer).__name__, layer.Name, getattr(layer, "NumHiddenUnits", getattr(layer, "OutputSize", None)))
+            for layer in layers]
+
+
+# -- every problem at once -----------------------------------------------------------------------------------------
+
+
+def test_every_unresolved_name_in_the_array_is_reported_at_once():
+    text = "layers = [sequenceInputLayer(numFeatures)\n    lstmLayer(undefinedHidden)\n    myAttentionLayer(32)\n" \
+           "    fullyConnectedLayer(numClasses)];\n"
+    with pytest.raises(MatlabError) as info:
+        from_matlab(text)
+    error = info.value
+    assert str(error).startswith("4 problems stop the build:")
+    assert [p[1:] for p in error.problems] == [(1, 30), (2, 15), (3, 5), (4, 25)]
+    for name in ("numFeatures", "undefinedHidden", "numClasses"):
+        assert f"undefined variable {name!r}" in str(error) and f"--set {name}=<value>" in str(error)
+    assert "unsupported layer 'myAttentionLayer'" in str(error)
+    assert "\n          lstmLayer(undefinedHidden)\n" + " " * 20 + "^" in str(error)
+
+
+def test_a_user_layer_appended_in_a_loop_is_reported_and_the_hint_names_the_loop_bound():
+    text = """layers = sequenceInputLayer(numFeatures);
+for i = 1:numLayers
+    layers = [layers; myResidualLSTM(64,i)];
+end
+layers = [layers; fullyConnectedLayer(numClasses)];
+"""
+    with pytest.raises(MatlabError) as info:
+        from_matlab(text)
+    message = str(info.value)
+    assert message.startswith("4 problems stop the build:")
+    assert [p[1:] for p in info.value.problems] == [(1, 29), (2, 11), (3, 23), (5, 39)]
+    assert "unsupported layer 'myResidualLSTM': not a built-in MATLAB layer lstm2onnx knows nor a function of this file" \
+        in message
+    assert "--set i=" not in message
+    assert message.endswith("the layer array needs numLayers: give them directly with --set numLayers=<value>")
+
+
+def test_a_loop_variable_is_never_suggested_even_when_its_bound_is_computed_from_a_failed_value():
+    text = """sizes = hiddenSizesFromData;
+layers = sequenceInputLayer(3);
+for k = 1:numel(sizes)
+    layers(end+1) = lstmLayer(sizes(k));
+end
+"""
+    with pytest.raises(MatlabError) as info:
+        from_matlab(text)
+    assert "--set k=" not in str(info.value) and "--set sizes=<value>" in str(info.value)
+
+
+def test_the_user_layers_in_index_assignments_are_reported():
+    with pytest.raises(MatlabError, match="unsupported layer 'myGate': not a built-in"):
+        from_matlab("layers = [sequenceInputLayer(3) lstmLayer(4)];\nlayers(end+1) = myGate(4);\n")
+
+
+def test_an_unknown_function_outside_a_layer_array_is_not_called_a_layer():
+    with pytest.raises(MatlabError) as info:
+        from_matlab("h = myHelper(3);\nlayers = [sequenceInputLayer(3) lstmLayer(h)];\n")
+    assert "unsupported layer" not in str(info.value) and "needs h, which comes from myHelper(...)" in str(info.value)
+
+
+# -- a dlnetwork in a custom training loop ---------------------------------------------------------------------------
+
+
+def test_network_field_assignments_in_a_training_loop_keep_the_network():
+    text = """numFeatures = 12; numClasses = 9;
+layers = [sequenceInputLayer(numFeatures, MinLength=1)
+    lstmLayer(128, OutputMode="last")
+    fullyConnectedLayer(numClasses)
+    softmaxLayer];
+net = dlnetwork(layers);
+for epoch = 1:30
+    [loss,gradients,state] = dlfeval(@modelLoss,net,X,T);
+    net.State = state;
+    net.Learnables = dlupdate(@(w,g) w - 0.01*g, net.Learnables, gradients);
+    [net,avgG,avgSqG] = adamupdate(net,gradients,[],[],epoch);
+end
+
+function [loss,gradients,state] = modelLoss(net,X,T)
+[Y,state] = forward(net,X);
+loss = crossentropy(Y,T);
+gradients = dlgradient(loss,net.Learnables);
+end
+"""
+    result = read_script(text)
+    assert result.variable == "net"
+    assert [type(layer).__name__ for layer in result.layers] == ["SequenceInputLayer", "LSTMLayer", "FullyConnectedLayer",
+                                                                 "SoftmaxLayer"]
+    assert result.layers[1].NumHiddenUnits == 128 and result.layers[2].OutputSize == 9
+
+
+def test_a_single_layer_variable_still_takes_property_assignments():
+    layers = from_matlab("l = lstmLayer(10);\nl.Name = 'enc';\nlayers = [sequenceInputLayer(2); l];\n")
+    assert layers[1].Name == "enc"
+
+
+# -- layer property assignment ---------------------------------------------------------------------------------------
+
+
+def test_writable_layer_properties_are_set(tmp_path):
+    rng = np.random.default_rng(0)
+    cells = np.empty((6, 1), dtype=object)
+    for k in range(6):
+        cells[k, 0] = rng.standard_normal((4, 5 + k))
+    path = tmp_path / "d.mat"
+    scipy.io.savemat(path, {"XTrain": cells, "YTrain": np.array(["a", "b", "c", "a", "b", "c"], dtype=object).reshape(-1, 1)})
+    text = """load d.mat
+numFeatures = size(XTrain{1},1);
+layers = [sequenceInputLayer(numFeatures)
+    lstmLayer(20, 'OutputMode', 'last')
+    fullyConnectedLayer(3)
+    softmaxLayer
+    classificationLayer];
+layers(1).Normalization = 'zscore';
+layers(1).Mean = mean([XTrain{:}],2);
+layers(1).StandardDeviation = std([XTrain{:}],0,2);
+layers(2).Name = 'lstm_main';
+layers(2).InputWeights = ones(80, 4);
+layers(3).WeightLearnRateFactor = 0;
+layers(end).Classes = categories(categorical(YTrain));
+"""
+    layers = from_matlab(text, data=[path])
+    steps = np.hstack([cells[k, 0] for k in range(6)])
+    assert layers[0].Normalization == "zscore"
+    np.testing.assert_allclose(layers[0].Mean.reshape(-1), steps.mean(axis=1), rtol=1e-6)
+    np.testing.assert_allclose(layers[0].StandardDeviation.reshape(-1), steps.std(axis=1, ddof=1), rtol=1e-6)
+    assert layers[1].Name == "lstm_main" and layers[1].InputWeights.shape == (80, 4)
+    assert layers[2].WeightLearnRateFactor == 0
+    assert tuple(layers[4].Classes) == ("a", "b", "c")
+
+
+@pytest.mark.parametrize("assignment,message", [
+    ("layers(2).OutputMode = 'last';", r"OutputMode is read-only in MATLAB \(set it when creating the layer"),
+    ("layers(2).NumHiddenUnits = 8;", "NumHiddenUnits is read-only in MATLAB"),
+    ("layers(1).InputSize = 4;", "InputSize is read-only in MATLAB"),
+    ("layers(2).Colour = 4;", "lstmLayer has no property 'Colour'"),
+    ("layers(3).WeightLearnRateFactor = 'fast';", "WeightLearnRateFactor"),
+    ("layers(1:2).Name = 'x';", "a nested assignment needs one element"),
+    ("two = layers(1:2); two.Name = 'x'; layers = two;", "setting 'Name' needs one layer, got 2"),
+])
+def test_read_only_unknown_and_invalid_properties_are_refused(assignment, message):
+    text = f"layers = [sequenceInputLayer(3) lstmLayer(5) fullyConnectedLayer(2)];\n{assignment}\n"
+    with pytest.raises(MatlabError, match=message) as info:
+        from_matlab(text)
+    assert info.value.line == 2
+
+
+# -- a layer array written inside the training call -------------------------------------------------------------------
+
+
+def test_an_inline_layer_array_passed_to_trainNetwork_is_built():
+    text = ("net = trainNetwork(XTrain, YTrain, [sequenceInputLayer(12) lstmLayer(50,'OutputMode','last') "
+            "fullyConnectedLayer(5) softmaxLayer classificationLayer], trainingOptions('adam'));\n")
+    result = read_script(text)
+    assert result.variable == "trainNetwork_layers"
+    assert specs(result.layers) == specs([sequenceInputLayer(12), lstmLayer(50, OutputMode="last"), fullyConnectedLayer(5),
+                                          softmaxLayer(), classificationLayer()])
+    assert any("written inside the trainNetwork call" in note for note in result.notes)
+
+
+def test_a_local_function_call_as_the_layers_argument_is_built_and_trainnet_too(tmp_path):
+    rng = np.random.default_rng(1)
+    cells = np.empty((4, 1), dtype=object)
+    for k in range(4):
+        cells[k, 0] = rng.standard_normal((7, 10))
+    path = tmp_path / "train.mat"
+    scipy.io.savemat(path, {"X": cells, "Y": np.array(["u", "v", "w", "u"], dtype=object).reshape(-1, 1)})
+    text = """load train.mat
+K = numel(categories(categorical(Y)));
+opts = trainingOptions("adam", MaxEpochs=5);
+net = trainNetwork(X, categorical(Y), build_layers(size(X{1},1), K), opts);
+net2 = trainnet(X, Y, [sequenceInputLayer(size(X{1},1)) lstmLayer(9,OutputMode="last") fullyConnectedLayer(K) softmaxLayer], ...
+    "crossentropy", opts);
+
+function layers = build_layers(C, K)
+layers = [sequenceInputLayer(C)
+    bilstmLayer(20, OutputMode="last")
+    fullyConnectedLayer(K)
+    softmaxLayer
+    classificationLayer];
+end
+"""
+    built = from_matlab(text, data=[path], variable="trainNetwork_layers")
+    assert specs(built) == specs([sequenceInputLayer(7), bilstmLayer(20, OutputMode="last"), fullyConnectedLayer(3),
+                                  softmaxLayer(), classificationLayer()])
+    last = read_script(text, data=[path])
+    assert last.variable == "trainnet_layers"
+    assert specs(last.layers) == specs([sequenceInputLayer(7), lstmLayer(9, OutputMode="last"), fullyConnectedLayer(3),
+                                        softmaxLayer()])
+
+
+def test_a_layers_variable_passed_to_trainNetwork_is_not_renamed():
+    result = read_script("layers = [sequenceInputLayer(3) lstmLayer(4)];\nnet = trainNetwork(X, Y, layers, opts);\n")
+    assert result.variable == "layers"
+
+
+# -- graph edits ---------------------------------------------------------------------------------------------------------
+
+
+def test_removeLayers_of_chain_ends_then_addLayers_and_connectLayers():
+    text = """layers = [sequenceInputLayer(3); lstmLayer(5); fullyConnectedLayer(1); regressionLayer];
+lgraph = layerGraph(layers);
+lgraph = removeLayers(lgraph, 'regressionoutput');
+lgraph = addLayers(lgraph, regressionLayer('Name', 'rout'));
+lgraph = connectLayers(lgraph, 'fc', 'rout');
+"""
+    layers = from_matlab(text)
+    assert [layer.Name for layer in layers] == ["sequenceinput", "lstm", "fc", "rout"]
+    assert isinstance(layers[3], type(regressionLayer()))
+    net = from_matlab("layers = [sequenceInputLayer(3) lstmLayer(5) fullyConnectedLayer(2) softmaxLayer "
+                      "classificationLayer('Name','cls')];\nnet = dlnetwork(removeLayers(layerGraph(layers), 'cls'));\n")
+    assert [layer.Name for layer in net] == ["sequenceinput", "lstm", "fc", "softmax"]
+
+
+def test_removeLayers_in_the_middle_leaves_two_pieces_until_connected():
+    text = """layers = [sequenceInputLayer(3) lstmLayer(5,'Name','a') lstmLayer(6,'Name','b') fullyConnectedLayer(2)];
+lgraph = removeLayers(layerGraph(layers), {'b'});
+"""
+    with pytest.raises(MatlabError, match=r"2 chains not connected \('sequenceinput' -> 'a'; 'fc'\): connect them"):
+        from_matlab(text)
+    joined = from_matlab(text + "lgraph = connectLayers(lgraph, 'a', 'fc');\n")
+    assert [layer.Name for layer in joined] == ["sequenceinput", "a", "fc"]
+    with pytest.raises(MatlabError, match="removeLayers: the layer graph has no layer named 'zz'"):
+        from_matlab(text.replace("{'b'}", "'zz'"))
+
+
+def test_replaceLayer_puts_the_new_layers_in_the_same_place():
+    text = """layers = [sequenceInputLayer(12) lstmLayer(100, 'Name', 'lstm1') fullyConnectedLayer(9) softmaxLayer];
+lgraph = layerGraph(layers);
+lgraph = replaceLayer(lgraph, 'lstm1', [bilstmLayer(80, 'OutputMode', 'sequence', 'Name', 'lstm1') lstmLayer(8, 'Name', 'x')]);
+"""
+    layers = from_matlab(text)
+    assert [(type(layer).__name__, layer.Name) for layer in layers] == [
+        ("SequenceInputLayer", "sequenceinput"), ("BiLSTMLayer", "lstm1"), ("LSTMLayer", "x"),
+        ("FullyConnectedLayer", "fc"), ("SoftmaxLayer", "softmax")]
+    with pytest.raises(MatlabError, match="ReconnectBy is 'name' or 'order'"):
+        from_matlab(text.replace("'Name', 'x')]", "'Name', 'x')], 'ReconnectBy', 'guess'"))
