@@ -80,7 +80,13 @@ def read_data_file(path: str, max_elements: int = MAX_ELEMENTS) -> dict[str, Any
         return read_mat(path, max_elements=max_elements)
     if lower.endswith(".npz"):
         return read_npz(path, max_elements)
-    raise SpecError(f"--data {path!r}: expected a .mat or .npz file")
+    message = f"--data {path!r}: expected a .mat or .npz file"
+    if lower.endswith((".csv", ".txt", ".dat", ".xls", ".xlsx", ".tsv", ".json")):
+        message += ("; lstm2onnx reads no spreadsheet or text file (what readtable, xlsread, readmatrix, csvread or "
+                    "load return is MATLAB's reading of it): save the variable the script makes from it, e.g. "
+                    "data = readmatrix('file.csv'); save('data.mat', 'data'), and pass that .mat, or give the sizes "
+                    "with --set")
+    raise SpecError(message)
 
 
 def read_npz(path: str, max_elements: int = MAX_ELEMENTS) -> dict[str, np.ndarray]:

@@ -547,6 +547,16 @@ def test_a_loop_whose_count_comes_from_a_toolbox_call_asks_for_the_size_the_arra
     assert "or --set numFeatures=<value> (what the layer array reads)" in info.value.problems[0][0]
 
 
+def test_the_spreadsheet_a_script_reads_is_not_a_data_file(tmp_path, capsys):
+    sheet = tmp_path / "load_data.csv"
+    sheet.write_text("time,a,b,c\n0,1,2,3\n")
+    out = tmp_path / "load.onnx"
+    assert main(["build", str(SCRIPTS / "readtable_sliding_window.m"), "-o", str(out), "--data", str(sheet)]) == 1
+    err = capsys.readouterr().err
+    assert "expected a .mat or .npz file; lstm2onnx reads no spreadsheet or text file" in err
+    assert "data = readmatrix('file.csv'); save('data.mat', 'data')" in err and not out.exists()
+
+
 def test_unsupported_layers_of_a_cnn_lstm_script_are_reported_at_once():
     with pytest.raises(MatlabError) as info:
         read_script((SCRIPTS / "cnn_lstm_unsupported.m").read_text())
