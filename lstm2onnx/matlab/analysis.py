@@ -25,6 +25,7 @@ import fnmatch
 from dataclasses import dataclass, field
 
 from ..layers import LAYER_TYPES
+from . import inputparser
 from .functions import CONSTANTS, FUNCTIONS, WRAPPERS
 from .lexer import Token
 from .statements import Program, Stmt, assignment_names, names_read, nesting, top_level_assignment
@@ -295,6 +296,15 @@ def inline_layer_arguments(program: Program) -> list[str]:
         for _, body in fn.parts:
             body[:] = visit(body)
     return made
+
+
+def handle_updates(program: Program) -> None:
+    """``addParameter(p, 'HiddenUnits', 100)``, ``parse(p, varargin{:})``: calls that change an inputParser (a
+    handle object) in place assign it, for the slicer, as ``p.x = ...`` would."""
+    for stmt in program.all_statements():
+        name = inputparser.updates(stmt)
+        if name is not None and top_level_assignment(stmt.tokens) is None:  # type: ignore[arg-type]
+            stmt.targets = [name]
 
 
 def _layers_argument(stmt: Stmt) -> tuple[str, list[Token]] | None:

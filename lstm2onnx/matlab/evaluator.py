@@ -32,7 +32,10 @@ from .expressions import (Assign, Binary, Call, Colon, EndRef, ExprStatement, Fi
                           ParseError, Range, Str, Tilde, Transpose, Unary, parse_expression, parse_statement)
 from .functions import (CONSTANTS, FUNCTIONS, GRAPH_EDITS, FILE_READERS, HANDLE_MAPS, NEVER_RUN, RANDOM_DRAWS, SIDE_EFFECTS, FunctionError,
                         Handle, OpaqueData, Partition, branch_message, numbers, plain_ports, text, texts)
+from . import inputparser
 from .indexing import ALL, IndexError_, assign, concatenate, contents, select
+from .inputparser import InputParser
+from .data import _stem
 from .lexer import Source, Token
 from .matfile import Opaque
 from .statements import Program, Stmt, top_level_assignment
@@ -618,6 +621,12 @@ class Evaluator:
                 current = {}
             if isinstance(current, (Layer, LayerArray)) and not rest:
                 return self.set_property(current, name, value, node.pos)
+            if isinstance(current, InputParser) and not rest:  # p.KeepUnmatched = true (a handle: changed in place)
+                try:
+                    current.set(name, value)
+                except FunctionError as error:
+                    raise EvalError(str(error), node.pos) from None
+                return current
             if not isinstance(current, dict):
                 raise EvalError(f"cannot set field {name!r} of {describe(current)}", node.pos)
             out = dict(current)
@@ -690,7 +699,12 @@ class Evaluator:
     def data_variables(self, file: str | None, wanted: list[str], pos: int | None) -> dict[str, Any]:
         available = self.data.for_file(file)
         if wanted:  # load(file, 'XTrain', 'YT*'): names and wildcard patterns
-            return {n: v for n, v in available.items() if any(fnmatch.fnmatchcase(n, w) for w in wanted)}
+            available = {n: v for n, v in available.items() if any(fnmatch.fnmatchcase(n, w) for w in wanted)}
+        if file and available and not any(_stem(path) == _stem(file) for path in self.data.paths):
+            sources = [os.path.basename(path) for path, held in self.data.files.items() if set(held) & set(available)]
+            where = f" (line {self.line(pos)})" if pos is not None else ""
+            self.notes.append(f"load {file}{where} binds {', '.join(sorted(available))} from the --data file"
+                              f"{'s' if len(sources) > 1 else ''} {', '.join(sources)}: no --data file is named {file}")
         return dict(available)
 
     def bind_data(self, file: str | None, wanted: list[str], frame: Frame, pos: int | None) -> None:
@@ -853,6 +867,11 @@ class Evaluator:
                     raise EvalError(f"{layer.FUNCTION} has no property {name!r}", pos)
                 out.append(from_layer_property(getattr(layer, name)))
             return out
+        if isinstance(value, InputParser):
+            try:
+                return [value.property(name)]
+            except FunctionError as error:
+                raise EvalError(str(error), pos) from None
         if isinstance(value, Opaque):
             raise OpaqueData(f"field {name!r}", None, value.matlab_class)
         raise EvalError(f"{describe(value)} has no fields (looking up {name!r})", pos)
@@ -984,6 +1003,11 @@ class Evaluator:
         base = node.base
         if isinstance(base, Name) and base.name not in frame.ws:
             return self.function_call(base.name, node, frame, 1)
+        if isinstance(base, Field) and base.name in inputparser.METHODS:  # p.addParameter('H', 100), p.parse(...)
+            owner = self.value(base.base, frame)
+            if isinstance(owner, InputParser):
+                args, _ = self.call_arguments(node, frame)
+                return self.parser_call(base.name, [owner] + args, frame, node.pos)
         target = self.evaluate(base, frame)
         if isinstance(target, CSList):
             if len(target) != 1:
@@ -1018,6 +1042,20 @@ class Evaluator:
         if len(values) < nargout:
             raise EvalError(f"the right side gives {len(values)} values for {nargout} outputs", getattr(node, "pos", None))
         return values[:nargout]
+
+    def parser_call(self, name: str, args: list[Any], frame: Frame, pos: int) -> None:
+        """An inputParser's method; ``parse`` takes the --set values by input name where they win (this workspace)."""
+        try:
+            if name == "parse":
+                parser = inputparser.parser_of(args, name)
+                parser.parse(args[1:], self.pins(frame))
+                self.notes += [f"--set {given} is the value of the inputParser input {given!r} (parse at line {self.line(pos)})"
+                               for given, _, _ in parser.declared if given in self.pins(frame)
+                               and not (frame.function is not None and given in frame.function.inputs)]
+            else:
+                FUNCTIONS[name](_Call(self.budget, name, [], pos), args, 0)
+        except FunctionError as error:
+            raise EvalError(str(error), pos) from None
 
     def call_arguments(self, node: Call, frame: Frame) -> tuple[list[Any], list[str | None]]:
         values: list[Any] = []
@@ -1063,6 +1101,9 @@ class Evaluator:
                             "(put the layers in one array)", node.pos)
         if name in FILE_TESTS:
             return self.exists(name, node, frame)
+        if name in inputparser.METHODS:
+            args, _ = self.call_arguments(node, frame)
+            return self.parser_call(name, args, frame, node.pos)
         fn = FUNCTIONS.get(name)
         if fn is None:
             if name in CONSTANTS and not node.args:

@@ -21,6 +21,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
+import numpy as np
+
 from ..layers import Layer
 from ..network import LayerArray
 from . import analysis
@@ -30,7 +32,7 @@ from .functions import Pieces
 from .lexer import Source, tokenize
 from .problems import MatlabError
 from .statements import Program, split
-from .workspace import Budget, BudgetExceeded, describe, from_python
+from .workspace import Budget, BudgetExceeded, Cell, describe, from_python
 
 
 @dataclass
@@ -87,6 +89,7 @@ def _read_script(text: str, workspace: Mapping[str, Any] | None, data: Iterable[
     except BudgetExceeded as error:
         raise MatlabError(error.message, text, error.pos) from None
     inline = analysis.inline_layer_arguments(program)
+    analysis.handle_updates(program)
     ctx = analysis.context(program, set(initial), files.names(), set(fields))
     ctx.budget = budget
     evaluator = Evaluator(program, budget, ctx, files, initial, fields)
@@ -211,6 +214,9 @@ def _run_function_file(program: Program, evaluator: Evaluator, initial: dict[str
     ws = _initial_workspace(files, initial, evaluator)
     missing = {name for name in entry.inputs if name not in ws}
     given = [name for name in entry.inputs if name in ws]
+    if "varargin" in missing and entry.inputs[-1] == "varargin":  # called with no more inputs: varargin = {}
+        ws["varargin"] = Cell(np.empty((1, 0), dtype=object))
+        missing.discard("varargin")
     notes.append(f"function file: building {chosen} = {entry.name}({', '.join(entry.inputs)})"
                  + _given_from(given, set(initial) | set(evaluator.pinned_fields)))
     evaluator.entry = entry

@@ -258,3 +258,95 @@ lgraph = replaceLayer(lgraph, 'lstm1', [bilstmLayer(80, 'OutputMode', 'sequence'
         ("FullyConnectedLayer", "fc"), ("SoftmaxLayer", "softmax")]
     with pytest.raises(MatlabError, match="ReconnectBy is 'name' or 'order'"):
         from_matlab(text.replace("'Name', 'x')]", "'Name', 'x')], 'ReconnectBy', 'guess'"))
+
+
+# -- inputParser -----------------------------------------------------------------------------------------------------------
+
+MAKE_MODEL = """function layers = makeModel(numFeatures, varargin)
+p = inputParser;
+p.FunctionName = 'makeModel';
+addRequired(p, 'numFeatures', @isnumeric);
+addOptional(p, 'numClasses', 5);
+addParameter(p, 'HiddenUnits', 100, @(x) x > 0);
+p.addParameter('Mode', "last");
+parse(p, numFeatures, varargin{:});
+r = p.Results;
+layers = [sequenceInputLayer(r.numFeatures)
+    lstmLayer(r.HiddenUnits, OutputMode=r.Mode)
+    fullyConnectedLayer(p.Results.numClasses)];
+end
+"""
+
+
+def test_a_function_file_with_an_inputParser_takes_the_defaults_and_set_by_input_name():
+    defaults = read_script(MAKE_MODEL, {"numFeatures": 7})
+    assert specs(defaults.layers) == specs([sequenceInputLayer(7), lstmLayer(100, OutputMode="last"), fullyConnectedLayer(5)])
+    given = read_script(MAKE_MODEL, {"numFeatures": 7, "HiddenUnits": 33, "numClasses": 2, "Mode": "sequence"})
+    assert specs(given.layers) == specs([sequenceInputLayer(7), lstmLayer(33), fullyConnectedLayer(2)])
+    assert given.layers[1].OutputMode == "sequence"
+    assert "--set HiddenUnits is the value of the inputParser input 'HiddenUnits' (parse at line 8)" in given.notes
+    with pytest.raises(MatlabError, match="needs numFeatures, an input of makeModel that is not given"):
+        read_script(MAKE_MODEL)
+
+
+def test_a_local_function_parses_the_name_value_inputs_of_its_call():
+    text = """layers = makeNet(12, 3, 'hidden', 32, 'Extra', 1);
+function layers = makeNet(c, varargin)
+p = inputParser;
+p.KeepUnmatched = true;
+addOptional(p, 'k', 9);
+addParameter(p, 'HiddenUnits', 100);
+parse(p, varargin{:});
+layers = [sequenceInputLayer(c); bilstmLayer(p.Results.HiddenUnits); fullyConnectedLayer(p.Results.k)];
+if ~isempty(p.UsingDefaults), layers = []; end
+end
+"""
+    assert specs(from_matlab(text)) == specs([sequenceInputLayer(12), bilstmLayer(32), fullyConnectedLayer(3)])
+    with pytest.raises(MatlabError, match=r"inputParser: 'Extra' is not a parameter \(parameters: HiddenUnits\)"):
+        from_matlab(text.replace("p.KeepUnmatched = true;", ""))
+    with pytest.raises(MatlabError, match="the optional input 'k' needs a default value"):
+        from_matlab(text.replace("addOptional(p, 'k', 9)", "addOptional(p, 'k')"))
+    with pytest.raises(MatlabError, match=r"p.Results is read before parse"):
+        from_matlab(text.replace("parse(p, varargin{:});", ""))
+
+
+# -- data files ------------------------------------------------------------------------------------------------------------
+
+
+def test_a_load_of_another_name_says_which_data_file_the_variables_came_from(tmp_path):
+    path = tmp_path / "vowels.mat"
+    cells = np.empty((2, 1), dtype=object)
+    cells[0, 0], cells[1, 0] = np.ones((12, 4)), np.ones((12, 6))
+    scipy.io.savemat(path, {"XTrain": cells})
+    text = "load HumanActivityTrain\nlayers = [sequenceInputLayer(size(XTrain{1},1)) lstmLayer(4)];\n"
+    result = read_script(text, data=[path])
+    assert result.layers[0].InputSize == 12
+    assert ("load HumanActivityTrain (line 1) binds XTrain from the --data file vowels.mat: no --data file is named "
+            "HumanActivityTrain") in result.notes
+    same = tmp_path / "HumanActivityTrain.mat"
+    scipy.io.savemat(same, {"XTrain": cells})
+    assert not any("binds" in note for note in read_script(text, data=[same]).notes)
+
+
+def test_num2cell_of_a_permuted_3d_array_gives_the_sequences(tmp_path):
+    path = tmp_path / "feat.npz"
+    np.savez(path, X=np.random.default_rng(2).standard_normal((20, 10, 16)), y=np.arange(20) % 3)
+    text = """load feat.npz
+XTrain = squeeze(num2cell(permute(X, [3 2 1]), [1 2]));
+layers = [sequenceInputLayer(size(XTrain{1}, 1)) lstmLayer(4, 'OutputMode', 'last') fullyConnectedLayer(numel(XTrain))];
+"""
+    layers = from_matlab(text, data=[path])
+    assert layers[0].InputSize == 16 and layers[2].OutputSize == 20
+
+
+def test_indexing1dLayer_and_lstmProjectedLayer_build_from_a_script():
+    from lstm2onnx.matlab.evaluator import MATLAB_LAYERS
+
+    layers = from_matlab("""layers = [sequenceInputLayer(12)
+    lstmProjectedLayer(64, 8, 6, OutputMode="sequence")
+    indexing1dLayer("last")
+    fullyConnectedLayer(3)
+    softmaxLayer];""")
+    assert [type(layer).__name__ for layer in layers] == ["SequenceInputLayer", "LSTMProjectedLayer", "Indexing1DLayer",
+                                                          "FullyConnectedLayer", "SoftmaxLayer"]
+    assert "indexing1dLayer" not in MATLAB_LAYERS
