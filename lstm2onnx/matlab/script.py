@@ -314,6 +314,10 @@ def _network_inputs(program: Program, evaluator: Evaluator, chosen: str) -> dict
         if chosen in stmt.targets and stmt.kind == "simple":
             for name in sorted(evaluator.ctx.reads(stmt.uses) - evaluator.layer_variables - {chosen}):
                 value = evaluator.last_values.get(name)
+                if value is None and name not in evaluator.ctx.assigned and name in evaluator.ctx.bare \
+                        and not name.endswith("Layer"):
+                    wanted.setdefault(name, Poisoned())  # never assigned, nor in the --data files
+                    continue
                 if not isinstance(value, (Poisoned, Unavailable)):
                     continue
                 if name not in ranges:

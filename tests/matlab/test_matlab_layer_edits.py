@@ -37,6 +37,8 @@ def test_every_unresolved_name_in_the_array_is_reported_at_once():
     assert [p[1:] for p in error.problems] == [(1, 30), (2, 15), (3, 5), (4, 25)]
     for name in ("numFeatures", "undefinedHidden", "numClasses"):
         assert f"undefined variable {name!r}" in str(error) and f"--set {name}=<value>" in str(error)
+    assert str(error).endswith("the layer array needs numClasses, numFeatures, undefinedHidden: give them directly with "
+                               "--set numClasses=<value> --set numFeatures=<value> --set undefinedHidden=<value>")
     assert "unsupported layer 'myAttentionLayer'" in str(error)
     assert "\n          lstmLayer(undefinedHidden)\n" + " " * 20 + "^" in str(error)
 
@@ -56,7 +58,8 @@ layers = [layers; fullyConnectedLayer(numClasses)];
     assert "unsupported layer 'myResidualLSTM': not a built-in MATLAB layer lstm2onnx knows nor a function of this file" \
         in message
     assert "--set i=" not in message
-    assert message.endswith("the layer array needs numLayers: give them directly with --set numLayers=<value>")
+    assert message.endswith("the layer array needs numFeatures, numLayers, numClasses: give them directly with "
+                            "--set numFeatures=<value> --set numLayers=<value> --set numClasses=<value>")
 
 
 def test_a_loop_variable_is_never_suggested_even_when_its_bound_is_computed_from_a_failed_value():
@@ -350,3 +353,22 @@ def test_indexing1dLayer_and_lstmProjectedLayer_build_from_a_script():
     assert [type(layer).__name__ for layer in layers] == ["SequenceInputLayer", "LSTMProjectedLayer", "Indexing1DLayer",
                                                           "FullyConnectedLayer", "SoftmaxLayer"]
     assert "indexing1dLayer" not in MATLAB_LAYERS
+
+
+def test_a_value_the_array_reads_directly_is_suggested_as_itself(tmp_path):
+    path = tmp_path / "vowels73.mat"
+    cells = np.empty((2, 1), dtype=object)
+    cells[0, 0], cells[1, 0] = np.ones((12, 4)), np.ones((12, 6))
+    scipy.io.savemat(path, {"XTrain": cells})
+    text = """load('vowels73.mat')
+inputSize = size(XTrain{1}, 1);
+layers = [sequenceInputLayer(inputSize)
+    lstmLayer(numHidden, "OutputMode", "last")
+    fullyConnectedLayer(numClasses)];
+"""
+    with pytest.raises(MatlabError) as info:
+        from_matlab(text, data=[path])
+    message = str(info.value)
+    assert "needs numHidden, which comes from data" in message and "or --set numHidden=<value>\n" in message
+    assert message.endswith("the layer array needs numClasses, numHidden: give them directly with "
+                            "--set numClasses=<value> --set numHidden=<value>")
