@@ -335,8 +335,9 @@ def _layers_argument(stmt: Stmt) -> tuple[str, list[Token]] | None:
 
 
 def _mentions_layers(tokens: list[Token], functions: set[str]) -> bool:
-    return any(tok.kind == "id" and (tok.value in LAYER_TYPES or tok.value in WRAPPERS or tok.value in functions
-                                     or tok.value.endswith("Layer")) for tok in tokens)
+    """Layer calls or a local function that makes layers (``layerGraph(layers)`` alone is the variable's array)."""
+    return any(tok.kind == "id" and (tok.value in LAYER_TYPES or tok.value in functions or tok.value.endswith("Layer"))
+               for tok in tokens)
 
 
 

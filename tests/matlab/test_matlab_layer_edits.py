@@ -218,6 +218,8 @@ end
 def test_a_layers_variable_passed_to_trainNetwork_is_not_renamed():
     result = read_script("layers = [sequenceInputLayer(3) lstmLayer(4)];\nnet = trainNetwork(X, Y, layers, opts);\n")
     assert result.variable == "layers"
+    wrapped = read_script("layers = [sequenceInputLayer(3) lstmLayer(4)];\nnet = trainNetwork(X, Y, layerGraph(layers), opts);\n")
+    assert wrapped.variable == "layers" and not wrapped.notes
 
 
 # -- graph edits ---------------------------------------------------------------------------------------------------------
