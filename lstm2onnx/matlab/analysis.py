@@ -40,7 +40,7 @@ KEEP_LAYERS = frozenset({"trainNetwork", "trainnet", "adamupdate", "sgdmupdate",
 NETWORK_PROPERTIES = frozenset({"State", "Learnables", "Layers", "Connections", "InputNames", "OutputNames", "Initialized"})
 MAX_LOOP_PASSES = 16
 _FLOW_WORDS = frozenset({"break", "continue", "return"})
-SPECIAL = frozenset({"load", "nargin", "nargout", "end", "true", "false", "exist", "isfile", "isfolder"})
+SPECIAL = frozenset({"load", "nargin", "nargout", "end", "true", "false", "exist", "isfile", "isfolder", "mfilename"})
 
 
 def known_functions() -> set[str]:

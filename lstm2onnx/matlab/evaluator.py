@@ -814,7 +814,7 @@ class Evaluator:
             return np.array([[float(frame.nargout)]])
         if name == "nargin" and frame.function is not None:
             return np.array([[float(len(frame.function.inputs) - len(frame.missing_inputs))]])
-        if name in self.program.functions or name in LAYER_TYPES or name in FUNCTIONS or name == "load":
+        if name in self.program.functions or name in LAYER_TYPES or name in FUNCTIONS or name in ("load", "mfilename"):
             return self.call(Call(node, (), False, node.pos), frame)
         return self.unknown(name, node.pos, frame, called=False, nargout=1)
 
@@ -1104,6 +1104,8 @@ class Evaluator:
         if name in inputparser.METHODS:
             args, _ = self.call_arguments(node, frame)
             return self.parser_call(name, args, frame, node.pos)
+        if name == "mfilename" and self.program.function_file and not node.args:  # the file is named after its function
+            return next(iter(self.program.functions))
         fn = FUNCTIONS.get(name)
         if fn is None:
             if name in CONSTANTS and not node.args:

@@ -3,6 +3,8 @@ the one report of every problem in the array and the loop that builds it (issue 
 
 from __future__ import annotations
 
+import pathlib
+
 import numpy as np
 import pytest
 import scipy.io
@@ -10,6 +12,7 @@ import scipy.io
 from lstm2onnx import (
     bilstmLayer,
     classificationLayer,
+    dropoutLayer,
     fullyConnectedLayer,
     lstmLayer,
     regressionLayer,
@@ -100,12 +103,6 @@ for epoch = 1:30
     net.State = state;
     net.Learnables = dlupdate(@(w,g) w - 0.01*g, net.Learnables, gradients);
     [net,avgG,avgSqG] = adamupdate(net,gradients,[],[],epoch);
-end
-
-function [loss,gradients,state] = modelLoss(net,X,T)
-[Y,state] = forward(net,X);
-loss = crossentropy(Y,T);
-gradients = dlgradient(loss,net.Learnables);
 end
 """
     result = read_script(text)
@@ -374,3 +371,46 @@ layers = [sequenceInputLayer(inputSize)
     assert "needs numHidden, which comes from data" in message and "or --set numHidden=<value>\n" in message
     assert message.endswith("the layer array needs numClasses, numHidden: give them directly with "
                             "--set numClasses=<value> --set numHidden=<value>")
+
+
+# -- real-world-style scripts ------------------------------------------------------------------------------------------------
+
+SCRIPTS = pathlib.Path(__file__).parent / "scripts"
+
+
+def activity_data(path, rng, channels=3, count=8):
+    cells = np.empty((count, 1), dtype=object)
+    for k in range(count):
+        cells[k, 0] = rng.standard_normal((channels, 30 + 3 * k))
+    labels = np.array([["Walking"], ["Sitting"], ["Standing"], ["Walking"]] * (count // 4), dtype=object)
+    scipy.io.savemat(path, {"XTrain": cells, "YTrain": labels})
+    return cells
+
+
+def test_custom_loop_with_state_updates_and_property_assignments(tmp_path):
+    path = tmp_path / "HumanActivityTrain.mat"
+    cells = activity_data(path, np.random.default_rng(3))
+    result = read_script((SCRIPTS / "custom_loop_state_update.m").read_text(), data=[path])
+    assert result.variable == "net"
+    steps = np.hstack([cells[k, 0] for k in range(cells.shape[0])])
+    first, lstm, fc = result.layers[0], result.layers[1], result.layers[3]
+    np.testing.assert_allclose(first.Mean.reshape(-1), steps.mean(axis=1), rtol=1e-6)
+    np.testing.assert_allclose(first.StandardDeviation.reshape(-1), steps.std(axis=1, ddof=1), rtol=1e-6)
+    assert lstm.Name == "lstm_activity" and lstm.NumHiddenUnits == 200
+    assert fc.OutputSize == 3 and fc.WeightLearnRateFactor == 0
+    assert len(result.layers) == 5
+
+
+def test_a_training_function_with_an_inputParser_and_an_inline_array(tmp_path):
+    path = tmp_path / "activity.mat"
+    activity_data(path, np.random.default_rng(4), channels=6)
+    text = (SCRIPTS / "trainLstm_inputParser.m").read_text()
+    default = read_script(text, data=[path])
+    assert default.variable == "trainNetwork_layers"
+    assert specs(default.layers) == specs([sequenceInputLayer(6, Name="in"), lstmLayer(100, OutputMode="last", Name="rnn"),
+                                           dropoutLayer(0.2, Name="drop"), fullyConnectedLayer(3, Name="fc"),
+                                           softmaxLayer(Name="sm"), classificationLayer(Name="out")])
+    given = read_script(text, {"HiddenUnits": 16, "Bidirectional": True, "Dropout": 0.5}, data=[path])
+    assert isinstance(given.layers[1], type(bilstmLayer(4))) and given.layers[1].NumHiddenUnits == 16
+    assert given.layers[2].Probability == 0.5
+    assert "--set Bidirectional is the value of the inputParser input 'Bidirectional' (parse at line 12)" in given.notes
