@@ -112,7 +112,7 @@ def _read_script(text: str, workspace: Mapping[str, Any] | None, data: Iterable[
         wanted = _network_inputs(program, evaluator, chosen)
         raise MatlabError.report(_suggest_network_inputs(problems, wanted) or [(f"'{chosen}' could not be computed", None)],
                                  text, _inputs_hint(wanted))
-    if chosen in inline:
+    if chosen in inline and not any(f"'{chosen}'" in note for note in notes):
         notes.append(f"building the layer array written inside the {chosen.rsplit('_', 1)[0]} call "
                      f"(as '{chosen}'; choose another with --variable NAME)")
     notes += evaluator.notes + evaluator.random_notes() + _pinned_notes(program, initial, fields, evaluator, source)
@@ -201,12 +201,15 @@ def _run_function_file(program: Program, evaluator: Evaluator, initial: dict[str
         raise MatlabError("the function file defines no function")
     if entry.error:
         raise MatlabError(entry.error[0], program.source.text, entry.error[1])
-    if not entry.outputs:
-        raise MatlabError(f"function {entry.name} returns nothing; its first output should be the layer array",
-                          program.source.text, entry.pos)
-    chosen = variable or entry.outputs[0]
     arrays = [name for name, stmt in analysis.layer_assignments(program, evaluator.ctx, entry.parts[0][1])
               if name in stmt.full]  # results.layers = layers does not make results a layer array
+    if not entry.outputs and not (arrays or variable):
+        raise MatlabError(f"function {entry.name} returns nothing; its first output should be the layer array",
+                          program.source.text, entry.pos)
+    if not entry.outputs and variable is None:  # function train_model() that trains and saves the network
+        notes.append(f"function {entry.name} returns nothing: building '{arrays[-1]}', the last layer array it "
+                     "assigns (choose another with --variable NAME)")
+    chosen = variable or (entry.outputs[0] if entry.outputs else arrays[-1])
     if variable is None and arrays and chosen not in arrays:  # [results] = fn(...) keeping the layers in a variable
         chosen = arrays[-1]
         notes.append(f"the first output of {entry.name}, {entry.outputs[0]}, is not a layer array: building "

@@ -212,6 +212,39 @@ end
                                         softmaxLayer()])
 
 
+def test_a_function_that_returns_nothing_builds_the_array_it_trains(tmp_path):
+    text = """function train_model()
+% loads data, trains and saves: no outputs
+load vowels.mat XTrain YTrain
+YTrain = categorical(YTrain);
+net = trainNetwork(XTrain, YTrain, build_layers(size(XTrain{1},1), numel(categories(YTrain))), ...
+    trainingOptions('adam'));
+save('model.mat','net');
+end
+
+function layers = build_layers(nIn, nOut)
+layers = [sequenceInputLayer(nIn)
+    lstmLayer(64,'OutputMode','last')
+    fullyConnectedLayer(nOut)
+    softmaxLayer
+    classificationLayer];
+end
+"""
+    path = tmp_path / "vowels.mat"
+    cells = np.empty((3, 1), dtype=object)
+    cells[0, 0], cells[1, 0], cells[2, 0] = np.ones((12, 4)), np.ones((12, 6)), np.ones((12, 5))
+    scipy.io.savemat(path, {"XTrain": cells, "YTrain": np.array([["a"], ["b"], ["a"]], dtype=object)})
+    result = read_script(text, data=[path])
+    assert result.variable == "trainNetwork_layers"
+    assert specs(result.layers) == specs([sequenceInputLayer(12), lstmLayer(64, OutputMode="last"), fullyConnectedLayer(2),
+                                          softmaxLayer(), classificationLayer()])
+    assert ("function train_model returns nothing: building 'trainNetwork_layers', the last layer array it assigns "
+            "(choose another with --variable NAME)") in result.notes
+    assert not any("written inside" in note for note in result.notes)
+    with pytest.raises(MatlabError, match="function f returns nothing; its first output should be the layer array"):
+        read_script("function f()\ndisp(1);\nend\n")
+
+
 def test_a_layers_variable_passed_to_trainNetwork_is_not_renamed():
     result = read_script("layers = [sequenceInputLayer(3) lstmLayer(4)];\nnet = trainNetwork(X, Y, layers, opts);\n")
     assert result.variable == "layers"
