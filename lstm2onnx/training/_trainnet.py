@@ -4,8 +4,8 @@ The layer array has no output layer (or is a dlnetwork); ``lossFcn`` names the l
 :mod:`lstm2onnx.training.losses`) or is a callable ``f(Y, T)``. Everything else is trainNetwork's
 own code path: solvers, clipping, schedules, shuffling, chunks (integer SequenceLength),
 validation, patience, checkpoints, plots, torchrun sharding (:func:`trainer._train` with a
-:class:`LossTask`). Options that only trainnet reads: ``Metrics`` ("accuracy", "rmse"; one metric
-is tracked, shown in the table's accuracy columns), ``ObjectiveMetricName`` (what
+:class:`LossTask`). Options that only trainnet reads: ``Metrics`` ("accuracy", "rmse", or both; the
+first, or ObjectiveMetricName's, is shown in the table's accuracy columns), ``ObjectiveMetricName`` (what
 ValidationPatience watches: "loss", or the metric), ``InputDataFormats``/``TargetDataFormats``
 (letters B, T, C: e.g. "CTB" for MATLAB-layout arrays ``[C, T, N]``; for a list of sequences, the
 per-sequence layout without B, e.g. "CTB" means each item is ``[C, T]``).
@@ -102,10 +102,16 @@ def _numeric(y: Any, shape: tuple[int, int], what: str, k: int) -> np.ndarray:
 
 
 class LossTask:
-    """trainnet's objective for :func:`trainer._train`: the loss function, the tracked metric and the patience objective."""
+    """trainnet's objective for :func:`trainer._train`: the loss function, the tracked metrics and the patience objective.
 
-    def __init__(self, network, loss: Loss, metric: str | None, objective: str, classes: tuple[str, ...] | None) -> None:
-        self.loss, self.metric_name, self.objective_name, self.classes = loss, metric, objective, classes
+    ``terms`` gives each metric's summable ``(sum, count)`` as arrays over ``metrics``; ``metric`` is the
+    primary one (ObjectiveMetricName when it is a metric, else the first), which the verbose table shows
+    and patience watches; ``all_metrics`` gives every metric, for info's tables."""
+
+    def __init__(self, network, loss: Loss, metrics: tuple[str, ...], objective: str, classes: tuple[str, ...] | None) -> None:
+        self.loss, self.metric_names, self.objective_name, self.classes = loss, tuple(metrics), objective, classes
+        self.primary = self.metric_names.index(objective) if objective in self.metric_names else 0
+        self.metric_name = self.metric_names[self.primary] if self.metric_names else None
         self.outputs = network.output_size
 
     def data(self, X: Any, Y: Any, network, classes, what: str) -> _Targets:
@@ -120,15 +126,27 @@ class LossTask:
         loss = self.loss(out, T, mask, module.ends_in_softmax)
         if total is not None:
             loss = loss * (out.shape[0] / total)  # this process's share of the mini-batch
-        if self.metric_name is None:
+        if not self.metric_names:
             return loss, 0.0, 0.0
         with torch.no_grad():
             Y = torch.softmax(out, dim=-1) if module.ends_in_softmax else out
-            correct, count = metric_terms(self.metric_name, Y, T, mask)
-        return loss, correct, count
+            pairs = [metric_terms(name, Y, T, mask) for name in self.metric_names]
+        return loss, np.array([p[0] for p in pairs]), np.array([p[1] for p in pairs])
 
-    def metric(self, module: TorchNetwork, correct: float, count: float) -> float:
-        return metric_value(self.metric_name, correct, count) if self.metric_name else math.nan
+    @property
+    def zero_terms(self) -> tuple[Any, Any]:
+        """``(correct, count)`` of a shard with no sequence: the same shapes as ``terms`` gives, for the reduction."""
+        return (np.zeros(len(self.metric_names)), np.zeros(len(self.metric_names))) if self.metric_names else (0.0, 0.0)
+
+    def metric(self, module: TorchNetwork, correct: Any, count: Any) -> float:
+        if not self.metric_names:
+            return math.nan
+        return metric_value(self.metric_name, correct[self.primary], count[self.primary])
+
+    def all_metrics(self, correct: Any, count: Any) -> np.ndarray | None:
+        if not self.metric_names:
+            return None
+        return np.array([metric_value(name, c, k) for name, c, k in zip(self.metric_names, correct, count)])
 
     def objective(self, loss: float, metric: float) -> float:
         return {"loss": loss, "accuracy": -metric, "rmse": metric}[self.objective_name]
@@ -150,10 +168,8 @@ def trainnet(X: Any, T: Any, layers: Sequence[Layer] | DLNetwork, lossFcn: Any, 
         if isinstance(layer, (ClassificationOutputLayer, RegressionOutputLayer)):
             raise Lstm2OnnxError(f"trainnet: {layer.where()}: output layers are not used by trainnet (the loss is its lossFcn argument); "
                                  "remove it, or train with trainNetwork")
-    if len(options.Metrics) > 1:
-        raise Lstm2OnnxError(f"trainingOptions: Metrics {list(options.Metrics)}: this trainnet tracks one metric; choose one")
-    metric = options.Metrics[0] if options.Metrics else None
-    if options.ObjectiveMetricName not in ("loss", metric):
+    metrics = tuple(dict.fromkeys(options.Metrics))
+    if options.ObjectiveMetricName not in ("loss", *metrics):
         raise Lstm2OnnxError(f"trainingOptions: ObjectiveMetricName {options.ObjectiveMetricName!r} must be 'loss' or one of the Metrics "
                              f"({list(options.Metrics)})")
     X = to_native(X, options.InputDataFormats, "trainingOptions: InputDataFormats")
@@ -168,12 +184,12 @@ def trainnet(X: Any, T: Any, layers: Sequence[Layer] | DLNetwork, lossFcn: Any, 
         if classes is not None and len(classes) != network.output_size:
             raise Lstm2OnnxError(f"trainnet: the labels hold {len(classes)} classes {list(classes)[:10]} but the network has "
                                  f"{network.output_size} outputs")
-        return LossTask(network, loss, metric, options.ObjectiveMetricName, classes)
+        return LossTask(network, loss, metrics, options.ObjectiveMetricName, classes)
 
     with float32_math():
         trained, info = _train(X, T, layers, options, seed, plot_file, task_for=task_for)
     net = DLNetwork(trained.Layers, trained.module, None, classes)
-    return net, _info(info, metric, options)
+    return net, _info(info, metrics)
 
 
 def _targets_native(T: Any, fmt: str) -> Any:
@@ -199,18 +215,21 @@ def _classes(T: Any) -> tuple[str, ...]:
     return classes
 
 
-def _info(info, metric: str | None, options: TrainingOptions) -> TrainnetInfo:
+def _info(info, metrics: tuple[str, ...]) -> TrainnetInfo:
     """trainNetwork's per-iteration record as trainnet's tables, with MATLAB's columns: TrainingHistory Iteration, Epoch,
-    Loss, the metric (Accuracy in %, or RMSE), LearnRate; ValidationHistory Iteration, Loss, the metric."""
-    name = {"accuracy": "Accuracy", "rmse": "RMSE"}.get(metric or "")
+    Loss, each metric (Accuracy in %, RMSE), LearnRate; ValidationHistory Iteration, Loss, each metric."""
+    names = [METRIC_COLUMNS[m] for m in metrics]
     iterations = np.arange(1, len(info.TrainingLoss) + 1)
     training = {"Iteration": iterations, "Epoch": info.Epoch, "Loss": info.TrainingLoss}
-    if name:
-        training[name] = info.TrainingAccuracy
+    for j, name in enumerate(names):
+        training[name] = info.Metrics[:, j]
     training["LearnRate"] = info.BaseLearnRate
     measured = ~np.isnan(info.ValidationLoss)
     validation = {"Iteration": iterations[measured], "Loss": info.ValidationLoss[measured]}
-    if name:
-        validation[name] = info.ValidationAccuracy[measured]
+    for j, name in enumerate(names):
+        validation[name] = info.ValidationMetrics[measured, j]
     reason = "Met validation criterion" if info.StoppedEarly else "Max epochs completed"
     return TrainnetInfo(training, validation, info.OutputNetworkIteration, reason, info.TrainingTime, info.PlotFile)
+
+
+METRIC_COLUMNS = {"accuracy": "Accuracy", "rmse": "RMSE"}  # MATLAB's names of the metrics' columns

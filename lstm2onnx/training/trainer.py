@@ -68,6 +68,8 @@ class TrainingInfo:
     TrainingTime: float
     PlotFile: str | None = None
     Epoch: np.ndarray | None = field(default=None, repr=False)  # each iteration's epoch (trainnet's TrainingHistory.Epoch)
+    Metrics: np.ndarray | None = field(default=None, repr=False)  # trainnet: [iterations, metrics], every Metrics entry
+    ValidationMetrics: np.ndarray | None = field(default=None, repr=False)  # the same on validation data (NaN rows: not measured)
 
 
 class _Data:
@@ -234,12 +236,20 @@ class _Group:
                         p.grad = torch.zeros_like(p)
                     self.dist.all_reduce(p.grad)
 
-    def sum(self, *values: float) -> list[float]:
+    def sum(self, *values: Any) -> list[Any]:
+        """Each value (a float, or an array of them: trainnet's metric terms) summed over the processes; NaN stays NaN."""
         if not self.on:
             return list(values)
-        t = torch.tensor([0.0 if math.isnan(v) else v for v in values], dtype=torch.float64, device=self.device)
+        flat = np.concatenate([np.atleast_1d(np.asarray(v, np.float64)) for v in values])
+        t = torch.tensor(np.nan_to_num(flat, nan=0.0), dtype=torch.float64, device=self.device)
         self.dist.all_reduce(t)
-        return [math.nan if math.isnan(v) else float(s) for v, s in zip(values, t.cpu())]
+        summed = np.where(np.isnan(flat), np.nan, t.cpu().numpy())
+        out, at = [], 0
+        for v in values:
+            size = np.size(v)
+            out.append(summed[at : at + size] if np.ndim(v) else float(summed[at]))
+            at += size
+        return out
 
 
 def _device(options: TrainingOptions) -> torch.device:
@@ -309,6 +319,8 @@ class _Report:
         self.options, self.main, self.percent = options, main, metric == "accuracy"
         self.history: dict[str, list[float]] = {k: [] for k in self.KEYS}
         self.epochs: list[int] = []
+        self.metrics: list[Any] = []  # trainnet's every-metric vectors (None where a task has none, or not validated)
+        self.val_metrics: list[Any] = []
         self.best, self.bad_checks = math.inf, 0
         self.start = time.perf_counter()
         self.bar = None
@@ -328,6 +340,15 @@ class _Report:
         """ValidationPatience validations in a row without a new best validation loss."""
         return self.bad_checks >= self.options.ValidationPatience
 
+    def metric_tables(self) -> dict[str, np.ndarray]:
+        """``Metrics`` and ``ValidationMetrics`` ``[iterations, metrics]`` for trainnet's tasks (none for trainNetwork's)."""
+        width = next((len(m) for m in self.metrics if m is not None), 0)
+        if not width:
+            return {}
+        nan = np.full(width, np.nan)
+        return {"Metrics": np.array([nan if m is None else m for m in self.metrics]).reshape(-1, width),
+                "ValidationMetrics": np.array([nan if m is None else m for m in self.val_metrics]).reshape(-1, width)}
+
     def validated(self, loss: float) -> None:
         if loss < self.best:
             self.best, self.bad_checks = loss, 0
@@ -338,6 +359,8 @@ class _Report:
         for key in self.KEYS:
             self.history[key].append(values[key])
         self.epochs.append(epoch)
+        self.metrics.append(values.get("metrics"))
+        self.val_metrics.append(values.get("val_metrics"))
         o = self.options
         shown = iteration == 1 or iteration % o.VerboseFrequency == 0 or last or not math.isnan(values["val_loss"]) or self.exhausted
         if o.Verbose and self.main and shown:
@@ -375,7 +398,7 @@ class _MiniBatch:
         active = data.lengths[local] > start
         total = len(self.batch) if self.chunk is None else int((data.lengths[self.batch] > start).sum())
         if not active.any():  # this process's shard has no sequence left in this chunk
-            return torch.zeros(()), 0.0, 0.0
+            return torch.zeros(()), *getattr(task, "zero_terms", (0.0, 0.0))
         x, lengths, y = data.batch(local[active], options, device, start, self.chunk)
         state = None
         if self.carried is not None:
@@ -456,6 +479,7 @@ def _train(X: Any, Y: Any, layers: Sequence[Layer], options: TrainingOptions, se
     report = _Report(options, group.main, options.MaxEpochs * per_epoch if chunk is None else None, getattr(task, "metric_name", None) or "accuracy")
     iteration = 0
     best = _BestNetwork(options, validation is not None)
+    all_metrics = getattr(task, "all_metrics", None)  # trainnet's tasks track several metrics
     module.train()  # _evaluate switches to eval and back
     parameters = list(module.parameters())
     for epoch in range(1, options.MaxEpochs + 1):
@@ -475,9 +499,11 @@ def _train(X: Any, Y: Any, layers: Sequence[Layer], options: TrainingOptions, se
                 loss_value, correct, count = group.sum(float(loss.detach()), correct, count)
                 values = {"loss": loss_value, "rate": rate, "val_loss": math.nan, "val_accuracy": math.nan,
                           "accuracy": task.metric(module, correct, count)}
+                if all_metrics is not None:
+                    values["metrics"] = all_metrics(correct, count)  # None without Metrics
                 last_one = epoch == options.MaxEpochs and b == per_epoch - 1 and start == minibatch.starts[-1]
                 if validation is not None and (iteration % options.ValidationFrequency == 0 or iteration == 1 or last_one):
-                    values["val_loss"], values["val_accuracy"] = _evaluate(module, validation, options, device, task)
+                    values["val_loss"], values["val_accuracy"], values["val_metrics"] = _evaluate(module, validation, options, device, task)
                     report.validated(task.objective(values["val_loss"], values["val_accuracy"]))
                     best.consider(module, iteration, values["val_loss"], task.objective(values["val_loss"], values["val_accuracy"]))
                 report.record(epoch, iteration, values, last_one)
@@ -496,11 +522,11 @@ def _train(X: Any, Y: Any, layers: Sequence[Layer], options: TrainingOptions, se
         population_statistics(module, lambda: (data.batch(idx, options, device)[:2] for idx in batches))
     final_loss = final_accuracy = math.nan
     if validation is not None:
-        final_loss, final_accuracy = _evaluate(module, validation, options, device, task)
+        final_loss, final_accuracy, _ = _evaluate(module, validation, options, device, task)
     module.eval()
     trained = TrainedNetwork(module.to_layers(), classes, module.cpu())
     info = TrainingInfo(*(np.array(report.history[k]) for k in _Report.KEYS), final_loss, final_accuracy, output_iteration,
-                        report.exhausted, elapsed, Epoch=np.array(report.epochs))
+                        report.exhausted, elapsed, Epoch=np.array(report.epochs), **report.metric_tables())
     if options.Plots == "training-progress" and group.main:
         info.PlotFile = _plot(info, options, plot_file)
         if info.PlotFile is not None:
@@ -582,11 +608,12 @@ class _BestNetwork:
 
 
 @torch.no_grad()
-def _evaluate(module: TorchNetwork, data: _Data, options: TrainingOptions, device, task: OutputLayerTask) -> tuple[float, float]:
-    """``(loss, metric)`` on validation data: mini-batch losses weighted by their sizes; the metric over each mini-batch's
-    own figure weighted the same way."""
+def _evaluate(module: TorchNetwork, data: _Data, options: TrainingOptions, device, task: OutputLayerTask) -> tuple[float, float, Any]:
+    """``(loss, metric, every metric)`` on validation data: mini-batch losses weighted by their sizes; the metrics over
+    each mini-batch's own figures weighted the same way (every metric: None unless the task tracks several)."""
     module.eval()
-    losses, metrics, sizes = [], [], []
+    all_metrics = getattr(task, "all_metrics", None)
+    losses, metrics, every, sizes = [], [], [], []
     order = np.argsort(data.lengths, kind="stable")
     for k in range(0, len(order), options.MiniBatchSize):
         idx = order[k : k + options.MiniBatchSize]
@@ -594,9 +621,12 @@ def _evaluate(module: TorchNetwork, data: _Data, options: TrainingOptions, devic
         loss, correct, counted = task.terms(module, module(x, lengths), y, lengths)
         losses.append(float(loss))
         metrics.append(task.metric(module, correct, counted))
+        if all_metrics is not None:
+            every.append(all_metrics(correct, counted))
         sizes.append(len(idx))
     module.train()
-    return float(np.average(losses, weights=sizes)), float(np.average(metrics, weights=sizes))
+    average = np.average(every, axis=0, weights=sizes) if every and every[0] is not None else None
+    return float(np.average(losses, weights=sizes)), float(np.average(metrics, weights=sizes)), average
 
 
 def _checkpoint(module: TorchNetwork, folder: str, iteration: int) -> str | None:

@@ -188,6 +188,27 @@ def test_trainnet_and_trainnetwork_train_the_same_weights():
                 np.testing.assert_allclose(getattr(a, name), getattr(b, name), rtol=0, atol=1e-5, err_msg=f"{a.Name}.{name}")
 
 
+def test_several_metrics_each_get_their_columns():
+    """Metrics=["accuracy", "rmse"]: both tracked, each with MATLAB's column, on training and validation data; the
+    objective metric (here rmse) is the one the verbose table shows and patience watches."""
+    X, XV = data(), data(8, seed=7)
+    labels, validation_labels = np.array(["b", "a", "c"] * 4), np.array(["a", "c"] * 4)
+    layers = [sequenceInputLayer(3), *HEADS["crossentropy"]("last")]
+    options = first_loss_options(Metrics=["accuracy", "rmse"], ObjectiveMetricName="rmse", ValidationData=(XV, validation_labels))
+    net, info = trainnet(X, labels, layers, "crossentropy", options, seed=2)
+    assert list(info.TrainingHistory) == ["Iteration", "Epoch", "Loss", "Accuracy", "RMSE", "LearnRate"]
+    assert list(info.ValidationHistory) == ["Iteration", "Loss", "Accuracy", "RMSE"]
+    P = reference.predict(initialize(layers, seed=2), X)
+    onehot = np.eye(3)[[("a", "b", "c").index(v) for v in labels]]
+    assert info.TrainingHistory["Accuracy"][0] == pytest.approx(100 * np.mean(P.argmax(1) == onehot.argmax(1)))
+    np.testing.assert_allclose(info.TrainingHistory["RMSE"][0], np.sqrt(((P - onehot) ** 2).mean()), rtol=0, atol=1e-5)
+    # one iteration: the validation at iteration 1 (after its update) saw the network trainnet returns
+    assert list(info.ValidationHistory["Iteration"]) == [1]
+    PV, onehot_v = minibatchpredict(net, XV), np.eye(3)[[("a", "b", "c").index(v) for v in validation_labels]]
+    assert info.ValidationHistory["Accuracy"][0] == pytest.approx(100 * np.mean(PV.argmax(1) == onehot_v.argmax(1)))
+    np.testing.assert_allclose(info.ValidationHistory["RMSE"][0], np.sqrt(((PV - onehot_v) ** 2).mean()), rtol=0, atol=1e-5)
+
+
 def test_validation_history_and_objective_metric_patience():
     X, XV = data(24), data(8, seed=9)
     rng = np.random.default_rng(3)
@@ -221,7 +242,6 @@ def test_formats_matlab_layout_arrays():
 
 @pytest.mark.parametrize("args,message", [
     (("softmax-loss", {}), "lossFcn must be one of 'crossentropy'"),
-    (("mse", {"Metrics": ["accuracy", "rmse"]}), "this trainnet tracks one metric"),
     (("mse", {"Metrics": "rmse", "ObjectiveMetricName": "accuracy"}), "ObjectiveMetricName 'accuracy' must be 'loss' or one of the Metrics"),
 ])
 def test_bad_arguments(args, message):
