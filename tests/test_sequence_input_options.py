@@ -65,6 +65,15 @@ def test_bad_values_are_named(kwargs, message):
         sequenceInputLayer(3, **kwargs)
 
 
+@pytest.mark.parametrize("size,text", [([28, 28, 1], "2-D image sequences (InputSize [28, 28, 1])"), ([5, 2], "1-D image sequences"),
+                                       (np.array([[4, 4, 3, 2]]), "3-D image sequences")])
+def test_image_sequence_sizes_say_what_to_do(size, text):
+    with pytest.raises(LayerError, match=re.escape(f"sequenceInputLayer: InputSize: {text}") + ".*give each time step's frame as"):
+        sequenceInputLayer(size)
+    with pytest.raises(LayerError, match=re.escape("InputSize must be a positive integer, got 2.5")):
+        sequenceInputLayer(2.5)
+
+
 def test_matlab_text_spec_and_to_matlab_round_trip():
     layers = from_matlab("layers = [sequenceInputLayer(3, MinLength=5, SplitComplexInputs=false)\n lstmLayer(4, 'OutputMode', 'last')];")
     assert layers[0].MinLength == 5 and layers[0].SplitComplexInputs is False

@@ -241,6 +241,20 @@ def false_only(value: Any, where: str, refusal: str) -> bool:
     raise LayerError(f"{where} must be a logical scalar (true or false), got {values.describe(value)}")
 
 
+def sequence_input_size(value: Any, where: str) -> int:
+    """InputSize: a positive integer (vector sequences); MATLAB's [h w c] / [h w d c] image-sequence sizes are refused
+    with what to do instead."""
+    array = np.asarray(value) if isinstance(value, (list, tuple, np.ndarray)) else None
+    if array is not None and array.ndim == 2 and array.shape[0] == 1:  # MATLAB's row vector
+        array = array[0]
+    if array is not None and array.ndim == 1 and array.size in (2, 3, 4) and array.dtype.kind in "iuf":
+        raise LayerError(f"{where}: {array.size - 1}-D image sequences (InputSize {[int(v) if float(v).is_integer() else float(v) for v in array]}) are "
+                         "not supported: lstm2onnx builds vector sequences; give each time step's frame as "
+                         f"{' * '.join(str(int(v)) if float(v).is_integer() else str(v) for v in array)} features "
+                         "(sequenceInputLayer(numFeatures)) instead")
+    return values.positive_int(value, where)
+
+
 def real_inputs_only(value: Any, where: str) -> bool:
     """SplitComplexInputs: false, since the graphs take real float32 data; true is refused with the reason."""
     return false_only(value, where, "complex-valued input is not supported (the ONNX graphs take real float32 sequences); "
@@ -287,7 +301,7 @@ class SequenceInputLayer(Layer):
     TYPE: ClassVar[str] = "Sequence Input"
     DEFAULT_NAME: ClassVar[str] = "sequenceinput"
 
-    InputSize: int = required(values.positive_int, NAME)
+    InputSize: int = required(sequence_input_size, NAME)
     MinLength: int = prop(1, values.positive_int, NAME)
     SplitComplexInputs: bool = prop(False, real_inputs_only, NAME)
     Normalization: str = prop("none", values.choice(*NORMALIZATIONS))
