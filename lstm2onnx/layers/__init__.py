@@ -248,9 +248,9 @@ def sequence_input_size(value: Any, where: str) -> int:
     if array is not None and array.ndim == 2 and array.shape[0] == 1:  # MATLAB's row vector
         array = array[0]
     if array is not None and array.ndim == 1 and array.size in (2, 3, 4) and array.dtype.kind in "iuf":
-        raise LayerError(f"{where}: {array.size - 1}-D image sequences (InputSize {[int(v) if float(v).is_integer() else float(v) for v in array]}) are "
-                         "not supported: lstm2onnx builds vector sequences; give each time step's frame as "
-                         f"{' * '.join(str(int(v)) if float(v).is_integer() else str(v) for v in array)} features "
+        dims = [int(v) if float(v).is_integer() else float(v) for v in array]
+        raise LayerError(f"{where}: {array.size - 1}-D image sequences (InputSize {dims}) are not supported: lstm2onnx builds "
+                         f"vector sequences; give each time step's frame as {' * '.join(map(str, dims))} features "
                          "(sequenceInputLayer(numFeatures)) instead")
     return values.positive_int(value, where)
 

@@ -37,7 +37,7 @@ import numpy as np
 
 from .. import initializers, values
 from ..errors import LayerError, NetworkError
-from . import HIDDEN, LEARNABLE, Layer, name_value_pairs, prop, required
+from . import HIDDEN, LEARNABLE, Layer, false_only, name_value_pairs, prop, required
 
 PADDING_MODES = ("same", "causal")
 CONV_WEIGHT_INITIALIZERS = ("glorot", "he", "narrow-normal", "zeros", "ones")
@@ -328,8 +328,6 @@ class GlobalAveragePooling1DLayer(GlobalPooling1DLayer):
 
 
 def _no_padding_mask(value: Any, where: str) -> bool:
-    from . import false_only
-
     return false_only(value, where, "true adds a padding-mask input that only a layer graph can connect; lstm2onnx already "
                       "takes each sequence's own last step ('last' reads it, padding never does)")
 

@@ -213,13 +213,11 @@ def learnables_from_onnx(layer: Convolution1DLayer, tensor) -> Convolution1DLaye
 
 @emits(Indexing1DLayer)
 def emit_indexing1d(ctx: EmitContext, layer: Indexing1DLayer, x: Tensor) -> Tensor:
-    """Step 0, or each sequence's own last step (its length - 1, from the current lengths): ``[T, N, C]`` -> ``[N, C]``."""
+    """Step 0, or each sequence's own last step (``ctx.last_index``: the current lengths - 1): ``[T, N, C]`` -> ``[N, C]``."""
     _refuse_stateful(ctx, layer)
     g, name = ctx.graph, layer.Name
     if layer.Index == "first" or ctx.lengths is None:
         step = g.const("zero_scalar" if layer.Index == "first" else "minus_one", 0 if layer.Index == "first" else -1, np.int64)
         return Tensor(g.op("Gather", [x.name, step], name, axis=0), x.size, False)
-    last = g.op("Sub", [g.op("Cast", [ctx.lengths], name, to=TensorProto.INT64), g.const("one", [1], np.int64)], name)
-    index = g.op("Unsqueeze", [last, g.const("axis_1", [1], np.int64)], name)  # [N, 1]
     batch_major = g.op("Transpose", [x.name], name, perm=[1, 0, 2])  # [N, T, C]
-    return Tensor(g.op("GatherND", [batch_major, index], name, batch_dims=1), x.size, False)
+    return Tensor(g.op("GatherND", [batch_major, ctx.last_index], name, batch_dims=1), x.size, False)
