@@ -12,9 +12,11 @@
     ``pool.step({stream: chunk})`` vs a pre-bound StreamGroup, 256 streams, one step
     each (CPU time of this process, single-threaded onnxruntime): the same 256
     streams every call in row order (pre-bound rows), the same streams shuffled
-    (rows gathered), and a new set every call (alternating two sets of 256 in row
-    order, and shuffled: what Triton's ``execute`` sends). Each dict/group ratio is
-    measured ``--rounds`` times next to the group; the median is printed.
+    (sorted back into a block of rows), a new set every call (alternating two
+    sets of 256 in row order, and shuffled), and any 256 of 1,024 open streams
+    in any order (rows scattered over one page: gathered and put back). Each
+    dict/group ratio is measured ``--rounds`` times next to the group; the median
+    is printed.
     ``--local`` runs (2) only.
 
 Prints medians and ratios; nothing is asserted. The server and the client
@@ -136,16 +138,21 @@ def dict_step_cost(net, rounds: int, n: int = 256) -> None:
     pool = rt.StreamPool(net, page_size=n)
     many, more = [pool.open() for _ in range(n)], [pool.open() for _ in range(n)]
     group = pool.open_group(n)
+    scattered = rt.StreamPool(net, page_size=4 * n)  # one page: a subset's rows are gathered from it
+    opened = [scattered.open() for _ in range(4 * n)]
+    subsets = [[opened[k] for k in np.random.default_rng(4 + j).choice(4 * n, n, replace=False)] for j in range(2)]
     X = np.random.default_rng(2).standard_normal((n, 1, FEATURES)).astype(np.float32)
     shuffled = np.random.default_rng(3).permutation(n)
     in_order = [{s: X[k] for k, s in enumerate(streams)} for streams in (many, more)]
     mixed = [{streams[k]: X[k] for k in shuffled} for streams in (many, more)]
+    anywhere = [{s: X[k] for k, s in enumerate(streams)} for streams in subsets]
     calls = itertools.count()
     cases = {
         "same streams, row order": lambda: pool.step(in_order[0]),
         "same streams, shuffled": lambda: pool.step(mixed[0]),
         "new set each call, row order": lambda: pool.step(in_order[next(calls) & 1]),
         "new set each call, shuffled": lambda: pool.step(mixed[next(calls) & 1]),
+        f"any {n} of {4 * n} streams each call": lambda: scattered.step(anywhere[next(calls) & 1]),
     }
 
     def per_stream(fn) -> float:  # CPU time of this process (onnxruntime runs single-threaded here): steadier than wall time

@@ -18,11 +18,13 @@ parity bit saying which half holds its current state. A step reads half p
 and writes half 1 - p through IOBindings pre-bound to those rows, then flips
 the parity: no state is copied, ever, on the fast paths (one stream, or a
 group whose rows are contiguous). ``pool.step`` and ``step_many`` make a
-transient group of their streams: on contiguous rows of one page, in row
-order, it takes the same path (bindings kept per block of rows), and
-``pool.step`` keeps its last set of streams, so a serving loop sending the same
-streams again does no per-stream bookkeeping. Other batched steps gather the
-rows with one numpy operation per tensor and page. Pages live in host memory for the
+transient group of their streams: on contiguous rows of one page, in any
+order (sorted by row, the outputs put back in the caller's order), it takes
+the same path (bindings kept per block of rows), and ``pool.step`` keeps its
+last set of streams, so a serving loop sending the same streams again does no
+per-stream bookkeeping. Other batched steps gather the rows with one numpy
+operation per tensor and page (on one host page: into buffers bound once, see
+``_Gather``). Pages live in host memory for the
 CPU provider and in device memory (OrtValues) for CUDA, so on CUDA the state
 of stepped streams and groups stays on the GPU; the generic batched path on
 CUDA copies just the rows it touches through the host (and back), never a
@@ -101,17 +103,28 @@ class StreamGroup:
     while all members are open and share a parity, a group step runs through
     pre-bound IOBindings with no per-stream work. The pool also makes
     transient groups of any streams for :meth:`StreamPool.step` and
-    :meth:`StreamPool.step_many`: those on contiguous rows of one page take the
-    same pre-bound path, the others gather their rows.
+    :meth:`StreamPool.step_many`: those on contiguous rows of one page, in any
+    order, take the same pre-bound path, the others gather their rows.
     """
 
-    def __init__(self, pool: "StreamPool", streams: list[Stream], persistent: bool = False) -> None:
+    def __init__(self, pool: "StreamPool", streams: list[Stream], persistent: bool = False, slots: list[int] | None = None) -> None:
+        """``slots``: the streams' slots when the caller has already read them (a transient group)."""
         self.pool, self.streams, self.persistent = pool, streams, persistent
-        slots, n = [s.slot for s in streams], len(streams)
+        n = len(streams)
+        if slots is None:
+            slots = [s.slot for s in streams]
         self.slots = np.array(slots, np.intp)
         self.ids = np.array([s.id for s in streams], np.int64)
         # a contiguous range of slots: claimed and released with bytearray slices (its first slot, else None)
-        first = self.first = slots[0] if slots == list(range(slots[0], slots[0] + n)) else None
+        start = slots[0]
+        first = start if slots[-1] - start == n - 1 and slots == list(range(start, start + n)) else None
+        # a transient group on a shuffled block of rows keeps its slots (and ids) in row order: order[j] is the
+        # caller's position of row j, inverse the reverse; it takes the block path
+        self.order = self.inverse = None
+        self.distinct = True
+        if first is None and not persistent:
+            first = self._sort_by_row(slots)
+        self.first = first
         # contiguous rows of one page: stepped through pre-bound IOBindings (page index, first row; else None).
         # A page's slots are one ascending range, row k at its k-th slot (_add_page, _group_slots): contiguous
         # slots on one page are contiguous rows.
@@ -121,6 +134,24 @@ class StreamGroup:
         self.ones, self.zeros = b"\x01" * len(streams), bytes(len(streams))  # busy bytes while stepping, after
         self.verified = -1  # the pool's close count when the members were last seen open
         self._bound: _Bound | None = None
+
+    def _sort_by_row(self, slots: list[int]) -> int | None:
+        """A transient group's streams on a shuffled block of slots: put its slots (and ids) in row order, with
+        ``order``/``inverse`` to go between the caller's order and the rows', and return the block's first slot.
+        Other slots stay as they are (None); ``distinct`` says whether a slot repeats."""
+        n, array = len(slots), self.slots
+        low = int(array.min())
+        if int(array.max()) - low != n - 1:  # scattered rows: gathered in the caller's order (sorting them measured no faster)
+            self.distinct = len(set(slots)) == n
+            return None
+        inverse = array - low  # each stream's row in the block
+        order = np.full(n, -1, np.intp)
+        order[inverse] = np.arange(n)
+        self.distinct = bool((order >= 0).all())  # n slots on n rows: every row is hit when none repeats
+        if not self.distinct:
+            return None
+        self.slots, self.ids, self.order, self.inverse = array[order], self.ids[order], order, inverse
+        return low
 
     def __len__(self) -> int:
         return len(self.streams)
@@ -172,6 +203,18 @@ class _Bound:
         return math.isfinite(np.vdot(flat, flat))
 
 
+class _Gather:
+    """Reusable buffers for a gathered step on a host page (:meth:`StreamPool._step_gathered`): the chunk ``x``,
+    ``lengths``, the gathered state rows ``state_in``, the stepped ones ``state_out`` and the output ``y``, all
+    bound to one IOBinding (``binding``, kept alive here with its buffers) whose bound call is ``run``."""
+
+    __slots__ = ("x", "y", "lengths", "state_in", "state_out", "binding", "run")
+
+    def __init__(self, x, y, lengths, state_in, state_out, binding, run) -> None:
+        self.x, self.y, self.lengths, self.state_in, self.state_out = x, y, lengths, state_in, state_out
+        self.binding, self.run = binding, run
+
+
 class _Page:
     """``[2, rows, H]`` float32 per state tensor, on the host (numpy) or a device (OrtValue), and a parity per row."""
 
@@ -182,8 +225,9 @@ class _Page:
         host = [np.zeros((2, rows, size), np.float32) for size in sizes]
         if device == "host":
             self.host, self.values = host, None
+            self.flat = [h.reshape(2 * rows, size) for h, size in zip(host, sizes)]  # half p's row r is row p * rows + r
         else:
-            self.host = None
+            self.host = self.flat = None
             self.values = [ort.OrtValue.ortvalue_from_numpy(h, device, 0) for h in host]
 
     def pointer(self, k: int, half: int, row: int) -> int:
@@ -218,8 +262,8 @@ class _Page:
         """
         if self.host is not None:
             index = self.index(rows)
-            for t, v in zip(self.host, values):
-                t.reshape(-1, t.shape[2])[index] = v
+            for t, v in zip(self.flat, values):
+                t[index] = v
             return
         halves = self.parity_array[rows]
         for start, stop in _runs(rows, halves):
@@ -304,6 +348,7 @@ class StreamPool:
         self._rules = net.info.rules if net.info.rules.active else None  # e.g. word indices: see input_rules.py
         self._last_set: tuple[tuple, StreamGroup] | None = None  # step()'s last key set and its transient group
         self._blocks: dict[tuple[int, int, int, int], _Bound] = {}  # (page, row, n, steps) -> bindings, see _block_bound
+        self._gathers: dict[tuple[int, int], list[_Gather]] = {}  # (n, steps) -> free buffers, see _take_gather
 
     def _check_rows(self, rows: int, what: str) -> None:
         """Refuse a page larger than MAX_PAGE_BYTES before allocating it."""
@@ -565,9 +610,21 @@ class StreamPool:
         return self._step_group(group, X, lengths, "StreamPool.step_many")
 
     def _transient_group(self, function: str, streams: list, what: str) -> StreamGroup:
-        """A StreamGroup of any streams of this pool, each at most once (checked here, once per group)."""
-        group = StreamGroup(self, self._own_streams(function, streams, what))
-        if group.first is None and len(set(group.slots.tolist())) != len(streams):
+        """A StreamGroup of any streams of this pool, each at most once (checked here, once per group).
+
+        One pass reads the slots of the streams that belong to this pool; only
+        when that comes up short (or hits something without a slot) does the
+        slower check run that names the offending item. Whether each stream is
+        still open is checked when the group is claimed, under the lock.
+        """
+        try:
+            slots = [s.slot for s in streams if s.pool is self]
+        except AttributeError:
+            slots = None
+        if slots is None or len(slots) != len(streams) or not streams:
+            self._own_streams(function, streams, what)  # raises the error that names the item
+        group = StreamGroup(self, streams, slots=slots)
+        if not group.distinct:
             with self._lock:
                 self._verify(streams, claim=True)  # a closed stream, or one stream twice
             raise StreamError(f"{function}: a stream is given twice")  # not reached: _verify names the stream
@@ -587,6 +644,30 @@ class StreamPool:
     def _step_group(self, group: StreamGroup, X: Any, lengths: Any, function: str = "StreamGroup.step") -> np.ndarray:
         """Any group: a persistent one from open_group, or the transient group of a step / step_many call.
 
+        A transient group given out of row order holds its streams sorted by
+        row (``group.order``): the chunks are checked in the caller's order, so
+        that an error names the caller's position, then stepped in row order,
+        and the outputs come back in the caller's order.
+        """
+        order = group.order
+        if order is None:
+            return self._step_rows(group, X, lengths, function)
+        if lengths is None and self._plain_chunks(X, len(group)):
+            X = np.take(self._checked_fast(function, X), order, axis=0)  # take: faster than X[order] on 3-d arrays
+            lengths = np.full(len(group), X.shape[1], np.int32)
+        else:
+            X, lengths = self._checked_chunks(group, X, lengths, function)
+            X, lengths = np.take(X, order, axis=0), lengths[order]
+        return np.take(self._step_rows(group, X, lengths, function, checked=True), group.inverse, axis=0)
+
+    def _plain_chunks(self, X: Any, n: int) -> bool:
+        """Whether ``X`` is a float32 ``[n, T, F]`` array (T > 0): the fast path's chunk, checked only for NaN/Inf and input rules."""
+        return (type(X) is np.ndarray and X.dtype is _FLOAT32 and X.ndim == 3
+                and X.shape[0] == n and X.shape[2] == self._features and X.shape[1] > 0)
+
+    def _step_rows(self, group: StreamGroup, X: Any, lengths: Any, function: str, checked: bool = False) -> np.ndarray:
+        """Step a group whose chunks ``X`` are in row order (``checked``: X and ``lengths`` already checked).
+
         The fast path (a float32 ``[n, T, F]`` chunk, contiguous rows of one
         page in one parity) does no numpy work besides copying the chunk in and
         the output out: ownership is re-verified only after some stream was
@@ -594,9 +675,10 @@ class StreamPool:
         gather and scatter their rows (:meth:`_step_gathered`).
         """
         info, n = self.info, len(group)
-        if (lengths is None and type(X) is np.ndarray and X.dtype is _FLOAT32 and X.ndim == 3
-                and X.shape[0] == n and X.shape[2] == info.features and X.shape[1] > 0):
-            full = checked = False  # checked for NaN/Inf and input rules below, once claimed
+        if checked:
+            full = bool((lengths == X.shape[1]).all())
+        elif lengths is None and self._plain_chunks(X, n):
+            full = False  # checked for NaN/Inf and input rules below, once claimed
         else:
             X, lengths = self._checked_chunks(group, X, lengths, function)
             full, checked = bool((lengths == X.shape[1]).all()), True
@@ -674,6 +756,57 @@ class StreamPool:
         return X, lengths
 
     def _step_gathered(self, slots: np.ndarray, X: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+        """Step the streams on ``slots`` (claimed, any rows) by ``X``: their state rows are gathered, stepped and put back.
+
+        Rows on one host page (the usual case) go through reusable buffers
+        bound to an IOBinding (:class:`_Gather`): one ``take`` per state
+        tensor in, one indexed assignment out, with the row index computed
+        once, and nothing allocated but the output's copy. Rows over several
+        pages, or on a device page, are read and written per page.
+        """
+        pages = self._page_of[slots]
+        page = self._pages[pages[0]] if (pages == pages[0]).all() else None
+        if page is None or page.host is None:
+            return self._step_gathered_by_page(slots, X, lengths)
+        index = page.index(self._row_of[slots])
+        gather = self._take_gather(len(slots), X.shape[1])
+        try:
+            np.copyto(gather.x, X)
+            np.copyto(gather.lengths, lengths)
+            for tensor, values in zip(page.flat, gather.state_in):
+                np.take(tensor, index, axis=0, out=values, mode="clip")  # the index is in range: no buffered 'raise' mode
+            gather.run()
+            for tensor, values in zip(page.flat, gather.state_out):
+                tensor[index] = values
+            return gather.y.copy()
+        finally:
+            self._give_back_gather(gather)
+
+    def _take_gather(self, n: int, steps: int) -> "_Gather":
+        """Buffers for a gathered step of ``n`` rows and ``steps`` steps: a free one, else new. Each is used by
+        one call at a time; the last KEPT_BLOCKS shapes are kept, with as many buffers as calls ran at once."""
+        with self._lock:
+            free = self._gathers.get((n, steps))
+            if free:
+                return free.pop()
+        x, y, lengths = self._step_buffers(n, steps)
+        state_in = [np.zeros((n, size), np.float32) for size in self._sizes]
+        state_out = [np.zeros((n, size), np.float32) for size in self._sizes]
+        states = [(a.ctypes.data, b.ctypes.data) for a, b in zip(state_in, state_out)]
+        binding, run = self._binding(x, lengths, y, "cpu", states)
+        return _Gather(x, y, lengths, state_in, state_out, binding, run)
+
+    def _give_back_gather(self, gather: "_Gather") -> None:
+        key = (len(gather.x), gather.x.shape[1])
+        with self._lock:
+            free = self._gathers.get(key)
+            if free is None:
+                if len(self._gathers) >= KEPT_BLOCKS:
+                    del self._gathers[next(iter(self._gathers))]
+                free = self._gathers[key] = []
+            free.append(gather)
+
+    def _step_gathered_by_page(self, slots: np.ndarray, X: np.ndarray, lengths: np.ndarray) -> np.ndarray:
         info = self.info
         feeds = {info.sequences: X}
         if info.sequence_lengths:
@@ -752,24 +885,35 @@ class StreamPool:
 
     def _bind(self, page_index: int, row: int, n: int, steps: int) -> _Bound:
         """Two IOBindings for rows ``row .. row+n-1`` of a page: parity p reads half p, writes half 1 - p."""
-        info, page = self.info, self._pages[page_index]
+        page = self._pages[page_index]
+        x, y, lengths = self._step_buffers(n, steps)
+        bindings, runs = [], []
+        for p in (0, 1):
+            states = [(page.pointer(t, p, row), page.pointer(t, 1 - p, row)) for t in range(len(self._sizes))]
+            binding, run = self._binding(x, lengths, y, page.bind_device, states)
+            bindings.append(binding)
+            runs.append(run)
+        return _Bound(steps, bindings, runs, x, y, lengths, page, int(row), n)
+
+    def _step_buffers(self, n: int, steps: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Zeroed ``x [n, steps, F]``, ``y`` (the first output for them) and ``lengths`` (all ``steps``)."""
+        info = self.info
         x = np.zeros((n, steps, info.features), np.float32)
         y = np.zeros((n, steps, info.output_size) if info.sequence_output else (n, info.output_size), np.float32)
-        lengths = np.full(n, steps, np.int32)
-        device = page.bind_device
-        bindings = []
-        for p in (0, 1):
-            b = self.net.session.io_binding()
-            b.bind_input(info.sequences, "cpu", 0, np.float32, list(x.shape), x.ctypes.data)
-            if info.sequence_lengths:
-                b.bind_input(info.sequence_lengths, "cpu", 0, np.int32, [n], lengths.ctypes.data)
-            b.bind_output(info.output, "cpu", 0, np.float32, list(y.shape), y.ctypes.data)
-            for t, tensor in enumerate(info.state_tensors):
-                b.bind_input(tensor.name_in, device, 0, np.float32, [n, tensor.size], page.pointer(t, p, row))
-                b.bind_output(tensor.name_out, device, 0, np.float32, [n, tensor.size], page.pointer(t, 1 - p, row))
-            bindings.append(b)
-        if self._inner is not None:  # the bound C++ call, without the Python wrapper's per-call checks
-            runs = [functools.partial(self._inner.run_with_iobinding, b._iobinding, None) for b in bindings]
-        else:
-            runs = [functools.partial(self.net.session.run_with_iobinding, b) for b in bindings]
-        return _Bound(steps, bindings, runs, x, y, lengths, page, int(row), n)
+        return x, y, np.full(n, steps, np.int32)
+
+    def _binding(self, x: np.ndarray, lengths: np.ndarray, y: np.ndarray, device: str, states: list[tuple[int, int]]):
+        """An IOBinding of ``x``/``lengths``/``y`` and of each state tensor's ``(input, output)`` pointers on
+        ``device``, and its bound run call (the C++ call, without the Python wrapper's per-call checks)."""
+        info, n = self.info, len(x)
+        b = self.net.session.io_binding()
+        b.bind_input(info.sequences, "cpu", 0, np.float32, list(x.shape), x.ctypes.data)
+        if info.sequence_lengths:
+            b.bind_input(info.sequence_lengths, "cpu", 0, np.int32, [n], lengths.ctypes.data)
+        b.bind_output(info.output, "cpu", 0, np.float32, list(y.shape), y.ctypes.data)
+        for tensor, (state_in, state_out) in zip(info.state_tensors, states):
+            b.bind_input(tensor.name_in, device, 0, np.float32, [n, tensor.size], state_in)
+            b.bind_output(tensor.name_out, device, 0, np.float32, [n, tensor.size], state_out)
+        if self._inner is not None:
+            return b, functools.partial(self._inner.run_with_iobinding, b._iobinding, None)
+        return b, functools.partial(self.net.session.run_with_iobinding, b)

@@ -89,12 +89,12 @@ def test_other_chunks_take_the_checked_path(model, rng):
 @pytest.mark.parametrize("device", ["host", "cpu"], ids=["numpy-pages", "ortvalue-pages"])
 def test_the_same_streams_again_and_rows_in_order_equal_gathered_rows(model, rng, device):
     """pool.step keeps its last set of streams (a repeated set costs no per-stream work) and steps streams on
-    contiguous rows of one page, in row order, through pre-bound rows; the same streams in another order gather
+    contiguous rows of one page through pre-bound rows; streams on every other row, given out of order, gather
     their rows. Both agree bit for bit, also after a member stepped alone or was closed, and match the reference."""
     layers, net = model
-    fast, slow = StreamPool(net, page_size=8, device=device), StreamPool(net, page_size=8, device=device)
-    a, b = [fast.open() for _ in range(6)], [slow.open() for _ in range(6)]
-    shuffled = [5, 0, 3, 1, 4, 2]  # not in row order: the gathered path
+    fast, slow = StreamPool(net, page_size=8, device=device), StreamPool(net, page_size=16, device=device)
+    a, b = [fast.open() for _ in range(6)], [slow.open() for _ in range(12)][::2]  # b: rows 0, 2, ..., 10
+    shuffled = [5, 0, 3, 1, 4, 2]  # the order the slow pool is given its streams in
     xs = rng.standard_normal((6, 11, 3)).astype(np.float32)
     position = [0] * 6
     outputs: list[list[np.ndarray]] = [[] for _ in range(6)]
@@ -160,3 +160,35 @@ def test_a_released_group_page_is_not_kept_by_the_last_set(model, rng):
     for k, s in enumerate(members):
         want = reference.predict(layers, [np.concatenate([x[k], x[k, :1]]) if k >= 2 else x[k]])[0]
         assert np.abs(got[s] - (want[2:] if k >= 2 and want.ndim == 2 else want)).max() <= ATOL_FLOAT32
+
+
+@pytest.mark.parametrize("device", ["host", "cpu"], ids=["numpy-pages", "ortvalue-pages"])
+def test_a_shuffled_block_of_rows_is_stepped_in_row_order_and_answered_in_the_callers_order(model, rng, device):
+    """Streams on contiguous rows given in another order (a serving loop's streams, in arrival order) take the
+    pre-bound block path: sorted by row, stepped, and the outputs put back in the caller's order. Scattered rows
+    are gathered. Both equal stepping each stream alone, bit for bit."""
+    layers, net = model
+    pool, alone = StreamPool(net, page_size=16, device=device), StreamPool(net, page_size=16, device=device)
+    streams, singles = [pool.open() for _ in range(10)], [alone.open() for _ in range(10)]
+    xs = rng.standard_normal((10, 6, 3)).astype(np.float32)
+    for t, members in enumerate([[3, 0, 2, 1], [9, 5, 7, 6, 8, 4], [8, 1, 4], [0, 9, 2, 7, 3]]):
+        chunks = {streams[k]: xs[k, t : t + 1] for k in members}
+        got = pool.step(chunks)
+        assert list(got) == [streams[k] for k in members]  # the caller's order
+        block = pool._last_set[1].block
+        assert (block is not None) == (t < 2), (t, block)  # the first two are shuffled blocks of rows, the others scattered
+        for k in members:
+            np.testing.assert_array_equal(got[streams[k]], singles[k].step(xs[k, t : t + 1]))
+    # step_many: outputs in the caller's order, and a bad chunk is named by the caller's position
+    order = [4, 2, 3]
+    X = xs[order, 4:6].copy()
+    out = pool.step_many([streams[k] for k in order], X)
+    for j, k in enumerate(order):
+        np.testing.assert_array_equal(out[j], singles[k].step(xs[k, 4:6]))
+    X[1, 0, 2] = np.nan
+    before = streams[2].get_state()
+    with pytest.raises(rt.RuntimeInputError, match=re.escape("sequence 2, time step 1, feature 3")):
+        pool.step_many([streams[k] for k in order], X)
+    np.testing.assert_equal(streams[2].get_state(), before)
+    with pytest.raises(rt.StreamError, match=f"stream {streams[3].id} is already being advanced"):  # given twice
+        pool.step_many([streams[3], streams[2], streams[3]], X)
