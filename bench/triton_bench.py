@@ -15,8 +15,8 @@
     (sorted back into a block of rows), a new set every call (alternating two
     sets of 256 in row order, and shuffled), and any 256 of 1,024 open streams
     in any order (rows scattered over one page: gathered and put back). Each
-    dict/group ratio is measured ``--rounds`` times next to the group; the median
-    is printed.
+    dict/group ratio is measured ``--rounds`` times, interleaved with the group
+    in bursts of 5 calls; the median is printed.
     ``--local`` runs (2) only.
 
 Prints medians and ratios; nothing is asserted. The server and the client
@@ -155,17 +155,28 @@ def dict_step_cost(net, rounds: int, n: int = 256) -> None:
         f"any {n} of {4 * n} streams each call": lambda: scattered.step(anywhere[next(calls) & 1]),
     }
 
-    def per_stream(fn) -> float:  # CPU time of this process (onnxruntime runs single-threaded here): steadier than wall time
-        return 1e6 / median_rate(fn, 100, 9, time.process_time) / n
-
-    times: dict[str, list[float]] = {name: [] for name in ["group", *cases]}
+    # Each round times bursts of 5 calls, the group and every case in turn, 60 times over: a shared machine's slow
+    # spells (seconds long here) then fall on all of them alike. CPU time of this process (onnxruntime runs
+    # single-threaded here) is steadier than wall time. Per round: median burst of each, and its ratio to the group's.
+    every = {"group": lambda: group.step(X), **cases}
+    for fn in every.values():
+        fn()
+    times: dict[str, list[float]] = {name: [] for name in every}
     ratios: dict[str, list[float]] = {name: [] for name in cases}
+    clock = time.process_time
     for _ in range(rounds):
-        group_us = per_stream(lambda: group.step(X))
-        times["group"].append(group_us)
-        for name, fn in cases.items():
-            times[name].append(per_stream(fn))
-            ratios[name].append(times[name][-1] / group_us)
+        bursts: dict[str, list[float]] = {name: [] for name in every}
+        for _ in range(60):
+            for name, fn in every.items():
+                start = clock()
+                for _ in range(5):
+                    fn()
+                bursts[name].append((clock() - start) / 5 / n * 1e6)
+        medians = {name: statistics.median(b) for name, b in bursts.items()}
+        for name in every:
+            times[name].append(medians[name])
+        for name in cases:
+            ratios[name].append(medians[name] / medians["group"])
     print(f"\n(2) one step of {n} streams in one call, µs of CPU time per stream (medians of {rounds} rounds)")
     print(f"  {'StreamGroup.step (pre-bound)':58s} {statistics.median(times['group']):8.2f}")
     for name in cases:
