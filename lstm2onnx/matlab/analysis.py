@@ -23,6 +23,7 @@ from __future__ import annotations
 import fnmatch
 
 from dataclasses import dataclass, field
+from typing import Callable
 
 from ..layers import LAYER_TYPES
 from . import inputparser
@@ -262,6 +263,7 @@ def slice_program(stmts: list[Stmt], wanted: set[str], ctx: Context) -> set[int]
 # Training calls and where their layers argument sits, by argument count: trainNetwork(X, Y, layers, options),
 # trainNetwork(ds, layers, options), trainnet(X, T, net, loss, options), trainnet(ds, net, loss, options).
 LAYERS_ARGUMENT = {"trainNetwork": {4: 2, 3: 1}, "trainnet": {5: 2, 4: 1}}
+EDITS = frozenset({"addLayers", "connectLayers", "removeLayers", "replaceLayer"})  # graph calls that change the layers
 
 
 def inline_layer_arguments(program: Program) -> list[str]:
@@ -271,6 +273,14 @@ def inline_layer_arguments(program: Program) -> list[str]:
     sid = max((s.sid for s in program.all_statements()), default=0)
     layerish = {name for name, fn in program.functions.items() if _function_builds_layers(fn, program, set())}
     made: list[str] = []
+    held: list[set[str]] = []  # the variables holding layer arrays or trained networks, found when first asked
+
+    def variables() -> set[str]:
+        if not held:
+            found = {name for name, _ in layer_assignments(program, context(program, set(), set()))}
+            held.append(found | {stmt.targets[0] for stmt in program.all_statements()
+                                 if stmt.kind == "simple" and stmt.targets and _keeps_layers(stmt)})
+        return held[0]
 
     def visit(stmts: list[Stmt]) -> list[Stmt]:
         nonlocal sid
@@ -279,7 +289,8 @@ def inline_layer_arguments(program: Program) -> list[str]:
             for _, body in stmt.parts:
                 body[:] = visit(body)
             argument = _layers_argument(stmt) if stmt.kind == "simple" else None
-            if argument is not None and _mentions_layers(argument[1], layerish):
+            if argument is not None and (_mentions_layers(argument[1], layerish)
+                                         or _changes_layers(argument[1], variables)):
                 sid += 1
                 name, tokens = argument
                 first = tokens[0]
@@ -332,6 +343,20 @@ def _layers_argument(stmt: Stmt) -> tuple[str, list[Token]] | None:
     if where is None or not args[where] or len(args[where]) == 1:  # a variable: built where it is assigned
         return None
     return f"{tokens[k].value}_layers", args[where]
+
+
+def _changes_layers(tokens: list[Token], variables: Callable[[], set[str]]) -> bool:
+    """Layer arrays of variables selected, joined or edited (``layers(1:end-1)``, ``[encoder; head]``,
+    ``net.Layers(1:end-3)``, ``removeLayers(lgraph, 'out')``): an array of its own, not the variable's
+    (``layerGraph(layers)`` alone is the variable's array)."""
+    edits = any(tok.kind == "op" and tok.value == "[" or tok.kind == "id" and tok.value in EDITS for tok in tokens)
+    for k, tok in enumerate(tokens):
+        if tok.kind != "id" or tok.value not in variables():
+            continue
+        after = [(t.kind, t.value) for t in tokens[k + 1:k + 4]]
+        if edits or after[:1] == [("op", "(")] or after == [("op", "."), ("id", "Layers"), ("op", "(")]:
+            return True
+    return False
 
 
 def _mentions_layers(tokens: list[Token], functions: set[str]) -> bool:

@@ -456,6 +456,13 @@ CASES = [
     Case("trainnet_local_prepare.m", raw_channels,
          [sequenceInputLayer(4, Name="in"), lstmLayer(32, Name="lstm_1"), lstmLayer(64, Name="lstm_2"),
           fullyConnectedLayer(4, Name="fc")], numeric=True),
+    Case("trainnet_migrated_output_layer.m", waveform_labels,  # trainnet(X, T, layers(1:end-1), ...): no classificationLayer
+         [sequenceInputLayer(3), lstmLayer(120, OutputMode="last"), fullyConnectedLayer(4), softmaxLayer()], numeric=True,
+         notes=("building 'trainnet_layers', the last one assigned",)),
+    Case("ablation_selected_layers.m", sensor_data,  # the last network trained: layers([1 2 4 5 6]), no dropout
+         [sequenceInputLayer(6, Name="input"), bilstmLayer(64, OutputMode="last", Name="bilstm"),
+          fullyConnectedLayer(3, Name="fc"), softmaxLayer(Name="softmax"), classificationLayer(Name="output")], numeric=True,
+         notes=("layer arrays found: layers (line 8), trainNetwork_layers (line 26)",)),
 ]
 
 
