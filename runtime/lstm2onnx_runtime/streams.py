@@ -59,6 +59,7 @@ _FLOAT32 = np.dtype(np.float32)
 FLOAT = _FLOAT32.itemsize
 MAX_PAGE_BYTES = 2**30  # one page of recurrent state: a million 128-unit LSTM streams fit
 KEPT_BLOCKS = 16  # bindings kept for blocks of rows that transient groups (pool.step / step_many) stepped
+KEPT_BYTES = 2**24  # buffers of a transient step larger than this are not kept for the next call (a big step_many)
 
 
 class Stream:
@@ -715,7 +716,8 @@ class StreamPool:
 
     def _block_bound(self, group: StreamGroup, steps: int) -> _Bound:
         """Bindings for the group's block of rows: its own for a persistent group; shared by the transient groups
-        of the same block (a serving loop sends a new dict every call), the last KEPT_BLOCKS blocks kept. Two
+        of the same block (a serving loop sends a new dict every call), the last KEPT_BLOCKS blocks kept (unless their
+        buffers are larger than KEPT_BYTES). Two
         groups on one block never run at once: their streams are the same, claimed busy while stepping."""
         (page, row), n = group.block, len(group)
         if group.persistent:
@@ -724,6 +726,8 @@ class StreamPool:
         bound = self._blocks.get(key)
         if bound is None:
             bound = self._bind(page, row, n, steps)
+            if bound.x.nbytes + bound.y.nbytes > KEPT_BYTES:
+                return bound
             with self._lock:
                 if len(self._blocks) >= KEPT_BLOCKS:
                     del self._blocks[next(iter(self._blocks))]
@@ -784,7 +788,8 @@ class StreamPool:
 
     def _take_gather(self, n: int, steps: int) -> "_Gather":
         """Buffers for a gathered step of ``n`` rows and ``steps`` steps: a free one, else new. Each is used by
-        one call at a time; the last KEPT_BLOCKS shapes are kept, with as many buffers as calls ran at once."""
+        one call at a time; the last KEPT_BLOCKS shapes are kept, with as many buffers as calls ran at once, unless
+        they are larger than KEPT_BYTES."""
         with self._lock:
             free = self._gathers.get((n, steps))
             if free:
@@ -797,6 +802,8 @@ class StreamPool:
         return _Gather(x, y, lengths, state_in, state_out, binding, run)
 
     def _give_back_gather(self, gather: "_Gather") -> None:
+        if gather.x.nbytes + gather.y.nbytes + 2 * sum(s.nbytes for s in gather.state_in) > KEPT_BYTES:
+            return
         key = (len(gather.x), gather.x.shape[1])
         with self._lock:
             free = self._gathers.get(key)

@@ -192,3 +192,28 @@ def test_a_shuffled_block_of_rows_is_stepped_in_row_order_and_answered_in_the_ca
     np.testing.assert_equal(streams[2].get_state(), before)
     with pytest.raises(rt.StreamError, match=f"stream {streams[3].id} is already being advanced"):  # given twice
         pool.step_many([streams[3], streams[2], streams[3]], X)
+
+
+def test_buffers_of_a_large_transient_step_are_not_kept(model, rng, monkeypatch):
+    """Buffers bound for a gathered step or a block of a transient group are kept for the next call of that shape,
+    unless they are larger than KEPT_BYTES (a one-off large step_many must not hold its memory). Either way the
+    outputs equal stepping each stream alone."""
+    _, net = model
+    pool, alone = StreamPool(net, page_size=16), StreamPool(net, page_size=16)
+    streams, singles = [pool.open() for _ in range(8)], [alone.open() for _ in range(8)]
+
+    def both(members, X):
+        got = pool.step_many([streams[k] for k in members], X)
+        for j, k in enumerate(members):
+            np.testing.assert_array_equal(got[j], singles[k].step(X[j]))
+
+    scattered, block = [0, 2, 4, 6], [0, 1, 2, 3]
+    small = rng.standard_normal((4, 2, 3)).astype(np.float32)
+    both(scattered, small)
+    both(block, small)
+    assert list(pool._gathers) == [(4, 2)] and len(pool._blocks) == 1
+    monkeypatch.setattr(rt.streams, "KEPT_BYTES", 4 * 50 * 3 * 4 - 1)  # below the 50-step chunk's own bytes
+    large = rng.standard_normal((4, 50, 3)).astype(np.float32)
+    both(scattered, large)
+    both(block, large)
+    assert list(pool._gathers) == [(4, 2)] and len(pool._blocks) == 1  # nothing new kept
