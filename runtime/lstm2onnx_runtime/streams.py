@@ -73,7 +73,7 @@ class Stream:
 
     @property
     def closed(self) -> bool:
-        return self.pool._owner_of(self.slot) != self.id
+        return self.slot < 0 or self.pool._owner_of(self.slot) != self.id
 
     def step(self, x: Any) -> np.ndarray:
         """Advance by a ``[T, F]`` chunk; return ``[T, K]`` (sequence output) or ``[K]`` (the chunk's last step)."""
@@ -115,10 +115,11 @@ class StreamGroup:
         if slots is None:
             slots = [s.slot for s in streams]
         self.slots = np.array(slots, np.intp)
-        self.ids = np.array([s.id for s in streams], np.int64)
+        self._ids: np.ndarray | None = None  # the members' ids in row order, read when first needed (see ids)
         # a contiguous range of slots: claimed and released with bytearray slices (its first slot, else None)
         start = slots[0]
         first = start if slots[-1] - start == n - 1 and slots == list(range(start, start + n)) else None
+        self.lowest = start if first is not None else None  # the smallest slot, where known (a closed stream's is -1)
         # a transient group on a shuffled block of rows keeps its slots (and ids) in row order: order[j] is the
         # caller's position of row j, inverse the reverse; it takes the block path
         self.order = self.inverse = None
@@ -141,7 +142,7 @@ class StreamGroup:
         ``order``/``inverse`` to go between the caller's order and the rows', and return the block's first slot.
         Other slots stay as they are (None); ``distinct`` says whether a slot repeats."""
         n, array = len(slots), self.slots
-        low = int(array.min())
+        low = self.lowest = int(array.min())
         if int(array.max()) - low != n - 1:  # scattered rows: gathered in the caller's order (sorting them measured no faster)
             self.distinct = len(set(slots)) == n
             return None
@@ -151,8 +152,16 @@ class StreamGroup:
         self.distinct = bool((order >= 0).all())  # n slots on n rows: every row is hit when none repeats
         if not self.distinct:
             return None
-        self.slots, self.ids, self.order, self.inverse = array[order], self.ids[order], order, inverse
+        self.slots, self.order, self.inverse = array[order], order, inverse
         return low
+
+    @property
+    def ids(self) -> np.ndarray:
+        """The members' ids, in the order of ``slots``: what the pool's owner table must hold on those slots."""
+        if self._ids is None:
+            ids = np.array([s.id for s in self.streams], np.int64)
+            self._ids = ids if self.order is None else ids[self.order]
+        return self._ids
 
     def __len__(self) -> int:
         return len(self.streams)
@@ -388,13 +397,15 @@ class StreamPool:
         """Free the stream's row; a stream that a call is advancing right now is refused, not pulled from under it."""
         with self._lock:
             self._verify([stream], claim=True)
-            self._owner[stream.slot] = self._owners[stream.slot] = 0
+            slot = stream.slot
+            self._owner[slot] = self._owners[slot] = 0
             self._closes += 1
             stream._bound = None
-            page = int(self._page_of[stream.slot])
+            stream.slot = -1  # a closed handle points at no row: a transient group's one pass over the slots sees it
+            page = int(self._page_of[slot])
             entry = self._groups.get(page)
             if entry is None:
-                self._free.append(stream.slot)
+                self._free.append(slot)
                 return
             entry[1] -= 1
             if not entry[1]:  # the group's last member: free its page (the memory goes with the page and the bindings)
@@ -618,6 +629,7 @@ class StreamPool:
         slower check run that names the offending item. Whether each stream is
         still open is checked when the group is claimed, under the lock.
         """
+        closes = self._closes  # read first: a stream closed after this moves it, and the claim re-verifies
         try:
             slots = [s.slot for s in streams if s.pool is self]
         except AttributeError:
@@ -625,10 +637,11 @@ class StreamPool:
         if slots is None or len(slots) != len(streams) or not streams:
             self._own_streams(function, streams, what)  # raises the error that names the item
         group = StreamGroup(self, streams, slots=slots)
-        if not group.distinct:
+        if not group.distinct or group.lowest < 0:  # one stream twice, or a closed one (slot -1)
             with self._lock:
-                self._verify(streams, claim=True)  # a closed stream, or one stream twice
+                self._verify(streams, claim=True)
             raise StreamError(f"{function}: a stream is given twice")  # not reached: _verify names the stream
+        group.verified = closes  # all open when their slots were read: no owner check at the claim unless one closes
         return group
 
     def _own_streams(self, function: str, streams: list, what: str) -> list[Stream]:
@@ -884,7 +897,7 @@ class StreamPool:
         for s in streams:
             if not isinstance(s, Stream) or s.pool is not self:
                 raise StreamError(f"{s!r} does not belong to this StreamPool")
-            if self._owners[s.slot] != s.id:
+            if s.slot < 0 or self._owners[s.slot] != s.id:
                 raise StreamError(f"stream {s.id} is closed")
             if claim and (self._busy[s.slot] or s.id in seen):
                 raise StreamError(f"stream {s.id} is already being advanced by another call")

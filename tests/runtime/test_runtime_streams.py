@@ -144,8 +144,9 @@ def test_closed_and_foreign_streams(tmp_path):
     _, model = export(tmp_path, stacked())
     pool, other = StreamPool(model), StreamPool(model)
     s = pool.open()
+    row = s.slot
     s.close()
-    assert len(pool) == 0
+    assert len(pool) == 0 and s.closed
     for call in (lambda: s.step(np.zeros((1, 3))), lambda: s.get_state(), lambda: s.reset(), lambda: pool.step({s: np.zeros((1, 3))}), s.close):
         with pytest.raises(StreamError, match=f"stream {s.id} is closed"):
             call()
@@ -153,7 +154,11 @@ def test_closed_and_foreign_streams(tmp_path):
     with pytest.raises(StreamError, match="does not belong to this StreamPool"):
         pool.step({foreign: np.zeros((1, 3))})
     reused = pool.open()  # the slot is recycled, starting from the initial state
-    assert reused.slot == s.slot and reused.id != s.id
+    assert reused.slot == row and reused.id != s.id and not reused.closed and s.closed
+    for call in (lambda: s.step(np.zeros((1, 3))), lambda: pool.step({s: np.zeros((1, 3)), reused: np.zeros((1, 3))}),
+                 lambda: pool.step_many([reused, s], np.zeros((2, 1, 3), np.float32))):
+        with pytest.raises(StreamError, match=f"stream {s.id} is closed"):  # the old handle never reaches the new stream's row
+            call()
 
 
 def test_pool_refuses_networks_that_cannot_stream(tmp_path):

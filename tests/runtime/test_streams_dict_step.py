@@ -217,3 +217,24 @@ def test_buffers_of_a_large_transient_step_are_not_kept(model, rng, monkeypatch)
     both(scattered, large)
     both(block, large)
     assert list(pool._gathers) == [(4, 2)] and len(pool._blocks) == 1  # nothing new kept
+
+
+@pytest.mark.parametrize("members", [[0, 1, 2, 3], [3, 1, 0, 2], [0, 2]], ids=["block", "shuffled-block", "scattered"])
+def test_a_stream_closed_between_reading_its_row_and_stepping_is_refused(model, members):
+    """A transient group reads its streams' rows without the lock; if one of them is closed before the group is
+    claimed (another thread), and a new stream takes over its row, the step is refused and the new stream's state
+    is untouched."""
+    _, net = model
+    pool = StreamPool(net, page_size=8)
+    streams = [pool.open() for _ in range(4)]
+    chosen = [streams[k] for k in members]
+    group = pool._transient_group("StreamPool.step_many", chosen, "items")
+    victim = chosen[1]
+    victim.close()
+    newcomer = pool.open()  # on the victim's row
+    before = newcomer.get_state()
+    with pytest.raises(rt.StreamError, match=f"stream {victim.id} is closed"):
+        pool._step_group(group, np.ones((len(chosen), 2, 3), np.float32), None, "StreamPool.step_many")
+    np.testing.assert_equal(newcomer.get_state(), before)
+    with pytest.raises(rt.StreamError, match=f"stream {victim.id} is closed"):  # and a new call with the old handle
+        pool.step_many(chosen, np.ones((len(chosen), 2, 3), np.float32))
