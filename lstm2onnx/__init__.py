@@ -69,7 +69,7 @@ from .layers import (  # 1-D convolution and pooling, word embeddings
     wordEmbeddingLayer,
 )
 from .layers import GRULayer, gruLayer
-from .layers import LSTMProjectedLayer, lstmProjectedLayer
+from .layers import GRUProjectedLayer, LSTMProjectedLayer, gruProjectedLayer, lstmProjectedLayer
 from .network import LayerArray, analyze, initialize
 from .datasets import japaneseVowelsTestData, japaneseVowelsTrainData
 from .training import TrainingOptions, classify, predict, trainNetwork, trainingOptions
@@ -89,6 +89,7 @@ __all__ = [
     "bilstmLayer",
     "gruLayer",
     "lstmProjectedLayer",
+    "gruProjectedLayer",
     "fullyConnectedLayer",
     "dropoutLayer",
     "softmaxLayer",
@@ -99,6 +100,7 @@ __all__ = [
     "BiLSTMLayer",
     "GRULayer",
     "LSTMProjectedLayer",
+    "GRUProjectedLayer",
     "FullyConnectedLayer",
     "DropoutLayer",
     "SoftmaxLayer",

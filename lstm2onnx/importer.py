@@ -30,7 +30,7 @@ from .layers import (
     LSTMLayer,
     WordEmbeddingLayer,
 )
-from .layers.projected import LSTMProjectedLayer
+from .layers.projected import GRUProjectedLayer, LSTMProjectedLayer
 from .network import LayerArray
 
 
@@ -51,7 +51,8 @@ def load_onnx(model: str | os.PathLike | onnx.ModelProto) -> LayerArray:
 
 def _with_learnables(layer: Any, tensors: dict[str, np.ndarray]) -> Any:
     name = layer.Name
-    if isinstance(layer, LSTMProjectedLayer):  # the graph holds W·Q_iᵀ and R·Q_oᵀ, not the factors: it reads back as that lstmLayer
+    if isinstance(layer, (LSTMProjectedLayer, GRUProjectedLayer)):  # the graph holds W·Q_iᵀ and R·Q_oᵀ, not the factors:
+        # it reads back as that lstmLayer (gruLayer)
         layer = layer.unprojected()
     if isinstance(layer, LSTMLayer):
         W, R, B = (_tensor(tensors, f"{name}.{k}") for k in ("W", "R", "B"))

@@ -676,7 +676,7 @@ def _jsonable(value: Any) -> Any:
 # -- layer families (imported last: they subclass Layer and register in LAYER_TYPES) ----------------
 
 from .gru import GRULayer, gruLayer  # noqa: E402
-from .projected import LSTMProjectedLayer, lstmProjectedLayer  # noqa: E402
+from .projected import GRUProjectedLayer, LSTMProjectedLayer, gruProjectedLayer, lstmProjectedLayer  # noqa: E402
 
 from .activation import (  # noqa: E402
     ClippedReLULayer,

@@ -18,6 +18,7 @@ POSITIONAL = {
     "bilstmLayer": "NumHiddenUnits",
     "gruLayer": "NumHiddenUnits",
     "lstmProjectedLayer": ("NumHiddenUnits", "OutputProjectorSize", "InputProjectorSize"),
+    "gruProjectedLayer": ("NumHiddenUnits", "OutputProjectorSize", "InputProjectorSize"),
     "fullyConnectedLayer": "OutputSize",
     "dropoutLayer": "Probability",
     "leakyReluLayer": "Scale",
