@@ -1,8 +1,9 @@
-"""gruProjectedLayer (R2023b) through the compiler, the reference and MATLAB text.
+"""gruProjectedLayer (R2023b) through the compiler, the reference, torch and MATLAB text.
 
 Tolerances: onnxruntime (float32) against the float64 reference 1e-5
 (ATOL_FLOAT32); the factored reference against the gruLayer reference with the
-products (stored float32) 1e-5.
+products (stored float32) 1e-5; torch in float64 against the reference 1e-12;
+a trained network's ONNX export against torch's float32 outputs 1e-5.
 """
 
 from __future__ import annotations
@@ -262,6 +263,60 @@ def test_a_built_model_reads_back_as_the_gru_it_computes(tmp_path, rng):
     np.testing.assert_allclose(reference.predict(back, X), reference.predict(net, X), rtol=0, atol=1e-6)
     assert main(["verify", str(path)]) == 0
     assert main(["build", str(path), "--stateful", "-o", str(tmp_path / "stateful.onnx")]) == 0
+
+
+# -- training ------------------------------------------------------------------------------------
+
+
+def test_torch_stage_equals_reference_and_keeps_the_factors():
+    torch = pytest.importorskip("torch")
+    from lstm2onnx.training.torch_net import TorchNetwork
+
+    rng = np.random.default_rng(6)
+    for mode, gate in (("after-multiplication", "sigmoid"), ("before-reset", "hard-sigmoid"), (THIRD, "sigmoid")):
+        net = initialize([sequenceInputLayer(3), random_projected(rng, 3, 5, 2, 2, ResetGateMode=mode, GateActivationFunction=gate),
+                          gruProjectedLayer(4, 3, 2, OutputMode="last", ResetGateMode=mode), fullyConnectedLayer(2)], seed=2)
+        module = TorchNetwork(net).double()
+        batch = random_batch(rng, 5, 8, 3, ragged=True)
+        with torch.no_grad():
+            y = module(torch.tensor(batch.padded, dtype=torch.float64), torch.tensor(batch.lengths, dtype=torch.int64)).numpy()
+        assert reference.max_abs_error(y, reference.predict(net, batch.sequences)) <= 1e-12
+        assert list(module.to_layers()) == list(net)
+        names = {(learnable.layer, learnable.name) for learnable in module.learnables()}
+        wanted = ["InputWeights", "RecurrentWeights", "Bias", "InputProjector", "OutputProjector"] + (["RecurrentBias"] if mode == THIRD else [])
+        assert {("gruprojected_1", k) for k in wanted} <= names
+
+
+def test_train_a_few_steps_and_the_export_equals_torch():
+    torch = pytest.importorskip("torch")
+    from lstm2onnx import predictAndUpdateState, trainingOptions, trainNetwork
+    from lstm2onnx.training.torch_net import TorchNetwork
+
+    rng = np.random.default_rng(7)
+    X = [rng.normal(0, 1, (int(rng.integers(3, 9)), 3)) for _ in range(16)]
+    Y = np.array([[x[:, 0].sum() * 0.3, x[:, 1].mean()] for x in X])
+    layers = [sequenceInputLayer(3), gruProjectedLayer(6, 2, 2, ResetGateMode=THIRD, BiasInitializer="narrow-normal"),
+              gruProjectedLayer(5, 2, 3, OutputMode="last", ResetGateMode="before-reset"), fullyConnectedLayer(2), regressionLayer()]
+    options = trainingOptions("adam", MaxEpochs=3, MiniBatchSize=8, InitialLearnRate=0.02, Verbose=False)
+    net, _ = trainNetwork(X, Y, layers, options, seed=0)
+    before, after = initialize(layers, seed=0), net.Layers
+    for k in ("InputWeights", "RecurrentWeights", "Bias", "RecurrentBias", "InputProjector", "OutputProjector"):
+        assert np.abs(getattr(after[1], k) - getattr(before[1], k)).max() > 1e-4, k
+    assert isinstance(after[2], GRUProjectedLayer) and after[2].InputWeights.shape == (15, 3)
+    lengths = np.array([len(x) for x in X], np.int32)
+    padded = np.zeros((len(X), lengths.max(), 3), np.float32)
+    for n, x in enumerate(X):
+        padded[n, : len(x)] = x
+    with torch.no_grad():
+        expected = TorchNetwork(after).outputs(torch.tensor(padded), torch.tensor(lengths, dtype=torch.int64)).numpy()
+    (actual,) = run(build(after, ragged=True), {"sequences": padded, "sequence_lengths": lengths}).values()
+    np.testing.assert_allclose(actual, expected, rtol=0, atol=ATOL_FLOAT32)
+    assert_matches_reference(actual, reference.predict(after, [x.astype(np.float32) for x in X]))
+    # the torch front end carries a projected GRU's hidden state like a gruLayer's (predictAndUpdateState)
+    x = rng.standard_normal((11, 3)).astype(np.float32)
+    updated, _ = predictAndUpdateState(net, x[:6])
+    _, Y = predictAndUpdateState(updated, x[6:])
+    assert_matches_reference(np.asarray(Y).reshape(1, -1), reference.predict(after, [x]))
 
 
 def test_classification_network_mixing_gru_and_projected_gru():
