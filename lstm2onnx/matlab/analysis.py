@@ -218,7 +218,7 @@ def slice_block(stmts: list[Stmt], needed: set[str], marked: set[int], ctx: Cont
                 continue
             marked.add(stmt.sid)
             needed -= stmt.full - {FLOW}
-            needed |= ctx.reads(stmt.uses)
+            needed |= ctx.reads(statement_reads(stmt))
             if kind == "broken" and stmt.parts:
                 for _, body in stmt.parts:
                     for inner in body:
@@ -318,10 +318,10 @@ def handle_updates(program: Program) -> None:
             stmt.targets = [name]
 
 
-def _layers_argument(stmt: Stmt) -> tuple[str, list[Token]] | None:
-    """(name for it, tokens) of the layers argument of a training call starting the statement's right side."""
-    tokens = list(stmt.tokens)
-    eq = top_level_assignment(tokens)
+def _training_call(stmt: Stmt) -> tuple[str, list[Token]] | None:
+    """(function, tokens of its layers argument) of a training call starting the statement's right side."""
+    tokens = stmt.tokens
+    eq = top_level_assignment(tokens)  # type: ignore[arg-type]
     k = eq + 1 if eq is not None else 0
     if not (k + 1 < len(tokens) and tokens[k].kind == "id" and tokens[k].value in LAYERS_ARGUMENT
             and tokens[k + 1].kind == "op" and tokens[k + 1].value == "("):
@@ -340,9 +340,25 @@ def _layers_argument(stmt: Stmt) -> tuple[str, list[Token]] | None:
     else:
         return None
     where = LAYERS_ARGUMENT[tokens[k].value].get(len(args))
-    if where is None or not args[where] or len(args[where]) == 1:  # a variable: built where it is assigned
+    if where is None or not args[where]:
         return None
-    return f"{tokens[k].value}_layers", args[where]
+    return tokens[k].value, args[where]
+
+
+def _layers_argument(stmt: Stmt) -> tuple[str, list[Token]] | None:
+    """(name for it, tokens) of the layers argument of a training call, unless it is a variable (built where it
+    is assigned)."""
+    call = _training_call(stmt)
+    if call is None or len(call[1]) == 1:
+        return None
+    return f"{call[0]}_layers", call[1]
+
+
+def statement_reads(stmt: Stmt) -> set[str]:
+    """The names a simple statement reads; of ``net = trainNetwork(X, Y, layers, options)``, only those of its layers
+    argument: the network trained has the layers it was given (``net.Layers`` builds the next one)."""
+    call = _training_call(stmt) if stmt.kind == "simple" else None
+    return stmt.uses if call is None else names_read(call[1])
 
 
 def _changes_layers(tokens: list[Token], variables: Callable[[], set[str]]) -> bool:

@@ -1106,6 +1106,8 @@ class Evaluator:
             return self.parser_call(name, args, frame, node.pos)
         if name == "mfilename" and self.program.function_file and not node.args:  # the file is named after its function
             return next(iter(self.program.functions))
+        if name in analysis.LAYERS_ARGUMENT:
+            return self.trained(name, node, frame, nargout)
         fn = FUNCTIONS.get(name)
         if fn is None:
             if name in CONSTANTS and not node.args:
@@ -1128,6 +1130,19 @@ class Evaluator:
             if opaque.argument is None:
                 opaque.argument = next((n for n, a in zip(names, args) if isinstance(a, Opaque)), None)
             raise
+
+    def trained(self, name: str, node: Call, frame: Frame, nargout: int) -> Any:
+        """``[net, info] = trainNetwork(X, Y, layers, options)``: nothing is trained, but the network has the layers
+        it was given (``net.Layers`` builds the next network, as in transfer learning); ``info`` is unavailable."""
+        not_run = Unavailable(name, self.line(node.pos), "never", node.pos)
+        where = analysis.LAYERS_ARGUMENT[name].get(len(node.args))
+        layers = self.value(node.args[where], frame) if where is not None else None
+        if not isinstance(layers, (Layer, LayerArray)):
+            raise NotRun(not_run, node.pos)
+        net = LayerArray([layers] if isinstance(layers, Layer) else layers)
+        self.notes.append(f"{name} at line {not_run.line} is not run: the network it returns stands for the layers "
+                          "it is given (weights come from --weights)")
+        return (net, *[not_run] * (nargout - 1)) if nargout > 1 else net
 
     # -- function handles ------------------------------------------------------------------------------------
     def handle(self, node: Lambda, frame: Frame) -> Handle:

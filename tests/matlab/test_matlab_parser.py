@@ -236,7 +236,8 @@ INVALID = [
     ('c = {1, 2}; layers = [sequenceInputLayer(c{3})];', 1, 43, 'index 3 is out of range (1 to 2)'),
     ('[a, b] = size(ones(2, 3), 1); layers = [sequenceInputLayer(b)];', 1, 14, 'the right side gives 1 values for 2 outputs'),
     ("switch 'x'\n  case 'y'\n    n = 3;\nend\nlayers = [sequenceInputLayer(n)];", 5, 30, "undefined variable 'n'"),
-    ('layers = [sequenceInputLayer(3)];\nnet = trainNetwork(X, Y, layers, opts);\nlayers = net.Layers;', 3, 10, 'needs net, which comes from trainNetwork(...) (line 2), which lstm2onnx never runs'),
+    ('layers = [sequenceInputLayer(3)];\n[net, info] = trainNetwork(X, Y, layers, opts);\nlayers = [sequenceInputLayer(numel(info.TrainingLoss))];',
+     3, 36, 'needs info, which comes from trainNetwork(...) (line 2), which lstm2onnx never runs'),  # net.Layers is layers
 ]
 
 

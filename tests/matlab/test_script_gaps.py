@@ -10,18 +10,22 @@ import re
 
 import numpy as np
 import pytest
-from test_real_world_scripts import SCRIPTS, sensor_data
+import scipy.io
+from conftest import assert_matches_reference, random_batch, run
+from test_real_world_scripts import SCRIPTS, labels, sensor_data, sequences
 
+from lstm2onnx import build, initialize, reference
 from lstm2onnx.layers import (
     bilstmLayer,
     classificationLayer,
     dropoutLayer,
     fullyConnectedLayer,
+    lstmLayer,
     reluLayer,
     sequenceInputLayer,
     softmaxLayer,
 )
-from lstm2onnx.matlab import read_script
+from lstm2onnx.matlab import MatlabError, read_script
 
 ABLATION = (SCRIPTS / "ablation_selected_layers.m").read_text()
 LAST_CALL = "netNoDropout = trainNetwork(X,categorical(Y),layers([1 2 4 5 6]),options);"
@@ -57,3 +61,51 @@ def test_the_last_training_call_builds_the_expression_it_is_given(sensors, call,
     result = read_script(text, data=sensors)
     assert list(result.layers) == expected
     assert result.variable == f"{call.split('(')[0]}_layers"
+
+
+# -- the layers of a trained network build the next one ----------------------------------------------------------------
+
+
+@pytest.fixture
+def source_and_target(tmp_path):
+    rng = np.random.default_rng(11)
+    source, target = tmp_path / "sourceData.mat", tmp_path / "targetData.mat"
+    scipy.io.savemat(source, {"XSource": sequences(rng, 30, 5), "YSource": labels(30, ["a", "b", "c"])})
+    scipy.io.savemat(target, {"XTarget": sequences(rng, 10, 5), "YTarget": labels(10, ["v", "w", "x", "y", "z"])})
+    return [source, target]
+
+
+TRANSFER = {
+    "transfer_retrain_head.m": [  # layers = net.Layers; layers(end-2) = fullyConnectedLayer(5, ...); layers(end) = ...
+        sequenceInputLayer(5, Name="input"), lstmLayer(96, OutputMode="last", Name="lstm"), dropoutLayer(0.2, Name="drop"),
+        fullyConnectedLayer(5, WeightLearnRateFactor=10, BiasLearnRateFactor=10, Name="fc_target"),
+        softmaxLayer(Name="softmax"), classificationLayer(Name="output_target")],
+    "transfer_feature_layers.m": [  # net.Layers(1:numel(net.Layers)-3), then a head twice net.Layers(2)'s hidden size
+        sequenceInputLayer(5), bilstmLayer(48, OutputMode="last"), dropoutLayer(0.1),
+        fullyConnectedLayer(96, WeightLearnRateFactor=20, BiasLearnRateFactor=20), reluLayer(), fullyConnectedLayer(5),
+        softmaxLayer(), classificationLayer()],
+}
+
+
+@pytest.mark.parametrize("script", TRANSFER)
+def test_the_layers_of_a_trained_network_build_the_network_trained_next(script, source_and_target):
+    result = read_script((SCRIPTS / script).read_text(), data=source_and_target)
+    assert list(result.layers) == TRANSFER[script] and result.variable == "layers"
+    assert any(re.fullmatch(r"trainNetwork at line \d+ is not run: the network it returns stands for the layers it is "
+                            r"given \(weights come from --weights\)", note) for note in result.notes), result.notes
+    listing = {text: what for _, text, what in result.statements}
+    assert [what for text, what in listing.items() if text.startswith("netTransfer = trainNetwork")] == ["skipped"]
+    assert all(what == "skipped" for text, what in listing.items() if text.startswith(("options", "fprintf")))
+    net = initialize(result.layers, seed=3)
+    batch = random_batch(np.random.default_rng(4), 3, 9, 5, ragged=True)
+    (out,) = run(build(net, ragged=True), {"sequences": batch.padded, "sequence_lengths": batch.lengths}).values()
+    assert_matches_reference(out, reference.predict(net, batch.sequences), batch.lengths)
+
+
+def test_what_training_reports_is_still_not_computed(source_and_target):
+    text = (SCRIPTS / "transfer_retrain_head.m").read_text()
+    text = text.replace("numTargetClasses = numel(categories(categorical(YTarget)));",
+                        "numTargetClasses = numel(info.TrainingAccuracy);")
+    with pytest.raises(MatlabError, match=re.escape("needs info, which comes from trainNetwork(...) (line 20), which "
+                                                    "lstm2onnx never runs (training, plotting and printing are skipped)")):
+        read_script(text, data=source_and_target)
