@@ -399,9 +399,11 @@ class StreamPool:
             self._verify([stream], claim=True)
             slot = stream.slot
             self._owner[slot] = self._owners[slot] = 0
-            self._closes += 1
             stream._bound = None
-            stream.slot = -1  # a closed handle points at no row: a transient group's one pass over the slots sees it
+            # a closed handle points at no row: a transient group's pass over the slots sees it. Set before the close
+            # count moves: a group that read the new count (before its pass) then reads -1 here (_transient_group)
+            stream.slot = -1
+            self._closes += 1
             page = int(self._page_of[slot])
             entry = self._groups.get(page)
             if entry is None:
