@@ -86,10 +86,10 @@ def cnn_lstm_sequence_to_label() -> LayerArray:
 
 
 def gru_sequence_to_label() -> LayerArray:
-    """A GRU network (issue 10): a gruLayer with a recurrent bias, then a 'before-reset' one that outputs the last step."""
+    """A GRU network (issue 10): a gruLayer with a recurrent bias, then a 'before-multiplication' one that outputs the last step."""
     numHiddenUnits1, numHiddenUnits2, numClasses = 125, 100, 9
     return LayerArray([sequenceInputLayer(numFeatures), gruLayer(numHiddenUnits1, "ResetGateMode", "recurrent-bias-after-multiplication"),
-                       gruLayer(numHiddenUnits2, "OutputMode", "last", "ResetGateMode", "before-reset"), fullyConnectedLayer(numClasses),
+                       gruLayer(numHiddenUnits2, "OutputMode", "last", "ResetGateMode", "before-multiplication"), fullyConnectedLayer(numClasses),
                        softmaxLayer(), classificationLayer()])
 
 

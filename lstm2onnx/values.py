@@ -107,15 +107,17 @@ def printable(value: str, where: str) -> str:
     return value
 
 
-def choice(*allowed: str) -> Converter:
-    """Case-insensitive choice among MATLAB option values; returns the canonical spelling."""
+def choice(*allowed: str, aliases: dict[str, str] | None = None) -> Converter:
+    """Case-insensitive choice among MATLAB option values; returns the canonical spelling.
+
+    ``aliases``: other spellings still read (each maps to an allowed value), not listed in errors.
+    """
     listing = ", ".join(repr(a) for a in allowed)
+    spellings = {a.lower(): a for a in allowed} | {k.lower(): v for k, v in (aliases or {}).items()}
 
     def convert(value: Any, where: str) -> str:
-        if isinstance(value, (str, np.str_)):
-            for option in allowed:
-                if option.lower() == str(value).lower():
-                    return option
+        if isinstance(value, (str, np.str_)) and str(value).lower() in spellings:
+            return spellings[str(value).lower()]
         raise _fail(where, f"one of {listing}", value)
 
     return convert

@@ -97,10 +97,21 @@ def test_reset_gate_modes_give_different_numbers():
         assert np.abs(a - b).max() > 100 * ATOL_FLOAT32
 
 
+def test_reset_gate_mode_takes_matlabs_spellings():
+    """MATLAB's three values (any case); 'before-reset', lstm2onnx's earlier spelling, still reads as
+    'before-multiplication' (files written with it load); anything else names the property and the three values."""
+    assert [gruLayer(4, ResetGateMode=m).ResetGateMode for m in RESET_GATE_MODES] == list(RESET_GATE_MODES)
+    assert RESET_GATE_MODES == ("after-multiplication", "before-multiplication", "recurrent-bias-after-multiplication")
+    assert gruLayer(4, "ResetGateMode", "Before-Multiplication").ResetGateMode == "before-multiplication"
+    assert gruLayer(4, ResetGateMode="before-reset").ResetGateMode == "before-multiplication"
+    with pytest.raises(LayerError, match=r"ResetGateMode.*'after-multiplication', 'before-multiplication', 'recurrent-bias-after-multiplication'"):
+        gruLayer(4, ResetGateMode="before")
+
+
 def test_reference_follows_matlabs_equations_for_one_step():
-    """One step by hand from MATLAB's formulas, r, z, h stacking, h0 nonzero, 'before-reset'."""
+    """One step by hand from MATLAB's formulas, r, z, h stacking, h0 nonzero, 'before-multiplication'."""
     rng = np.random.default_rng(2)
-    layer = random_gru(rng, 2, 3, ResetGateMode="before-reset", OutputMode="last")
+    layer = random_gru(rng, 2, 3, ResetGateMode="before-multiplication", OutputMode="last")
     x = rng.normal(size=(1, 1, 2))
     W, R, b, h0 = (np.asarray(getattr(layer, k), np.float64) for k in ("InputWeights", "RecurrentWeights", "Bias", "HiddenState"))
     sig = lambda v: 1 / (1 + np.exp(-v))  # noqa: E731
@@ -116,7 +127,7 @@ def test_node_attributes_and_bias_per_mode():
     rng = np.random.default_rng(3)
     layers = [sequenceInputLayer(2),
               random_gru(rng, 2, 4, Name="a"),
-              random_gru(rng, 4, 4, Name="b", ResetGateMode="before-reset", StateActivationFunction="softsign"),
+              random_gru(rng, 4, 4, Name="b", ResetGateMode="before-multiplication", StateActivationFunction="softsign"),
               random_gru(rng, 4, 4, Name="c", ResetGateMode=THIRD, GateActivationFunction="hard-sigmoid")]
     model = build(layers)
     nodes = {n.name.split("/")[0]: n for n in gru_nodes(model)}
@@ -154,7 +165,7 @@ def test_every_supported_opset(opset):
 def test_padding_never_changes_a_result():
     """A ragged batch gives each sequence's numbers as if run alone (no padded step reaches a result)."""
     rng = np.random.default_rng(4)
-    net = initialize([sequenceInputLayer(3), random_gru(rng, 3, 6, ResetGateMode="before-reset"), fullyConnectedLayer(2)], seed=0)
+    net = initialize([sequenceInputLayer(3), random_gru(rng, 3, 6, ResetGateMode="before-multiplication"), fullyConnectedLayer(2)], seed=0)
     batch = random_batch(rng, 6, 10, 3, ragged=True, pad_value=7.0)
     model = build(net, ragged=True)
     together = run(model, feeds_for(batch, True))["outputs"]
@@ -214,7 +225,7 @@ def test_stateful_mixed_stacks_interface_states_and_numbers(order):
 def test_stateful_chunks_equal_the_whole_sequence():
     """Feeding a sequence in chunks with the state carried gives the whole-sequence outputs."""
     rng = np.random.default_rng(5)
-    net = initialize([sequenceInputLayer(2), random_gru(rng, 2, 5, ResetGateMode=THIRD), gruLayer(3, ResetGateMode="before-reset")], seed=2)
+    net = initialize([sequenceInputLayer(2), random_gru(rng, 2, 5, ResetGateMode=THIRD), gruLayer(3, ResetGateMode="before-multiplication")], seed=2)
     model = build(net, stateful=True)
     x = rng.normal(size=(3, 12, 2)).astype(np.float32)
     state = {"gru_1.HiddenState.in": np.broadcast_to(net[1].HiddenState, (3, 5)).astype(np.float32),
@@ -245,7 +256,7 @@ def test_metadata_lists_hidden_only_states():
 ONE_STEP_STACKS = {
     "gru-last-gru-last-fc": lambda rng: [random_gru(rng, 3, 5, OutputMode="last"), random_gru(rng, 5, 4, OutputMode="last"), fullyConnectedLayer(2)],
     "lstm-last-lstm-seq": lambda rng: [lstmLayer(5, OutputMode="last"), lstmLayer(4, HiddenState=rng.uniform(-1, 1, 4), CellState=rng.uniform(-1, 1, 4))],
-    "bilstm-last-gru-seq": lambda rng: [bilstmLayer(3, OutputMode="last"), random_gru(rng, 6, 4, ResetGateMode="before-reset")],
+    "bilstm-last-gru-seq": lambda rng: [bilstmLayer(3, OutputMode="last"), random_gru(rng, 6, 4, ResetGateMode="before-multiplication")],
     "gru-last-bilstm-last": lambda rng: [random_gru(rng, 3, 5, OutputMode="last"), bilstmLayer(2, OutputMode="last", StateActivationFunction="softsign")],
 }
 
@@ -279,7 +290,7 @@ def test_recurrent_layer_after_last_gets_a_one_step_sequence(name, ragged, state
 
 BAD = [
     (lambda: gruLayer(0), "gruLayer: NumHiddenUnits must be a positive integer, got 0"),
-    (lambda: gruLayer(4, ResetGateMode="after"), "gruLayer: ResetGateMode must be one of 'after-multiplication', 'before-reset', "
+    (lambda: gruLayer(4, ResetGateMode="after"), "gruLayer: ResetGateMode must be one of 'after-multiplication', 'before-multiplication', "
                                                  "'recurrent-bias-after-multiplication', got 'after'"),
     (lambda: gruLayer(4, Name="g", StateActivationFunction="relu"), "gruLayer 'g': StateActivationFunction must be one of 'tanh', 'softsign', got 'relu'"),
     (lambda: gruLayer(4, GateActivationFunction="tanh"), "GateActivationFunction must be one of 'sigmoid', 'hard-sigmoid'"),
@@ -322,8 +333,8 @@ def test_constructor_forms_defaults_and_per_gate_factors():
 
     assert lstm2onnx.gruLayer is gruLayer and lstm2onnx.GRULayer is GRULayer and "gruLayer" in lstm2onnx.__all__
     a = gruLayer(8, "OutputMode", "last", "resetgatemode", "Before-Reset", Name="g")
-    b = gruLayer(8, OutputMode="last", ResetGateMode="before-reset", Name="g")
-    assert a == b and a.ResetGateMode == "before-reset"
+    b = gruLayer(8, OutputMode="last", ResetGateMode="before-multiplication", Name="g")
+    assert a == b and a.ResetGateMode == "before-multiplication"
     d = gruLayer(8)
     assert (d.InputSize, d.OutputMode, d.ResetGateMode, d.StateActivationFunction, d.GateActivationFunction) == (
         "auto", "sequence", "after-multiplication", "tanh", "sigmoid")
@@ -378,8 +389,8 @@ def test_spec_round_trip_json_and_yaml():
     net = initialize([sequenceInputLayer(3), random_gru(rng, 3, 4, ResetGateMode=THIRD, BiasLearnRateFactor=[1, 0, 2])], seed=0)
     layers, _ = parse_spec(dump_spec(net, learnables=True))
     assert list(layers) == list(net)
-    yaml_layers, _ = parse_spec("- sequenceInputLayer: 3\n- gruLayer: [4, OutputMode, last, ResetGateMode, before-reset]\n- {gruLayer: {NumHiddenUnits: 2}}\n")
-    assert yaml_layers[1] == gruLayer(4, OutputMode="last", ResetGateMode="before-reset") and yaml_layers[2] == gruLayer(2)
+    yaml_layers, _ = parse_spec("- sequenceInputLayer: 3\n- gruLayer: [4, OutputMode, last, ResetGateMode, before-multiplication]\n- {gruLayer: {NumHiddenUnits: 2}}\n")
+    assert yaml_layers[1] == gruLayer(4, OutputMode="last", ResetGateMode="before-multiplication") and yaml_layers[2] == gruLayer(2)
 
 
 def test_to_matlab_and_back():
@@ -438,7 +449,7 @@ def test_inspect_says_where_gru_nodes_run():
     from lstm2onnx.cli import describe_model
 
     rng = np.random.default_rng(11)
-    layers = [sequenceInputLayer(2), random_gru(rng, 2, 3, Name="fast"), random_gru(rng, 3, 3, Name="slow", ResetGateMode="before-reset"),
+    layers = [sequenceInputLayer(2), random_gru(rng, 2, 3, Name="fast"), random_gru(rng, 3, 3, Name="slow", ResetGateMode="before-multiplication"),
               random_gru(rng, 3, 3, Name="soft", ResetGateMode=THIRD, StateActivationFunction="softsign")]
     text = describe_model(build(layers), "m.onnx")
     assert "GRU with 3 hidden units" in text

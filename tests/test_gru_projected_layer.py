@@ -72,7 +72,7 @@ def test_built_graph_is_one_gru_node_and_matches_reference(mode, output, ragged)
     (node,) = [n for n in model.graph.node if n.op_type in ("GRU", "LSTM")]
     assert node.op_type == "GRU"
     linear_before_reset = {a.name: a.i for a in node.attribute}["linear_before_reset"]
-    assert linear_before_reset == (0 if mode == "before-reset" else 1)
+    assert linear_before_reset == (0 if mode == "before-multiplication" else 1)
     (actual,) = run(model, feeds_for(batch, ragged)).values()
     assert_matches_reference(actual, reference.predict(net, batch.sequences if ragged else batch.padded))
 
@@ -92,7 +92,7 @@ def test_reference_is_the_factored_equation_for_one_step():
         xp = f["InputProjector"].T @ x[0, 0]
         r = sig(W[0] @ xp + b[0] + R[0] @ (Q_o.T @ h0) + bR[0])
         z = sig(W[1] @ xp + b[1] + R[1] @ (Q_o.T @ h0) + bR[1])
-        if mode == "before-reset":
+        if mode == "before-multiplication":
             cand = np.tanh(W[2] @ xp + b[2] + R[2] @ (Q_o.T @ (r * h0)))
         else:
             cand = np.tanh(W[2] @ xp + b[2] + r * (R[2] @ (Q_o.T @ h0) + bR[2]))
@@ -122,7 +122,7 @@ def test_stateful_graph_states_and_chunks():
     """Stateful: <layer>.HiddenState inputs and outputs only; chunks with the state carried equal the whole sequence."""
     rng = np.random.default_rng(3)
     net = initialize([sequenceInputLayer(3), random_projected(rng, 3, 5, 2, 2, Name="p", ResetGateMode=THIRD),
-                      gruProjectedLayer(4, 2, 3, Name="q", ResetGateMode="before-reset"), fullyConnectedLayer(2), regressionLayer()], seed=1)
+                      gruProjectedLayer(4, 2, 3, Name="q", ResetGateMode="before-multiplication"), fullyConnectedLayer(2), regressionLayer()], seed=1)
     model = build(net, ragged=True, stateful=True)
     assert [i.name for i in model.graph.input] == ["sequences", "sequence_lengths", "p.HiddenState.in", "q.HiddenState.in"]
     batch = random_batch(rng, 4, 9, 3, ragged=True)
@@ -217,8 +217,8 @@ def test_matlab_script_builds_and_matches_reference():
     batch = random_batch(np.random.default_rng(4), 3, 7, 12, ragged=False)
     (probabilities,) = run(build(net), {"sequences": batch.padded}).values()
     assert_matches_reference(probabilities, reference.predict(net, batch.padded))
-    quoted = from_matlab("layers = [sequenceInputLayer(3) gruProjectedLayer(6, 2, 2, 'Name', 'gp', 'ResetGateMode', 'before-reset')];")
-    assert quoted[1].Name == "gp" and quoted[1].ResetGateMode == "before-reset"
+    quoted = from_matlab("layers = [sequenceInputLayer(3) gruProjectedLayer(6, 2, 2, 'Name', 'gp', 'ResetGateMode', 'before-multiplication')];")
+    assert quoted[1].Name == "gp" and quoted[1].ResetGateMode == "before-multiplication"
 
 
 def test_to_matlab_writes_the_6h_bias_and_round_trips():
@@ -273,7 +273,7 @@ def test_torch_stage_equals_reference_and_keeps_the_factors():
     from lstm2onnx.training.torch_net import TorchNetwork
 
     rng = np.random.default_rng(6)
-    for mode, gate in (("after-multiplication", "sigmoid"), ("before-reset", "hard-sigmoid"), (THIRD, "sigmoid")):
+    for mode, gate in (("after-multiplication", "sigmoid"), ("before-multiplication", "hard-sigmoid"), (THIRD, "sigmoid")):
         net = initialize([sequenceInputLayer(3), random_projected(rng, 3, 5, 2, 2, ResetGateMode=mode, GateActivationFunction=gate),
                           gruProjectedLayer(4, 3, 2, OutputMode="last", ResetGateMode=mode), fullyConnectedLayer(2)], seed=2)
         module = TorchNetwork(net).double()
@@ -296,7 +296,7 @@ def test_train_a_few_steps_and_the_export_equals_torch():
     X = [rng.normal(0, 1, (int(rng.integers(3, 9)), 3)) for _ in range(16)]
     Y = np.array([[x[:, 0].sum() * 0.3, x[:, 1].mean()] for x in X])
     layers = [sequenceInputLayer(3), gruProjectedLayer(6, 2, 2, ResetGateMode=THIRD, BiasInitializer="narrow-normal"),
-              gruProjectedLayer(5, 2, 3, OutputMode="last", ResetGateMode="before-reset"), fullyConnectedLayer(2), regressionLayer()]
+              gruProjectedLayer(5, 2, 3, OutputMode="last", ResetGateMode="before-multiplication"), fullyConnectedLayer(2), regressionLayer()]
     options = trainingOptions("adam", MaxEpochs=3, MiniBatchSize=8, InitialLearnRate=0.02, Verbose=False)
     net, _ = trainNetwork(X, Y, layers, options, seed=0)
     before, after = initialize(layers, seed=0), net.Layers

@@ -17,7 +17,7 @@ from .. import initializers, values
 from ..errors import LayerError
 from . import HIDDEN, LEARNABLE, STATE, Layer, name_value_pairs, no_state_ports, prop, required
 
-RESET_GATE_MODES = ("after-multiplication", "before-reset", "recurrent-bias-after-multiplication")
+RESET_GATE_MODES = ("after-multiplication", "before-multiplication", "recurrent-bias-after-multiplication")
 RECURRENT_BIAS_MODE = "recurrent-bias-after-multiplication"
 GRU_WEIGHT_INITIALIZERS = ("glorot", "he", "orthogonal", "narrow-normal", "zeros", "ones")
 GRU_BIAS_INITIALIZERS = ("zeros", "narrow-normal", "ones")
@@ -33,7 +33,7 @@ class GRULayer(Layer):
 
         r_t = σ_g(W_r x_t + R_r h_{t-1} + b_r)        z_t = σ_g(W_z x_t + R_z h_{t-1} + b_z)
         h~_t = σ_s(W_h x_t + r_t ⊙ (R_h h_{t-1}) + b_h)          'after-multiplication'
-        h~_t = σ_s(W_h x_t + R_h (r_t ⊙ h_{t-1}) + b_h)          'before-reset'
+        h~_t = σ_s(W_h x_t + R_h (r_t ⊙ h_{t-1}) + b_h)          'before-multiplication'
         h_t = (1 - z_t) ⊙ h~_t + z_t ⊙ h_{t-1}
 
     'recurrent-bias-after-multiplication' adds a second bias ``RecurrentBias``
@@ -63,7 +63,8 @@ class GRULayer(Layer):
     OutputMode: str = prop("sequence", values.choice("sequence", "last"))
     HasStateInputs: bool = prop(False, no_state_ports)
     HasStateOutputs: bool = prop(False, no_state_ports)
-    ResetGateMode: str = prop("after-multiplication", values.choice(*RESET_GATE_MODES))
+    # 'before-reset': how lstm2onnx spelled 'before-multiplication' before 2026-12 (files written then still load)
+    ResetGateMode: str = prop("after-multiplication", values.choice(*RESET_GATE_MODES, aliases={"before-reset": "before-multiplication"}))
     StateActivationFunction: str = prop("tanh", values.choice("tanh", "softsign"))
     GateActivationFunction: str = prop("sigmoid", values.choice("sigmoid", "hard-sigmoid"))
     InputWeights: np.ndarray | None = prop(None, values.matrix(), LEARNABLE, learnable=True)
@@ -156,7 +157,7 @@ class GRULayer(Layer):
 
 
 def gruLayer(numHiddenUnits: int, *args: Any, **kwargs: Any) -> GRULayer:
-    """``gruLayer(numHiddenUnits, 'OutputMode', 'last', 'ResetGateMode', 'before-reset', ...)`` or with keywords."""
+    """``gruLayer(numHiddenUnits, 'OutputMode', 'last', 'ResetGateMode', 'before-multiplication', ...)`` or with keywords."""
     return GRULayer(**name_value_pairs(GRULayer, args, kwargs, NumHiddenUnits=numHiddenUnits))
 
 

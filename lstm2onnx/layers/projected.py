@@ -113,7 +113,7 @@ class GRUProjectedLayer(GRULayer):
       split into Bias and RecurrentBias as for gruLayer);
 
     and the gruLayer equations with every ``W x_t`` read as ``W (Q_iᵀ x_t)`` and
-    every ``R v`` (v = h_{t-1}, or r_t ⊙ h_{t-1} in 'before-reset') as
+    every ``R v`` (v = h_{t-1}, or r_t ⊙ h_{t-1} in 'before-multiplication') as
     ``R (Q_oᵀ v)``. So the layer is the gruLayer with ``InputWeights = W Q_iᵀ``
     (``3H x I``) and ``RecurrentWeights = R Q_oᵀ`` (``3H x H``) (:meth:`as_gru`),
     the products MATLAB's own TensorFlow exporter forms for this layer. The

@@ -35,7 +35,7 @@ def gru_direction(
         r_t = σ_g(W_r x_t + b_r + R_r h_{t-1} + b_Rr)
         z_t = σ_g(W_z x_t + b_z + R_z h_{t-1} + b_Rz)
         h~_t = σ_s(W_h x_t + b_h + r_t ⊙ (R_h h_{t-1} + b_Rh))     'after-multiplication' (+ recurrent bias)
-        h~_t = σ_s(W_h x_t + b_h + R_h (r_t ⊙ h_{t-1}))            'before-reset'
+        h~_t = σ_s(W_h x_t + b_h + R_h (r_t ⊙ h_{t-1}))            'before-multiplication'
         h_t = (1 - z_t) ⊙ h~_t + z_t ⊙ h_{t-1}
 
     Returns Y ``[N, T, H]`` (zero beyond each length) and ``h_T`` ``[N, H]``,
@@ -52,7 +52,7 @@ def gru_direction(
         x_t = X[:, t]
         r_t = sigma_g(x_t @ W_r.T + b_r + h_prev @ R_r.T + b_Rr)
         z_t = sigma_g(x_t @ W_z.T + b_z + h_prev @ R_z.T + b_Rz)
-        if reset_gate_mode == "before-reset":
+        if reset_gate_mode == "before-multiplication":
             candidate = sigma_s(x_t @ W_h.T + b_h + (r_t * h_prev) @ R_h.T)
         else:
             candidate = sigma_s(x_t @ W_h.T + b_h + r_t * (h_prev @ R_h.T + b_Rh))

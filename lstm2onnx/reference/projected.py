@@ -94,7 +94,7 @@ def gru_projected_direction(
         r_t = σ_g(W_r x~_t + b_r + R_r p(h_{t-1}) + b_Rr)
         z_t = σ_g(W_z x~_t + b_z + R_z p(h_{t-1}) + b_Rz)
         h~_t = σ_s(W_h x~_t + b_h + r_t ⊙ (R_h p(h_{t-1}) + b_Rh))      'after-multiplication' (+ recurrent bias)
-        h~_t = σ_s(W_h x~_t + b_h + R_h p(r_t ⊙ h_{t-1}))               'before-reset'
+        h~_t = σ_s(W_h x~_t + b_h + R_h p(r_t ⊙ h_{t-1}))               'before-multiplication'
         h_t = (1 - z_t) ⊙ h~_t + z_t ⊙ h_{t-1}
 
     Returns Y ``[N, T, H]`` (zero beyond each length) and ``h_T`` ``[N, H]``.
@@ -110,7 +110,7 @@ def gru_projected_direction(
         x_p, h_p = X[:, t] @ Q_i, h_prev @ Q_o
         r_t = sigma_g(x_p @ W_r.T + b_r + h_p @ R_r.T + b_Rr)
         z_t = sigma_g(x_p @ W_z.T + b_z + h_p @ R_z.T + b_Rz)
-        if reset_gate_mode == "before-reset":
+        if reset_gate_mode == "before-multiplication":
             candidate = sigma_s(x_p @ W_h.T + b_h + ((r_t * h_prev) @ Q_o) @ R_h.T)
         else:
             candidate = sigma_s(x_p @ W_h.T + b_h + r_t * (h_p @ R_h.T + b_Rh))

@@ -6,7 +6,7 @@
   ``n = tanh(W_n x + b_in + r ⊙ (R_n h + b_hn))``. MATLAB's Bias is ``bias_ih``;
   ``bias_hh`` is the RecurrentBias in the third mode and otherwise held at zero
   (frozen), since MATLAB has no recurrent bias there.
-- Every other combination ('before-reset', hard-sigmoid, softsign) runs
+- Every other combination ('before-multiplication', hard-sigmoid, softsign) runs
   :class:`CellGRU`, MATLAB's equations step by step with MATLAB-layout parameters.
 
 Both carry the state like the LSTM stages: ``forward(x, lengths, state, need_state)``
@@ -103,7 +103,7 @@ class CellGRU(_GRUStage):
         self.b_R = nn.Parameter(_torch(layer.RecurrentBias)) if layer.recurrent_bias_mode else None
         self.sigma_g = GATE[layer.GateActivationFunction]
         self.sigma_s = STATE[layer.StateActivationFunction]
-        self.before_reset = layer.ResetGateMode == "before-reset"
+        self.before_reset = layer.ResetGateMode == "before-multiplication"
 
     def forward_with_state(self, x, lengths, h0):
         """Over x ``[N, T, I]``: padded steps keep the state and give zero output."""
@@ -144,5 +144,5 @@ class CellGRU(_GRUStage):
 @stage(GRULayer)
 def gru_stage(layer: GRULayer) -> _GRUStage:
     """nn.GRU where it computes MATLAB's function exactly, else the per-step cell."""
-    exact = layer.ResetGateMode != "before-reset" and (layer.GateActivationFunction, layer.StateActivationFunction) == ("sigmoid", "tanh")
+    exact = layer.ResetGateMode != "before-multiplication" and (layer.GateActivationFunction, layer.StateActivationFunction) == ("sigmoid", "tanh")
     return TorchGRU(layer) if exact else CellGRU(layer)

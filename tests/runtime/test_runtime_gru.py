@@ -19,12 +19,12 @@ THIRD = "recurrent-bias-after-multiplication"
 
 
 def mixed(mode: str = "sequence"):
-    """gru (state set, recurrent bias) -> lstm -> gru (before-reset, hard-sigmoid): hidden-only states around an (h, c) one."""
+    """gru (state set, recurrent bias) -> lstm -> gru (before-multiplication, hard-sigmoid): hidden-only states around an (h, c) one."""
     return [
         sequenceInputLayer(3),
         gruLayer(6, Name="g1", ResetGateMode=THIRD, HiddenState=np.linspace(-0.3, 0.3, 6), BiasInitializer="narrow-normal"),
         lstmLayer(5, Name="l", CellState=np.full(5, 0.2)),
-        gruLayer(4, Name="g2", ResetGateMode="before-reset", GateActivationFunction="hard-sigmoid", OutputMode=mode),
+        gruLayer(4, Name="g2", ResetGateMode="before-multiplication", GateActivationFunction="hard-sigmoid", OutputMode=mode),
         fullyConnectedLayer(2),
         softmaxLayer(),
     ]
@@ -117,10 +117,10 @@ def test_state_round_trip_reset_and_errors(tmp_path, rng):
 
 
 @pytest.mark.skipif(not cuda_works(), reason="onnxruntime cannot run on CUDA here (no CUDAExecutionProvider, or no usable GPU)")
-@pytest.mark.parametrize("mode,gate", [("after-multiplication", "sigmoid"), (THIRD, "sigmoid"), ("before-reset", "sigmoid"),
+@pytest.mark.parametrize("mode,gate", [("after-multiplication", "sigmoid"), (THIRD, "sigmoid"), ("before-multiplication", "sigmoid"),
                                        ("after-multiplication", "hard-sigmoid")])
 def test_cuda_placement_and_numbers(tmp_path, rng, mode, gate):
-    """linear_before_reset=1 with sigmoid/tanh runs on CUDA (cuDNN's GRU); 'before-reset' (0) and other activations on the
+    """linear_before_reset=1 with sigmoid/tanh runs on CUDA (cuDNN's GRU); 'before-multiplication' (0) and other activations on the
     CPU provider; the numbers are the reference's either way, streams included."""
     layers = [sequenceInputLayer(3), gruLayer(6, Name="g", ResetGateMode=mode, GateActivationFunction=gate, BiasInitializer="narrow-normal"),
               fullyConnectedLayer(2)]
@@ -128,7 +128,7 @@ def test_cuda_placement_and_numbers(tmp_path, rng, mode, gate):
     exportONNXNetwork(net, tmp_path / "net.onnx", stateful=True, ragged=True)
     model = rt.load(tmp_path / "net.onnx", "cuda")
     placement = {name: ep for name, ep in model.node_placement().items() if name.endswith("/GRU_node")}
-    on_cuda = mode != "before-reset" and gate == "sigmoid"
+    on_cuda = mode != "before-multiplication" and gate == "sigmoid"
     assert placement == {"g/GRU_node": "CUDAExecutionProvider" if on_cuda else "CPUExecutionProvider"}
     xs = [rng.normal(size=(int(rng.integers(2, 12)), 3)).astype(np.float32) for _ in range(5)]
     expected = reference.predict(net, xs)

@@ -51,7 +51,7 @@ def test_torch_equals_reference_in_float64(mode, activations):
     for output in ("sequence", "last"):
         net = initialize(stack(rng, mode, *activations, output), seed=3)
         module = TorchNetwork(net).double()
-        exact = mode != "before-reset" and activations == ("sigmoid", "tanh")
+        exact = mode != "before-multiplication" and activations == ("sigmoid", "tanh")
         assert isinstance(module.stages["layer_gru_1"], TorchGRU if exact else CellGRU)
         batch = random_batch(rng, 6, 10, 3, ragged=True)
         with torch.no_grad():
@@ -86,7 +86,7 @@ def toy_regression(n=24, seed=0):
     return X, np.array([[x[:, 0].sum() * 0.3, x[:, 1].mean()] for x in X])
 
 
-@pytest.mark.parametrize("mode,gate", [("after-multiplication", "sigmoid"), ("before-reset", "hard-sigmoid"), (RESET_GATE_MODES[2], "sigmoid")])
+@pytest.mark.parametrize("mode,gate", [("after-multiplication", "sigmoid"), ("before-multiplication", "hard-sigmoid"), (RESET_GATE_MODES[2], "sigmoid")])
 def test_train_network_trains_a_gru_and_the_export_matches_the_reference(mode, gate):
     X, Y = toy_regression()
     layers = [sequenceInputLayer(3), gruLayer(6, ResetGateMode=mode, GateActivationFunction=gate),
@@ -122,7 +122,7 @@ def test_per_gate_factors_freeze_exactly_those_gates():
     H = 3
     X = [rng.standard_normal((int(rng.integers(2, 8)), 2)) for _ in range(16)]
     Y = np.array(["a", "b"] * 8)
-    for mode in ("after-multiplication", "before-reset", RESET_GATE_MODES[2]):
+    for mode in ("after-multiplication", "before-multiplication", RESET_GATE_MODES[2]):
         layers = [sequenceInputLayer(2),
                   gruLayer(H, OutputMode="last", ResetGateMode=mode, InputWeightsLearnRateFactor=[0, 1, 1], RecurrentWeightsLearnRateFactor=[1, 1, 0],
                            BiasLearnRateFactor=[1, 0, 1], BiasInitializer="narrow-normal"),
@@ -165,7 +165,7 @@ def test_torch_predict_and_update_state_streams_gru_stacks():
 
     rng = np.random.default_rng(4)
     layers = [sequenceInputLayer(3), gruLayer(4, HiddenState=rng.uniform(-0.5, 0.5, 4)), lstmLayer(3),
-              gruLayer(2, ResetGateMode="before-reset"), fullyConnectedLayer(1), regressionLayer()]
+              gruLayer(2, ResetGateMode="before-multiplication"), fullyConnectedLayer(1), regressionLayer()]
     X = [rng.normal(size=(9, 3)).astype(np.float32), rng.normal(size=(9, 3)).astype(np.float32)]
     net, _ = trainNetwork(X, [x[:, :1].cumsum(0) for x in X], layers, trainingOptions("adam", MaxEpochs=2, MiniBatchSize=2, Verbose=False))
     whole = predict(net, X)

@@ -2,7 +2,7 @@
 
 ResetGateMode maps to ``linear_before_reset``: 'after-multiplication' is 1
 with ``Rb`` zero, 'recurrent-bias-after-multiplication' is 1 with ``Rb`` =
-RecurrentBias, 'before-reset' is 0. The attribute is always written, 0
+RecurrentBias, 'before-multiplication' is 0. The attribute is always written, 0
 included: onnxruntime's CUDA provider runs only ``linear_before_reset=1``
 (cuDNN's GRU) and hands a node with 0 to the CPU provider, and an explicit 0
 keeps that decision independent of how a runtime treats an absent attribute.
@@ -46,7 +46,7 @@ def emit_gru(ctx: EmitContext, layer: GRULayer, x: Tensor) -> Tensor:
     h0 = initial_state(ctx, layer, "HiddenState", state_io.hidden_in if state_io else None, "hidden_in")
     outputs = trimmed([g.name(f"{name}/Y") if not last else "", g.name(f"{name}/Y_h") if last or state_io else ""])
     g.op("GRU", trimmed([X, W, R, B, lengths, h0]), name, outputs=outputs, hidden_size=H,
-         linear_before_reset=0 if layer.ResetGateMode == "before-reset" else 1, **activation_attributes(layer, state_slots=1))
+         linear_before_reset=0 if layer.ResetGateMode == "before-multiplication" else 1, **activation_attributes(layer, state_slots=1))
 
     if state_io is not None:
         ctx.states.append((state_io, squeeze_state(g, outputs[-1], f"{name}/hidden_out"), None))
