@@ -143,15 +143,28 @@ def pinned_field(stmt: Stmt, ctx: Context) -> str | None:
     return next((pin for pin in ctx.pinned_fields if path == pin or path.startswith(pin + ".")), None)
 
 
+def load_list(stmt: Stmt) -> list[str] | None:
+    """The names (or patterns) a ``load`` statement (command or call without outputs) lists, [] for all; None for
+    any other statement."""
+    if stmt.kind == "command":
+        return [w for w in stmt.words[1:] if not w.startswith("-")] if stmt.word == "load" else None
+    if stmt.kind == "simple" and not stmt.targets and _is_load_call(stmt.tokens):
+        args: list[list[Token]] = [[]]  # load(file, 'XTrain', ...): the texts after the file, not those in fullfile(...)
+        depth = 0
+        for tok in stmt.tokens[2:]:
+            depth += nesting(tok)
+            if depth == 0 and tok.kind == "comma":
+                args.append([])
+            elif depth >= 0:
+                args[-1].append(tok)
+        return [arg[0].value for arg in args[1:] if len(arg) == 1 and arg[0].kind in ("str", "dstr")]
+    return None
+
+
 def load_names(stmt: Stmt, ctx: Context) -> set[str]:
     """Names a ``load`` statement (command or call without outputs) assigns."""
-    if stmt.kind == "command":
-        if stmt.word != "load":
-            return set()
-        listed = [w for w in stmt.words[1:] if not w.startswith("-")]
-    elif stmt.kind == "simple" and not stmt.targets and _is_load_call(stmt.tokens):
-        listed = [t.value for t in stmt.tokens[3:] if t.kind in ("str", "dstr")]
-    else:
+    listed = load_list(stmt)
+    if listed is None:
         return set()
     if listed:
         plain = {name for name in listed if "*" not in name}

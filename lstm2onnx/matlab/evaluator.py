@@ -1451,13 +1451,21 @@ class Evaluator:
         if name in frame.missing_inputs:
             return f"{said} needs {name}, an input of {frame.function.name} that is not given: pass --set {name}=<value>"
         if self.has_load or self.data.paths:
-            note = f" (the --data files hold: {self.data.held()})" if self.data.paths else ""
+            note = f" (the --data files hold: {self.data.held()})" if self.data.paths else self.loads_of(name)
             return f"{said} needs {name}, which comes from data{note}: pass --data FILE holding {name}{set_other}"
         if name in self.ctx.assigned:
             lines = sorted({self.line(s.pos) for s in self.program.all_statements() if name in s.targets})
             where = ", ".join(map(str, lines[:5]))
             return f"undefined variable {name!r}: {said} runs before (or without) its assignment at line {where}"
         return f"undefined variable {name!r} in {said}: pass --set {name}=<value>, or --data FILE holding {name}"
+
+    def loads_of(self, name: str) -> str:
+        """' (load(fullfile(folder, 'x.mat')), line 2; ...)': the load statements that would bind ``name`` from a file
+        (its path only a name: no file is read unless given with --data)."""
+        loads = [f"{self.statement_text(s)}, line {self.line(s.pos)}" for s in self.program.all_statements()
+                 if (listed := analysis.load_list(s)) is not None
+                 and (not listed or any(fnmatch.fnmatchcase(name, w) for w in listed))]
+        return f" ({'; '.join(loads[:3])}; lstm2onnx reads only files given with --data)" if loads else ""
 
     def opaque_message(self, stmt: Stmt, opaque: OpaqueData) -> tuple[str, int]:
         """(message, position) for a function that needs the values of an object only MATLAB reads.

@@ -966,6 +966,18 @@ def _sprintf(call: CallContext, args: list[Any], nargout: int) -> Any:
     return Strings.scalar(result) if call.name == "compose" or isinstance(args[0], Strings) else result
 
 
+@builtin("fullfile")
+def _fullfile(call: CallContext, args: list[Any], nargout: int) -> Any:
+    """``fullfile(folder, ..., name)``: the parts joined with '/', as on Linux (only a name: ``load`` matches it
+    against the --data files, and no path is ever opened)."""
+    if not args:
+        raise FunctionError("fullfile needs at least one part")
+    parts = [text(a, "fullfile's part") for a in args]
+    out = "/".join(p.rstrip("/\\") if k < len(parts) - 1 else p for k, p in enumerate(parts) if p)
+    call.budget.charge(1 + len(out) / STRING_COST, call.pos)
+    return Strings.scalar(out) if any(isinstance(a, Strings) for a in args) else out
+
+
 @builtin("strcat")
 def _strcat(call: CallContext, args: list[Any], nargout: int) -> Any:
     if any(isinstance(a, (Strings, Cell)) for a in args):

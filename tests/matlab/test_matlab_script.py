@@ -435,7 +435,8 @@ def test_a_value_from_missing_data_names_the_variable_statement_and_both_ways_ou
     with pytest.raises(MatlabError) as info:
         from_matlab(SIZES_SCRIPT)
     message = str(info.value)
-    assert ("numFeatures = size(XTrain{1},1) (line 3) needs XTrain, which comes from data: pass --data FILE holding XTrain, "
+    assert ("numFeatures = size(XTrain{1},1) (line 3) needs XTrain, which comes from data (load JapaneseVowelsTrain, line 2; "
+            "lstm2onnx reads only files given with --data): pass --data FILE holding XTrain, "
             "or --set numFeatures=<value>") in message
     assert "numClasses = numel(categories(YTrain)) (line 4) needs YTrain" in message
     assert message.endswith("the layer array needs numClasses, numFeatures: give them directly with "

@@ -12,9 +12,10 @@ import numpy as np
 import pytest
 import scipy.io
 from conftest import assert_matches_reference, random_batch, run
-from test_real_world_scripts import SCRIPTS, labels, sensor_data, sequences
+from test_real_world_scripts import SCRIPTS, labels, sensor_data, sequences, waveform_labels
 
 from lstm2onnx import build, initialize, reference
+from lstm2onnx.cli import main
 from lstm2onnx.layers import (
     bilstmLayer,
     classificationLayer,
@@ -109,3 +110,48 @@ def test_what_training_reports_is_still_not_computed(source_and_target):
     with pytest.raises(MatlabError, match=re.escape("needs info, which comes from trainNetwork(...) (line 20), which "
                                                     "lstm2onnx never runs (training, plotting and printing are skipped)")):
         read_script(text, data=source_and_target)
+
+
+# -- load(fullfile(folder, ...)): only the --data files are read ---------------------------------------------------------
+
+EXAMPLE_FOLDER = (SCRIPTS / "load_example_folder.m").read_text()
+WAVEFORM = [sequenceInputLayer(3), lstmLayer(64, OutputMode="last"), fullyConnectedLayer(4), softmaxLayer(), classificationLayer()]
+
+
+def test_load_of_a_fullfile_path_binds_from_the_data_file(tmp_path):
+    paths = waveform_labels(tmp_path, np.random.default_rng(11))
+    result = read_script(EXAMPLE_FOLDER, data=paths)
+    assert list(result.layers) == WAVEFORM and not result.notes
+    renamed = paths[0].rename(tmp_path / "waves.mat")  # matlabroot is not known: the path matches any --data file
+    assert list(read_script(EXAMPLE_FOLDER, data=[renamed]).layers) == WAVEFORM
+    local = EXAMPLE_FOLDER.replace('fullfile(matlabroot,"examples","deeplearning_shared","data")', '"data"')
+    result = read_script(local, data=[renamed])  # a path it computes and no --data file of that name: a note says so
+    assert list(result.layers) == WAVEFORM
+    assert ("load data/WaveformData.mat (line 5) binds data, labels from the --data file waves.mat: no --data file is "
+            "named data/WaveformData.mat") in result.notes
+    named = waveform_labels(tmp_path, np.random.default_rng(12))[0]  # two --data files: the path's name picks one
+    other = tmp_path / "other.mat"
+    scipy.io.savemat(other, {"data": sequences(np.random.default_rng(1), 4, 7, transposed=True), "labels": labels(4, ["a"])})
+    for listed in ("", ', "data", "labels"'):
+        text = local.replace('"WaveformData.mat"))', f'"WaveformData.mat"){listed})')
+        for data in ([other, named], [named, other]):
+            assert list(read_script(text, data=data).layers) == WAVEFORM, (listed, data)
+
+
+def test_load_of_a_fullfile_path_without_data_names_the_load_and_reads_nothing(tmp_path, monkeypatch, capsys):
+    folder = tmp_path / "examples" / "deeplearning_shared" / "data"
+    folder.mkdir(parents=True)
+    waveform_labels(folder, np.random.default_rng(11))  # the file the script names is there: it is not read
+    waveform_labels(tmp_path, np.random.default_rng(11))
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(MatlabError) as info:
+        read_script(EXAMPLE_FOLDER)
+    first = info.value.problems[0][0]
+    assert first.startswith("line 7, column 20: numChannels = size(data{1},2) (line 7) needs data, which comes from data "
+                            "(load(fullfile(dataFolder,\"WaveformData.mat\")), line 5; lstm2onnx reads only files given "
+                            "with --data): pass --data FILE holding data, or --set numChannels=<value>"), first
+    assert "numClasses = numel(unique(labels)) (line 8) needs labels" in str(info.value)
+    assert main(["build", str(SCRIPTS / "load_example_folder.m"), "-o", str(tmp_path / "w.onnx")]) == 1
+    assert "pass --data FILE holding data" in capsys.readouterr().err and not (tmp_path / "w.onnx").exists()
+    assert main(["build", str(SCRIPTS / "load_example_folder.m"), "-o", str(tmp_path / "w.onnx"),
+                 "--data", str(folder / "WaveformData.mat")]) == 0
