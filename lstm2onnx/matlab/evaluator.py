@@ -838,6 +838,10 @@ class Evaluator:
         for item in items:
             try:
                 out += self.field_of(item, name, node.pos)
+            except OpaqueData as opaque:
+                if opaque.argument is None:
+                    opaque.argument = _dotted(node.base)
+                raise
             except EvalError as error:
                 if isinstance(item, dict) and isinstance(node.base, Name) and name not in item:
                     error.message += f": give it with --set {node.base.name}.{name}=<value>"
@@ -1475,13 +1479,27 @@ class Evaluator:
         """
         name = opaque.argument or "the variable"
         target = next((t for t in stmt.targets if t not in self.layer_variables), None) or "<name>"
-        pos = next((t.pos for t in stmt.tokens if t.kind == "id" and t.value == opaque.argument), stmt.pos)
+        first = (opaque.argument or "").split(".")[0]
+        pos = next((t.pos for t in stmt.tokens if t.kind == "id" and t.value == first), stmt.pos)
+        if opaque.matlab_class.endswith(("Network", "network", "LayerGraph")):  # a network saved whole (net.Layers)
+            return (f"{self.statement_text(stmt)} (line {self.line(stmt.pos)}): {name} is a MATLAB {opaque.matlab_class} "
+                    "object, which only MATLAB can read (lstm2onnx takes no layers from a saved network): write its layer "
+                    "array in the script, or build the script that trained it, and give the trained weights with --weights",
+                    pos)
         return (f"{self.statement_text(stmt)} (line {self.line(stmt.pos)}): {opaque.function} needs the values of {name}, "
                 f"a MATLAB {opaque.matlab_class} object that only MATLAB can read: save its labels as text, e.g. "
                 f"{name} = cellstr(string({name})); save(file, '{name}', '-append'), or pass --set {target}=<value>", pos)
 
 
 FILE_TESTS = frozenset({"exist", "isfile", "isfolder"})
+
+
+def _dotted(node: Any) -> str | None:
+    """``S.net`` of a name or a chain of fields by name, else None."""
+    if isinstance(node, Name):
+        return node.name
+    inner = _dotted(node.base) if isinstance(node, Field) and node.name is not None else None
+    return f"{inner}.{node.name}" if inner is not None else None
 
 
 def _text_data_file(file: str) -> bool:

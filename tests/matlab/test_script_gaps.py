@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import re
 
+import h5py
 import numpy as np
 import pytest
 import scipy.io
 from conftest import assert_matches_reference, random_batch, run
+from test_matfile import write_v73
 from test_real_world_scripts import SCRIPTS, labels, sensor_data, sequences, waveform_labels
 
 from lstm2onnx import build, initialize, reference
@@ -110,6 +112,22 @@ def test_what_training_reports_is_still_not_computed(source_and_target):
     with pytest.raises(MatlabError, match=re.escape("needs info, which comes from trainNetwork(...) (line 20), which "
                                                     "lstm2onnx never runs (training, plotting and printing are skipped)")):
         read_script(text, data=source_and_target)
+
+
+def test_the_layers_of_a_saved_network_are_refused_with_what_to_do(tmp_path):
+    saved, new = tmp_path / "pretrainedNet.mat", tmp_path / "newData.mat"
+    write_v73(saved, {"classes": 3.0})
+    with h5py.File(saved, "a") as handle:  # what MATLAB writes for an object: a reference into its subsystem
+        dataset = handle.create_dataset("net", data=np.array([[3707764736, 2, 1, 1, 1, 1]], dtype=np.uint32))
+        dataset.attrs["MATLAB_class"] = np.bytes_("SeriesNetwork")
+        dataset.attrs["MATLAB_object_decode"] = np.int32(3)
+    scipy.io.savemat(new, {"XTrain": sequences(np.random.default_rng(2), 6, 4), "YTrain": labels(6, ["p", "q"])})
+    with pytest.raises(MatlabError) as info:
+        read_script((SCRIPTS / "finetune_saved_network.m").read_text(), data=[saved, new])
+    assert str(info.value).startswith(
+        "line 8, column 10: layers = net.Layers (line 8): net is a MATLAB SeriesNetwork object, which only MATLAB can "
+        "read (lstm2onnx takes no layers from a saved network): write its layer array in the script, or build the "
+        "script that trained it, and give the trained weights with --weights")
 
 
 # -- load(fullfile(folder, ...)): only the --data files are read ---------------------------------------------------------
