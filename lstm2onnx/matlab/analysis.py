@@ -367,6 +367,21 @@ def _layers_argument(stmt: Stmt) -> tuple[str, list[Token]] | None:
     return f"{call[0]}_layers", call[1]
 
 
+def trained_variables(statements: list[Stmt], variables: set[str]) -> list[tuple[str, Stmt]]:
+    """(variable, statement) of the training calls given a layer-array variable itself (``trainNetwork(X, Y, layers,
+    opts)``), in text order; local functions are not looked into."""
+    found: list[tuple[str, Stmt]] = []
+    for stmt in statements:
+        if stmt.kind == "function":
+            continue
+        call = _training_call(stmt) if stmt.kind == "simple" else None
+        if call is not None and len(call[1]) == 1 and call[1][0].kind == "id" and call[1][0].value in variables:
+            found.append((call[1][0].value, stmt))
+        for _, body in stmt.parts:
+            found += trained_variables(body, variables)
+    return found
+
+
 def statement_reads(stmt: Stmt) -> set[str]:
     """The names a simple statement reads; of ``net = trainNetwork(X, Y, layers, options)``, only those of its layers
     argument: the network trained has the layers it was given (``net.Layers`` builds the next one)."""

@@ -175,11 +175,14 @@ def _run_script(program: Program, evaluator: Evaluator, initial: dict[str, Any],
             if broken:
                 raise MatlabError.report([(message, None)] + broken, program.source.text)
             raise MatlabError(message)
-        chosen = arrays[-1][0]
+        chosen, last = arrays[-1][0], "the last one assigned"
+        trained = analysis.trained_variables(program.statements, evaluator.layer_variables)
+        if trained and trained[-1][1].pos > arrays[-1][1].pos:  # trainNetwork(X, Y, layers, opts) after the others
+            chosen, last = trained[-1][0], f"the last one trained (line {program.source.line_of(trained[-1][1].pos)})"
         others = [n for n in last_line if n != chosen]
         if others:
             listed = ", ".join(f"{n} (line {last_line[n]})" for n in last_line)
-            notes.append(f"layer arrays found: {listed}; building '{chosen}', the last one assigned "
+            notes.append(f"layer arrays found: {listed}; building '{chosen}', {last} "
                          "(choose another with --variable NAME)")
     marked = analysis.slice_program(program.statements, {chosen}, evaluator.ctx)
     ws = _initial_workspace(files, initial, evaluator)

@@ -46,6 +46,16 @@ def test_the_array_variable_itself_is_still_there_to_choose(sensors):
     assert list(result.layers) == [INPUT, BILSTM, dropoutLayer(0.3, Name="drop"), *HEAD]
 
 
+def test_the_network_trained_last_is_built_also_when_it_is_given_the_variable(sensors):
+    text = ABLATION.replace(LAST_CALL, "netAgain = trainNetwork(X,categorical(Y),layers,options);")
+    result = read_script(text, data=sensors)  # after [layers(1:3); ...] (trainNetwork_layers) was assigned and trained
+    assert list(result.layers) == [INPUT, BILSTM, dropoutLayer(0.3, Name="drop"), *HEAD] and result.variable == "layers"
+    assert ("layer arrays found: layers (line 8), trainNetwork_layers (line 22); building 'layers', the last one trained "
+            "(line 26) (choose another with --variable NAME)") in result.notes
+    assert list(read_script(text, data=sensors, variable="trainNetwork_layers").layers)[3] == \
+        fullyConnectedLayer(32, Name="fc_wide")
+
+
 @pytest.mark.parametrize("call,expected", [
     ("trainNetwork(X,categorical(Y),layers(2:end),options)", [BILSTM, dropoutLayer(0.3, Name="drop"), *HEAD]),
     ("trainNetwork(X,categorical(Y),layers([1:2, end-2:end]),options)", [INPUT, BILSTM, *HEAD]),
@@ -58,7 +68,7 @@ def test_the_array_variable_itself_is_still_there_to_choose(sensors):
 def test_the_last_training_call_builds_the_expression_it_is_given(sensors, call, expected):
     text = ABLATION.replace(LAST_CALL, f"netNoDropout = {call};")
     if expected is None:
-        with pytest.raises(Exception, match=re.escape("2 chains not connected")):
+        with pytest.raises(MatlabError, match=re.escape("2 chains not connected")):
             read_script(text, data=sensors)
         return
     result = read_script(text, data=sensors)
