@@ -63,8 +63,8 @@ LAYER_VALUES = [
     ("geluLayer", "Approximation", "none", ("none", "tanh")),
     ("indexing1dLayer", "Index", "first", ("first", "last")),
     ("wordEmbeddingLayer", "WeightsInitializer", "narrow-normal", WEIGHTS),
-    # OOVMode's default is not pinned: ours is 'error', MATLAB's page lists "map-to-last" first (an open question)
-    ("wordEmbeddingLayer", "OOVMode", None, ("map-to-last", "error")),
+    # MATLAB's page (since R2023b) lists "map-to-last" first; it was the only behaviour before R2023b
+    ("wordEmbeddingLayer", "OOVMode", "map-to-last", ("map-to-last", "error")),
 ]
 
 

@@ -6,7 +6,7 @@ sees them (-∞ for max pooling), 'same' padding with a stride above 1 is
 placed per sequence, and the stage hands back the new lengths:
 ``forward(x, lengths, sequence) -> (y, sequence, new_lengths)``. Learnables
 keep MATLAB's layout (``Weights`` ``K x C x F`` for a convolution,
-``Dimension x NumWords`` for an embedding) so ``to_layer`` is a copy.
+``Dimension x (NumWords+1)`` for an embedding under OOVMode 'map-to-last') so ``to_layer`` is a copy.
 """
 
 from __future__ import annotations
@@ -144,7 +144,8 @@ class Indexing1D(nn.Module):
 
 
 class WordEmbedding(nn.Module):
-    """``y_t = Weights[:, w_t]`` for 1-based indices w_t; 'map-to-last' maps indices outside 1..NumWords to NumWords.
+    """``y_t = Weights[:, w_t]`` for 1-based indices w_t; 'map-to-last' maps indices outside 1..NumWords to NumWords+1,
+    the out-of-vocabulary column of the initialized ``Dimension x (NumWords+1)`` Weights, which trains like the others.
 
     Indices are clipped into range as in the graph; checking them is the data loader's job.
     """
@@ -155,11 +156,11 @@ class WordEmbedding(nn.Module):
         self.Weights = nn.Parameter(torch.tensor(np.asarray(layer.Weights, np.float32)))
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor, sequence: bool):
-        K = self.spec.NumWords
+        K, C = self.spec.NumWords, self.spec.columns
         words = x[..., 0]
         if self.spec.OOVMode == "map-to-last":
-            words = torch.where((words < 1) | (words > K), torch.full_like(words, K), words)
-        rows = words.clamp(1, K).long() - 1
+            words = torch.where((words < 1) | (words > K), torch.full_like(words, C), words)
+        rows = words.clamp(1, C).long() - 1
         return F.embedding(rows, self.Weights.t()), True
 
     def learnables(self) -> dict[str, list[nn.Parameter]]:

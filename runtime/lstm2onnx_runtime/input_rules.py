@@ -10,9 +10,11 @@
   steps included.
 - ``word_indices``: ``{"num_words": K, "oov_mode": "error" | "map-to-last"}``
   when a wordEmbeddingLayer reads the input: every step must hold an integer
-  word index, from 1 to K under OOVMode 'error'. The graph clips indices
-  into range, so without this check a bad index would be a silently wrong
-  answer.
+  word index, from 1 to K under OOVMode 'error'; under 'map-to-last' (MATLAB's
+  default) any other integer is an out-of-vocabulary word, which the graph
+  maps to the out-of-vocabulary vector (column K+1 of Weights). The graph
+  clips indices into range, so without this check a bad index would be a
+  silently wrong answer.
 
 Streams (predictAndUpdateState) carry only recurrent state, as MATLAB's
 predictAndUpdateState does; lstm2onnx refuses to build stateful graphs with
@@ -103,7 +105,8 @@ class InputRules:
             if self.oov_mode == "error":
                 expected = f"an integer word index from 1 to {self.num_words}"
             else:
-                expected = f"an integer word index (OOVMode 'map-to-last' maps those outside 1..{self.num_words} to {self.num_words})"
+                expected = (f"an integer word index (OOVMode 'map-to-last' maps those outside 1..{self.num_words} "
+                            "to the out-of-vocabulary vector)")
             raise RuntimeInputError(
                 f"{function}: sequence {k}, time step {t + 1} holds {float(w.reshape(-1)[t]):g}; expected {expected} "
                 "(the model's wordEmbeddingLayer reads word indices)"
