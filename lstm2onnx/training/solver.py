@@ -21,6 +21,12 @@ Clipping: 'l2norm' scales each learnable (all its directions together) to norm
 at most the threshold; 'global-l2norm' scales all gradients together;
 'absolute-value' clips each element to [−threshold, threshold]. A learn-rate
 factor of 0 leaves its rows exactly unchanged.
+
+Frozen learnables (learn-rate factor 0) as trainNetwork treats them: no L2 term
+is added to their gradient, and a layer whose learnables are all frozen has no
+gradient at all, so it takes no part in the 'global-l2norm' norm (a frozen
+learnable of a layer that still learns does, with its bare gradient). Only
+'global-l2norm' can tell: a frozen learnable never moves.
 """
 
 from __future__ import annotations
@@ -50,7 +56,11 @@ class MatlabSolver:
         self.params = [p for learnable in learnables for p in learnable.params]
         self.sizes = [len(learnable.params) for learnable in learnables]
         self.lr = [f for learnable in learnables for f in learnable.lr]
-        self.l2 = [f for learnable in learnables for f in learnable.l2]
+        frozen = [all(_is_zero(f) for f in learnable.lr) for learnable in learnables]
+        self.l2 = [0.0 if still else f for learnable, still in zip(learnables, frozen) for f in learnable.l2]
+        learning_layers = {learnable.layer for learnable, still in zip(learnables, frozen) if not still}
+        self.measured = [k for k, layer in enumerate(learnable.layer for learnable in learnables for _ in learnable.params)
+                         if layer in learning_layers]  # the parameters with a gradient (see the module's docstring)
         self.v = [torch.zeros_like(p) for p in self.params]  # sgdm's velocity; adam's and rmsprop's squared-gradient average
         self.m = [torch.zeros_like(p) for p in self.params] if options.Solver == "adam" else []
         self.rows = [k for k, f in enumerate(self.lr) if isinstance(f, torch.Tensor)]  # per-gate learn-rate factors
@@ -72,8 +82,12 @@ class MatlabSolver:
             threshold = o.GradientThreshold
             if o.GradientThresholdMethod == "absolute-value":
                 grads = [g.clamp(-threshold, threshold) for g in grads]
+            elif o.GradientThresholdMethod == "l2norm":
+                grads = _clipped(grads, self.sizes, threshold)
             else:
-                grads = _clipped(grads, self.sizes if o.GradientThresholdMethod == "l2norm" else [len(grads)], threshold)
+                grads = list(grads)
+                for k, g in zip(self.measured, _clipped([grads[k] for k in self.measured], [len(self.measured)], threshold)):
+                    grads[k] = g
         return grads
 
     @torch.no_grad()
@@ -106,6 +120,11 @@ class MatlabSolver:
                   value=-(learn_rate * factor) * scale)
         for k in rows:
             self.params[k].sub_(learn_rate * self.lr[k] * scale * steps[k] / denominators[k])
+
+
+def _is_zero(factor: torch.Tensor | float) -> bool:
+    """A learn-rate factor of 0 (every row of a per-gate one)."""
+    return not bool(torch.any(factor != 0)) if isinstance(factor, torch.Tensor) else factor == 0
 
 
 FOREACH_DEVICES = {"cpu"}  # where torch._foreach_* runs the per-tensor operations themselves

@@ -177,3 +177,44 @@ def test_adam_one_step_with_large_epsilon():
     b1, b2 = options.GradientDecayFactor, options.SquaredGradientDecayFactor
     expected = -alpha * np.sqrt(1 - b2) / (1 - b1) * (1 - b1) * g / (np.sqrt(1 - b2) * np.abs(g) + epsilon)
     np.testing.assert_allclose(p.detach().numpy(), expected, rtol=0, atol=1e-15)
+
+
+@pytest.mark.parametrize("solver", ["sgdm", "adam"])
+def test_frozen_learnables_in_global_l2norm_as_trainnetwork(solver):
+    """A learnable with learn-rate factor 0 gets no L2 term; a layer with every learnable frozen has no gradient, so
+    'global-l2norm' measures only the layers that learn (the frozen RecurrentWeights of a learning LSTM with its bare
+    gradient), as MATLAB's trainNetwork regularizes, computes and clips gradients."""
+    lam, threshold, lr = 0.05, 0.02, 0.05
+    layers = [sequenceInputLayer(2), lstmLayer(H, OutputMode="last", RecurrentWeightsLearnRateFactor=0),
+              fullyConnectedLayer(4, WeightLearnRateFactor=0, BiasLearnRateFactor=0, BiasL2Factor=1), fullyConnectedLayer(2),
+              softmaxLayer(), classificationLayer(Classes=["a", "b"])]
+    module = TorchNetwork(initialize(layers, seed=1))
+    learnables = module.learnables()
+    names = [f"{lrn.layer}.{lrn.name}" for lrn in learnables]
+    lr_factor = {n: 0.0 if n in ("lstm.RecurrentWeights", "fc_1.Weights", "fc_1.Bias") else 1.0 for n in names}
+    l2_factor = {n: 0.0 if n.endswith("Bias") and n != "fc_1.Bias" else 1.0 for n in names}  # MATLAB's defaults; fc_1's BiasL2Factor 1
+    measured = [n for n in names if not n.startswith("fc_1.")]  # fc_1 learns nothing: no gradient
+    options = trainingOptions(solver, L2Regularization=lam, GradientThreshold=threshold, GradientThresholdMethod="global-l2norm")
+    solver_ = MatlabSolver(learnables, options, torch.device("cpu"))
+    rng = np.random.default_rng(2)
+    x = torch.tensor(rng.standard_normal((4, 5, 2)), dtype=torch.float32)
+    lengths, y = torch.tensor([5, 3, 2, 4]), torch.tensor([0, 1, 1, 0])
+    theta = {n: np.concatenate([p.detach().numpy().astype(np.float64) for p in lrn.params]) for n, lrn in zip(names, learnables)}
+    frozen = {n: theta[n].copy() for n in names if lr_factor[n] == 0}
+    states = {n: {} for n in names}
+    for t in range(1, 4):
+        module.zero_grad()
+        loss, _ = _loss_and_accuracy(module, module(x, lengths), y, lengths, None)
+        loss.backward()
+        raw = {n: np.concatenate([p.grad.numpy().astype(np.float64) for p in lrn.params]) for n, lrn in zip(names, learnables)}
+        g = {n: raw[n] + (lam * l2_factor[n] * theta[n] if lr_factor[n] else 0.0) for n in names}
+        total = np.sqrt(sum((g[n] ** 2).sum() for n in measured))
+        assert total > threshold  # clipping acts
+        g = {n: v * min(1.0, threshold / total) for n, v in g.items()}
+        theta = {n: matlab_update(solver, theta[n], g[n], states[n], t, lr, lr_factor[n], options) for n in names}
+        solver_.step(lr)
+        for n, lrn in zip(names, learnables):
+            ours = np.concatenate([p.detach().numpy() for p in lrn.params])
+            np.testing.assert_allclose(ours, theta[n], rtol=0, atol=1e-6, err_msg=f"{n} after step {t}")
+    for n, before in frozen.items():
+        np.testing.assert_array_equal(np.concatenate([p.detach().numpy() for p in learnables[names.index(n)].params]), before.astype(np.float32))
