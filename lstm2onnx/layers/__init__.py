@@ -231,6 +231,13 @@ STATISTICS = {
 }
 
 
+def divisor(value: Any) -> np.ndarray:
+    """A normalization divisor (StandardDeviation, or Max - Min) with zeros replaced by 1 (float64), as MATLAB's
+    input layers compute it (``Std(Std==0)=1``; ``range(range==0)=1``): a constant feature is shifted, not divided by 0."""
+    value = np.asarray(value, dtype=np.float64)
+    return np.where(value == 0, 1.0, value)
+
+
 def false_only(value: Any, where: str, refusal: str) -> bool:
     """A logical option lstm2onnx supports only as false: true raises ``where: refusal``."""
     flag = values._scalar(value)
@@ -292,7 +299,10 @@ class SequenceInputLayer(Layer):
     Normalization of a feature x: 'zerocenter' x - Mean; 'zscore'
     (x - Mean) / StandardDeviation; 'rescale-zero-one' (x - Min) / (Max - Min);
     'rescale-symmetric' 2 (x - Min) / (Max - Min) - 1. Statistics are
-    InputSize-by-1 vectors, or scalars for all features ('all').
+    InputSize-by-1 vectors, or scalars for all features ('all'). A zero
+    StandardDeviation or Max - Min divides by 1 instead (:func:`divisor`), as
+    MATLAB's own input-layer code does, so a constant feature of a MATLAB-trained
+    network loads and gives MATLAB's numbers.
     ``MinLength`` (default 1): as in MATLAB, a sequence with fewer time steps is
     a data error when training and predicting (the runtime checks it too).
     """
@@ -323,10 +333,10 @@ class SequenceInputLayer(Layer):
                     f"{self.where(stat)} must be a scalar or a {self.InputSize}-by-1 vector (InputSize), "
                     f"got {value.size} elements"
                 )
-        if self.StandardDeviation is not None and np.any(self.StandardDeviation <= 0):
-            raise LayerError(f"{self.where('StandardDeviation')} must be positive")
-        if self.Min is not None and self.Max is not None and np.any(self.Max <= self.Min):
-            raise LayerError(f"{self.where('Max')} must be greater than Min for every feature")
+        if self.StandardDeviation is not None and np.any(self.StandardDeviation < 0):
+            raise LayerError(f"{self.where('StandardDeviation')} must be nonnegative (0 divides by 1, as in MATLAB)")
+        if self.Min is not None and self.Max is not None and np.any(self.Max < self.Min):
+            raise LayerError(f"{self.where('Max')} must be greater than or equal to Min for every feature")
 
     def missing_statistics(self) -> list[str]:
         return [stat for stat in STATISTICS[self.Normalization] if getattr(self, stat) is None]

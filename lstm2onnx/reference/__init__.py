@@ -23,6 +23,7 @@ from ..layers import (
     LSTMLayer,
     SequenceInputLayer,
     SoftmaxLayer,
+    divisor,
 )
 from ..network import analyze
 
@@ -219,11 +220,11 @@ def normalize(layer: SequenceInputLayer, X: np.ndarray) -> np.ndarray:
     if mode == "zerocenter":
         return X - stat["Mean"]
     if mode == "zscore":
-        return (X - stat["Mean"]) / stat["StandardDeviation"]
+        return (X - stat["Mean"]) / divisor(stat["StandardDeviation"])
     if mode == "rescale-zero-one":
-        return (X - stat["Min"]) / (stat["Max"] - stat["Min"])
+        return (X - stat["Min"]) / divisor(stat["Max"] - stat["Min"])
     if mode == "rescale-symmetric":
-        return 2.0 * (X - stat["Min"]) / (stat["Max"] - stat["Min"]) - 1.0
+        return 2.0 * (X - stat["Min"]) / divisor(stat["Max"] - stat["Min"]) - 1.0
     return X
 
 

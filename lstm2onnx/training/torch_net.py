@@ -37,6 +37,7 @@ from ..layers import (
     RegressionOutputLayer,
     SequenceInputLayer,
     SoftmaxLayer,
+    divisor,
 )
 from ..network import LayerArray, analyze
 
@@ -79,8 +80,12 @@ class Normalize(nn.Module):
     def __init__(self, layer: SequenceInputLayer) -> None:
         super().__init__()
         self.mode = layer.Normalization
-        for name in ("Mean", "StandardDeviation", "Min", "Max"):
-            value = getattr(layer, name)
+        stats = {name: getattr(layer, name) for name in ("Mean", "StandardDeviation", "Min")}
+        if stats["StandardDeviation"] is not None:
+            stats["StandardDeviation"] = divisor(stats["StandardDeviation"])
+        both = layer.Min is not None and layer.Max is not None
+        stats["Range"] = divisor(np.asarray(layer.Max, np.float64) - np.asarray(layer.Min, np.float64)) if both else None
+        for name, value in stats.items():
             self.register_buffer(name, None if value is None else torch.tensor(np.asarray(value, np.float32)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -88,9 +93,9 @@ class Normalize(nn.Module):
             x = x - self.Mean
             return x / self.StandardDeviation if self.mode == "zscore" else x
         if self.mode == "rescale-zero-one":
-            return (x - self.Min) / (self.Max - self.Min)
+            return (x - self.Min) / self.Range
         if self.mode == "rescale-symmetric":
-            return (x - self.Min) / ((self.Max - self.Min) / 2.0) - 1.0
+            return (x - self.Min) / (self.Range / 2.0) - 1.0
         return x
 
 

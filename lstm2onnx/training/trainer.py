@@ -3,8 +3,9 @@
 Losses (as MATLAB's output layers define them, with padding excluded):
 classification, cross-entropy ``-1/N Σ_n Σ_t Σ_i w_i T_nti log Y_nti`` (t over
 each sequence's valid steps for sequence output; ``w`` the ClassWeights);
-regression, half mean squared error ``1/N Σ_n 1/(2 R S_n) Σ_t Σ_r (Y - T)²``
-(``S_n`` the valid steps, 1 after OutputMode 'last'). As in MATLAB, each epoch
+regression, half mean squared error ``1/N Σ_n 1/(2 S_n) Σ_t Σ_r (Y - T)²``
+(``S_n`` the valid steps, 1 after OutputMode 'last'; summed over the R responses,
+not divided by R, as regressionLayer's documentation states). As in MATLAB, each epoch
 uses ``floor(N / MiniBatchSize)`` mini-batches and leaves the rest out.
 """
 
@@ -162,9 +163,9 @@ def _loss_terms(module: TorchNetwork, out: torch.Tensor, y: torch.Tensor, length
     if module.sequence_output:
         T = out.shape[1]
         valid = (torch.arange(T, device=out.device)[None, :] < lengths[:, None]).float()[..., None]
-        per_sequence = (((out - y) ** 2) * valid).sum(dim=(1, 2)) / (2 * out.shape[2] * lengths.float())
+        per_sequence = (((out - y) ** 2) * valid).sum(dim=(1, 2)) / (2 * lengths.float())
         return per_sequence.sum() / n, math.nan, math.nan
-    return (((out - y) ** 2).sum(dim=1) / (2 * out.shape[1])).sum() / n, math.nan, math.nan
+    return ((out - y) ** 2).sum() / (2 * n), math.nan, math.nan
 
 
 def _loss_and_accuracy(module: TorchNetwork, out: torch.Tensor, y: torch.Tensor, lengths: torch.Tensor, class_weights) -> tuple[torch.Tensor, float]:

@@ -25,6 +25,7 @@ from ...layers import (
     RegressionOutputLayer,
     SequenceInputLayer,
     SoftmaxLayer,
+    divisor,
 )
 from ...errors import Lstm2OnnxError
 from ..graph import Graph
@@ -153,14 +154,14 @@ def emit_sequence_input(ctx: EmitContext, layer: SequenceInputLayer, x: Tensor) 
     if mode in ("zerocenter", "zscore"):
         data = g.op("Sub", [data, g.const(f"{name}.Mean", stat("Mean"))], name)
         if mode == "zscore":
-            data = g.op("Div", [data, g.const(f"{name}.StandardDeviation", stat("StandardDeviation"))], name)
+            data = g.op("Div", [data, g.const(f"{name}.StandardDeviation", divisor(stat("StandardDeviation")))], name)
     elif mode in ("rescale-zero-one", "rescale-symmetric"):
-        lo, hi = stat("Min"), stat("Max")
+        lo, span = stat("Min"), divisor(stat("Max") - stat("Min"))
         data = g.op("Sub", [data, g.const(f"{name}.Min", lo)], name)
         if mode == "rescale-zero-one":
-            data = g.op("Div", [data, g.const(f"{name}.Range", hi - lo)], name)
+            data = g.op("Div", [data, g.const(f"{name}.Range", span)], name)
         else:  # 2 (x - Min) / (Max - Min) - 1, with the factor 2 folded into the divisor
-            data = g.op("Div", [data, g.const(f"{name}.HalfRange", (hi - lo) / 2.0)], name)
+            data = g.op("Div", [data, g.const(f"{name}.HalfRange", span / 2.0)], name)
             data = g.op("Sub", [data, g.const("one_f", 1.0)], name)
     data = g.op("Transpose", [data], name, perm=[1, 0, 2])
     return Tensor(data, layer.InputSize, True)
