@@ -99,6 +99,7 @@ class TrainingOptions:
     ExecutionEnvironment: str = "auto"
     CheckpointPath: str = ""
     BatchNormalizationStatistics: str = "population"
+    ResetInputNormalization: bool = True  # recompute the input layer's normalization statistics (else only missing ones)
     OutputNetwork: str = "last-iteration"  # or "best-validation-loss", "best-validation" (ObjectiveMetricName), "auto"
     Metrics: tuple[str, ...] = ()  # trainnet: "accuracy" and/or "rmse"
     ObjectiveMetricName: str = "loss"  # trainnet: what ValidationPatience watches
@@ -117,7 +118,8 @@ def trainingOptions(solverName: str, *args: Any, **kwargs: Any) -> TrainingOptio
 
     Defaults are MATLAB's: InitialLearnRate 0.01 for 'sgdm' and 0.001 for 'adam'/'rmsprop';
     SquaredGradientDecayFactor 0.999 for 'adam' and 0.9 for 'rmsprop'; L2Regularization 1e-4;
-    MiniBatchSize 128; MaxEpochs 30; Shuffle 'once'; BatchNormalizationStatistics 'population'.
+    MiniBatchSize 128; MaxEpochs 30; Shuffle 'once'; BatchNormalizationStatistics 'population';
+    ResetInputNormalization true.
     """
     solver = _choice("solverName", solverName, SOLVERS)
     names = [f.name for f in dataclasses.fields(TrainingOptions) if f.name != "Solver"]
@@ -167,7 +169,7 @@ def _check(name: str, value: Any) -> Any:
         return _number(name, value, -math.inf, math.inf, low_open=True, high_open=True)
     if name == "SequencePaddingDirection":
         return _choice(name, value, ("right", "left"))
-    if name == "Verbose":
+    if name in ("Verbose", "ResetInputNormalization"):
         return _flag(name, value)
     if name == "Plots":
         return _choice(name, value, ("none", "training-progress"))

@@ -28,7 +28,7 @@ import numpy as np
 from ._torch import torch  # before anything else imports torch: a missing torch gets the install hint
 
 from ..errors import Lstm2OnnxError, NetworkError
-from ..layers import ClassificationOutputLayer, Layer, SequenceInputLayer
+from ..layers import STATISTICS, ClassificationOutputLayer, Layer, SequenceInputLayer
 from ..layers.convolution import TimeWindow
 from ..network import LayerArray, analyze, initialize
 from .options import TrainingOptions
@@ -263,16 +263,20 @@ def _device(options: TrainingOptions) -> torch.device:
     return torch.device("cpu")
 
 
-def _with_statistics(layers: list[Layer], X: list[np.ndarray]) -> list[Layer]:
-    """sequenceInputLayer statistics computed from the training data where Normalization needs them and none are given."""
+def _with_statistics(layers: list[Layer], X: list[np.ndarray], reset: bool) -> list[Layer]:
+    """sequenceInputLayer statistics computed from the training data where Normalization needs them: every one with
+    trainingOptions' ResetInputNormalization (MATLAB's default: given ones are replaced), else those not given."""
     first = layers[0]
-    if not isinstance(first, SequenceInputLayer) or not first.missing_statistics():
+    if not isinstance(first, SequenceInputLayer):
+        return layers
+    wanted = list(STATISTICS[first.Normalization]) if reset else first.missing_statistics()
+    if not wanted:
         return layers
     frames = np.concatenate([np.asarray(x, np.float64) for x in X])
     over_all = first.NormalizationDimension == "all"
     axis = None if over_all else 0
     stats = {"Mean": frames.mean(axis=axis), "StandardDeviation": frames.std(axis=axis), "Min": frames.min(axis=axis), "Max": frames.max(axis=axis)}
-    given = {k: stats[k] for k in first.missing_statistics()}
+    given = {k: stats[k] for k in wanted}
     if "StandardDeviation" in given:
         given["StandardDeviation"] = np.where(given["StandardDeviation"] > 0, given["StandardDeviation"], 1.0)  # constant features stay as they are
     if "Max" in given and "Min" in given:
@@ -449,7 +453,7 @@ def _train(X: Any, Y: Any, layers: Sequence[Layer], options: TrainingOptions, se
         raise Lstm2OnnxError("trainNetwork: options must come from trainingOptions(...)")
     chunk = options.SequenceLength if isinstance(options.SequenceLength, int) else None
     structure = analyze(layers, need_statistics=False)
-    layers = _with_statistics(list(structure.layers), X)
+    layers = _with_statistics(list(structure.layers), X, options.ResetInputNormalization)
     layers, classes = _with_classes(layers, Y, structure.sequence_output)
     with _numpy_blas_threads(1):
         net = initialize(layers, seed)
