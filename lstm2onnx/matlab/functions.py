@@ -393,11 +393,21 @@ def _category_key(items: list[str]) -> Callable[[str], Any]:
     return lambda label: values[label]
 
 
-for _name, _fn in {"floor": np.floor, "ceil": np.ceil, "round": lambda x: np.where(x >= 0, np.floor(x + 0.5), -np.floor(-x + 0.5)),
+def _matlab_round(x: np.ndarray) -> np.ndarray:
+    """MATLAB's round: halves away from zero (numpy's round takes halves to even: round(2.5) is 2 there, 3 here)."""
+    return np.where(x >= 0, np.floor(x + 0.5), -np.floor(-x + 0.5))
+
+
+def _to_integer(bits: int, signed: bool) -> Callable[[np.ndarray], np.ndarray]:
+    """MATLAB's int8(x) ... uint64(x): rounded as round does, saturated to the type's range, NaN to 0."""
+    low, high = (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1) if signed else (0, 2**bits - 1)
+    return lambda x: np.nan_to_num(np.clip(_matlab_round(x), low, high), nan=0.0)
+
+
+for _name, _fn in {"floor": np.floor, "ceil": np.ceil, "round": _matlab_round,
                    "fix": np.trunc, "abs": np.abs, "sqrt": np.sqrt, "exp": np.exp, "log": np.log, "log2": np.log2,
                    "log10": np.log10, "sign": np.sign, "double": lambda x: x, "single": lambda x: x.astype(np.float32).astype(float),
-                   "int8": np.round, "int16": np.round, "int32": np.round, "int64": np.round, "uint8": np.round,
-                   "uint16": np.round, "uint32": np.round, "uint64": np.round}.items():
+                   **{f"{'' if signed else 'u'}int{bits}": _to_integer(bits, signed) for bits in (8, 16, 32, 64) for signed in (True, False)}}.items():
     FUNCTIONS[_name] = _elementwise(_name, _fn)
 
 
@@ -889,7 +899,7 @@ def _num2str(call: CallContext, args: list[Any], nargout: int) -> Any:
         digits = integer(args[1], "num2str's precision", 1)
         return "  ".join(f"{v:.{digits}g}" for v in x)
     if call.name == "int2str":
-        x = np.round(x)
+        x = _matlab_round(x)
     return "  ".join(number_text(float(v)) for v in x)
 
 

@@ -160,6 +160,10 @@ FORMS = [
     ("x = [3 1 2]; layers = sequenceInputLayer(max(x) + min(x) + prod(x) + mean(x));", [sequenceInputLayer(12)]),
     ("y = [2 2 5 7 7 7]; layers = fullyConnectedLayer(numel(unique(y)));", [fullyConnectedLayer(3)]),
     ("layers = fullyConnectedLayer(floor(7/2) + ceil(0.2) + round(2.5) + abs(-1));", [fullyConnectedLayer(8)]),
+    # MATLAB's integer conversions round halves away from zero (numpy's round would give 2 and 4) and saturate
+    ("layers = fullyConnectedLayer(double(int32(2.5)) + double(uint8(3.5)) + double(int8(-0.5)) + double(uint8(-4)) + double(int16(NaN)));",
+     [fullyConnectedLayer(6)]),
+    ("layers = fullyConnectedLayer(int8(300) - 120 + str2double(int2str(4.5)));", [fullyConnectedLayer(12)]),
     ("z = zeros(2, 3); o = ones(1, 4); layers = fullyConnectedLayer(numel(z) + length(o) + height(z) + width(z));",
      [fullyConnectedLayer(15)]),
     ("layers = sequenceInputLayer(2);\nlayers(end+1) = lstmLayer(3);\nlayers = [layers; fullyConnectedLayer(1)];\nlayers = [layers, regressionLayer];",
