@@ -777,27 +777,50 @@ class StreamPool:
     def _step_gathered(self, slots: np.ndarray, X: np.ndarray, lengths: np.ndarray) -> np.ndarray:
         """Step the streams on ``slots`` (claimed, any rows) by ``X``: their state rows are gathered, stepped and put back.
 
-        Rows on one host page (the usual case) go through reusable buffers
-        bound to an IOBinding (:class:`_Gather`): one ``take`` per state
-        tensor in, one indexed assignment out, with the row index computed
-        once, and nothing allocated but the output's copy. Rows over several
-        pages, or on a device page, are read and written per page.
+        Rows on host pages go through reusable buffers bound to an IOBinding
+        (:class:`_Gather`): per page and state tensor one ``take`` in and one
+        indexed assignment out, with the page's row index computed once, and
+        nothing allocated but the output's copy. Rows over several pages are
+        first sorted by slot, which groups them by page (a page's slots are one
+        ascending range), so each page fills one slice of the buffers; the
+        chunks and outputs are permuted to match. Device pages are read and
+        written per page through the host.
         """
         pages = self._page_of[slots]
-        page = self._pages[pages[0]] if (pages == pages[0]).all() else None
-        if page is None or page.host is None:
+        one_page = bool((pages == pages[0]).all())
+        if self._pages[pages[0]].host is None:
             return self._step_gathered_by_page(slots, X, lengths)
-        index = page.index(self._row_of[slots])
-        gather = self._take_gather(len(slots), X.shape[1])
+        n, order = len(slots), None
+        if one_page:
+            runs = [(self._pages[pages[0]], slots, 0, n)]
+        else:
+            order = np.argsort(slots, kind="stable")
+            slots, pages = slots[order], pages[order]
+            bounds = [0, *(np.flatnonzero(np.diff(pages)) + 1).tolist(), n]
+            runs = [(self._pages[pages[a]], slots[a:b], a, b) for a, b in zip(bounds[:-1], bounds[1:])]
+        gather = self._take_gather(n, X.shape[1])
         try:
-            np.copyto(gather.x, X)
-            np.copyto(gather.lengths, lengths)
-            for tensor, values in zip(page.flat, gather.state_in):
-                np.take(tensor, index, axis=0, out=values, mode="clip")  # the index is in range: no buffered 'raise' mode
+            if order is None:
+                np.copyto(gather.x, X)
+                np.copyto(gather.lengths, lengths)
+            else:
+                np.take(X, order, axis=0, out=gather.x)
+                np.take(lengths, order, out=gather.lengths)
+            indices = []
+            for page, rows, a, b in runs:
+                index = page.index(self._row_of[rows])
+                for tensor, values in zip(page.flat, gather.state_in):
+                    np.take(tensor, index, axis=0, out=values[a:b], mode="clip")  # the index is in range: no buffered 'raise' mode
+                indices.append(index)
             gather.run()
-            for tensor, values in zip(page.flat, gather.state_out):
-                tensor[index] = values
-            return gather.y.copy()
+            for (page, _, a, b), index in zip(runs, indices):
+                for tensor, values in zip(page.flat, gather.state_out):
+                    tensor[index] = values[a:b]
+            if order is None:
+                return gather.y.copy()
+            inverse = np.empty(n, np.intp)
+            inverse[order] = np.arange(n)
+            return np.take(gather.y, inverse, axis=0)
         finally:
             self._give_back_gather(gather)
 
@@ -829,6 +852,7 @@ class StreamPool:
             free.append(gather)
 
     def _step_gathered_by_page(self, slots: np.ndarray, X: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+        """Device pages: each page's rows read to the host, stepped with session.run, written back (see _Page.write)."""
         info = self.info
         feeds = {info.sequences: X}
         if info.sequence_lengths:
