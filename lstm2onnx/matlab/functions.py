@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import re
+import warnings
 from typing import Any, Callable, Protocol
 
 import numpy as np
@@ -270,13 +271,30 @@ def _first_dim(shape: tuple[int, ...]) -> int:
     return next((k for k, d in enumerate(shape) if d != 1), 0)
 
 
+def _option(value: Any) -> str | None:
+    """An option such as 'all' or "descend", lower-cased: a char vector or a string scalar (None for anything else)."""
+    if isinstance(value, str):
+        return value.lower()
+    if isinstance(value, Strings) and value.data.size == 1:
+        return str(value.data.reshape(-1)[0]).lower()
+    return None
+
+
+def _zero_by_zero(x: np.ndarray, args: list[Any]) -> bool:
+    """MATLAB's special case of a reduction without a dimension: sum([]) is 0, prod([]) 1, mean/median/std([]) NaN
+    (a 0x0 input gives a scalar, where along dimension 1 it would give a 1x0 result)."""
+    return len(args) == 1 and x.shape == (0, 0)
+
+
 def _reduction(name: str, fn: Callable[..., np.ndarray]) -> Builtin:
     def reduce(call: CallContext, args: list[Any], nargout: int) -> Any:
         _opaque_check(call, name, args)
         _nargs(name, args, 1, 2)
         x = numbers(args[0], name)
-        if len(args) == 2 and isinstance(args[1], str) and args[1].lower() == "all":
-            return np.array([[float(fn(x))]]) if x.size else np.array([[float(fn(np.zeros(0)))]])
+        if len(args) == 2 and _option(args[1]) == "all" or _zero_by_zero(x, args):
+            with np.errstate(all="ignore"), warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # mean of nothing is NaN, as MATLAB's
+                return np.array([[float(fn(x))]]) if x.size else np.array([[float(fn(np.zeros(0)))]])
         axis = integer(args[1], f"{name}'s dimension", 1) - 1 if len(args) == 2 else _first_dim(x.shape)
         if axis >= x.ndim:
             return x.copy()
@@ -302,7 +320,7 @@ def _spread(name: str, root: bool) -> Builtin:
         weight = 0.0 if len(args) < 2 or (isinstance(args[1], np.ndarray) and args[1].size == 0) else scalar(args[1], f"{name}'s weight")
         if weight not in (0.0, 1.0):
             raise FunctionError(f"{name}: the weight must be 0 or 1 (weight vectors are not supported), got {weight:g}")
-        if len(args) == 3 and isinstance(args[2], str) and args[2].lower() == "all":
+        if len(args) == 3 and _option(args[2]) == "all" or x.shape == (0, 0) and len(args) < 3:
             x, axis = x.reshape(-1, 1), 0
         else:
             axis = integer(args[2], f"{name}'s dimension", 1) - 1 if len(args) == 3 else _first_dim(x.shape)
@@ -323,34 +341,58 @@ FUNCTIONS["std"] = _spread("std", True)
 FUNCTIONS["var"] = _spread("var", False)
 
 
-def _extreme(name: str, pick: Callable, arg: Callable) -> Builtin:
+def _extreme(name: str, larger: bool) -> Builtin:
+    """``max``/``min`` as MATLAB's: NaN is left out unless ``'includenan'`` (``max([3 NaN 5])`` is 5, ``max(NaN, 0)``
+    is 0; a slice of NaN only gives NaN at index 1), the index is the first extreme's, ``[]``/dim/``'all'``, and
+    an empty slice gives an empty result (``max(zeros(0, 3))`` is 0x3)."""
+
     def extreme(call: CallContext, args: list[Any], nargout: int) -> Any:
         _opaque_check(call, name, args)
-        _nargs(name, args, 1, 3)
-        if len(args) == 2:
-            a, b = numbers(args[0], name), numbers(args[1], name)
+        _nargs(name, args, 1, 4)
+        rest = list(args[1:])
+        include_nan = False
+        if rest and _option(rest[-1]) in ("omitnan", "includenan"):
+            include_nan = _option(rest.pop()) == "includenan"
+            if len(rest) == 1 and isinstance(rest[0], np.ndarray) and rest[0].size == 0:
+                rest = []  # max(A, [], 'omitnan')
+        if len(rest) == 1:
+            a, b = numbers(args[0], name), numbers(rest[0], name)
             try:
                 shape = np.broadcast_shapes(a.shape, b.shape)
             except ValueError:
                 raise FunctionError(f"{name}: sizes {shape_of(a)} and {shape_of(b)} do not agree") from None
             call.budget.charge(elements(shape), call.pos, shape)
-            return np.asarray(pick(np.stack(np.broadcast_arrays(a, b)), axis=0), dtype=float)
+            pair = (np.maximum if larger else np.minimum) if include_nan else (np.fmax if larger else np.fmin)
+            return np.asarray(pair(a, b), dtype=float)
+        if len(rest) not in (0, 2) or rest and not (isinstance(rest[0], np.ndarray) and rest[0].size == 0):
+            raise FunctionError(f"{name} takes {name}(A), {name}(A, B), {name}(A, [], dim) or {name}(A, [], 'all')")
         x = numbers(args[0], name)
-        if x.size == 0:
-            return (np.zeros((0, 0)), np.zeros((0, 0))) if nargout > 1 else np.zeros((0, 0))
-        axis = integer(args[2], f"{name}'s dimension", 1) - 1 if len(args) == 3 else _first_dim(x.shape)
+        option = _option(rest[1]) if rest else None
+        if option is not None:
+            if option != "all":
+                raise FunctionError(f"{name}: unknown option {option!r} (dim, 'all', 'omitnan', 'includenan')")
+            x = x.reshape(-1, 1, order="F") if x.size else np.zeros((0, 0))
+        axis = integer(rest[1], f"{name}'s dimension", 1) - 1 if rest and option is None else _first_dim(x.shape)
         if axis >= x.ndim:
             return (x.copy(), np.ones_like(x)) if nargout > 1 else x.copy()
-        value = np.asarray(pick(x, axis=axis, keepdims=True), dtype=float)
-        if nargout > 1:
-            return value, np.asarray(np.expand_dims(arg(x, axis=axis), axis), dtype=float) + 1
-        return value
+        call.budget.charge(2 * x.size, call.pos, x.shape)
+        if x.shape[axis] == 0:
+            return (x.copy(), x.copy()) if nargout > 1 else x.copy()
+        nan = np.isnan(x)
+        with np.errstate(all="ignore"):
+            best = (np.max if larger else np.min)(np.where(nan, -np.inf if larger else np.inf, x), axis=axis, keepdims=True)
+        hit = (x == best) & ~nan
+        if include_nan:
+            hit = np.where(nan.any(axis=axis, keepdims=True), nan, hit)
+        index = np.argmax(hit, axis=axis, keepdims=True)  # the first hit; 0 in a slice of NaN only
+        value = np.take_along_axis(x, index, axis=axis)
+        return (value, index.astype(float) + 1) if nargout > 1 else value
 
     return extreme
 
 
-FUNCTIONS["max"] = _extreme("max", np.max, np.argmax)
-FUNCTIONS["min"] = _extreme("min", np.min, np.argmin)
+FUNCTIONS["max"] = _extreme("max", True)
+FUNCTIONS["min"] = _extreme("min", False)
 
 
 def _elementwise(name: str, fn: Callable[[np.ndarray], np.ndarray]) -> Builtin:
@@ -454,11 +496,14 @@ def _logical(call: CallContext, args: list[Any], nargout: int) -> Any:
 
 @builtin("any", "all")
 def _any_all(call: CallContext, args: list[Any], nargout: int) -> Any:
-    """``any``/``all`` of a vector or ``'all'``; of a matrix, along the first dimension that is not 1 (or ``dim``)."""
+    """``any``/``all`` along the first dimension that is not 1 (or ``dim``, or ``'all'``); ``any`` ignores NaN,
+    ``all`` counts it as nonzero (MATLAB: any(NaN) is 0, all(NaN) is 1); ``any([])`` is 0 and ``all([])`` 1, while
+    ``all(zeros(0, 3))`` is 1x3."""
     _nargs(call.name, args, 1, 2)
-    x = numbers(args[0], call.name) != 0
+    values = numbers(args[0], call.name)
+    x = (values != 0) & ~np.isnan(values) if call.name == "any" else values != 0
     reduce = np.any if call.name == "any" else np.all
-    if len(args) == 2 and isinstance(args[1], str) and args[1].lower() == "all" or x.size <= 1 or 1 in x.shape and len(args) == 1:
+    if len(args) == 2 and _option(args[1]) == "all" or _zero_by_zero(x, args):
         return np.array([[bool(reduce(x))]])
     axis = integer(args[1], f"{call.name}'s dimension", 1) - 1 if len(args) == 2 else _first_dim(x.shape)
     return reduce(x, axis=axis, keepdims=True) if axis < x.ndim else x.copy()
@@ -475,6 +520,8 @@ def _sizes(call: CallContext, args: list[Any], name: str) -> tuple[int, ...]:
     if any(not math.isfinite(d) or not d.is_integer() for d in dims):
         raise FunctionError(f"{name} needs integer sizes")
     shape = tuple(max(int(d), 0) for d in (dims * 2 if len(dims) == 1 else dims))
+    while len(shape) > 2 and shape[-1] == 1:  # zeros(2, 3, 1) is 2x3 (ndims 2), as MATLAB drops trailing 1s
+        shape = shape[:-1]
     call.budget.charge(elements(shape), call.pos, shape)
     return shape
 
@@ -502,10 +549,16 @@ def _cell(call: CallContext, args: list[Any], nargout: int) -> Any:
 
 @builtin("linspace")
 def _linspace(call: CallContext, args: list[Any], nargout: int) -> Any:
+    """``linspace(x1, x2, n)``: n points (default 100); as MATLAB, n = 1 gives x2, n <= 0 a 1x0 row, and a
+    non-integer n floor(n) points."""
     _nargs("linspace", args, 2, 3)
-    count = integer(args[2], "linspace's count") if len(args) == 3 else 100
+    n = scalar(args[2], "linspace's count") if len(args) == 3 else 100.0
+    if not math.isfinite(n):
+        raise FunctionError(f"linspace's count must be a finite number, got {n:g}")
+    count = max(int(math.floor(n)), 0)
     call.budget.charge(count, call.pos, (1, count))
-    return np.linspace(scalar(args[0], "linspace"), scalar(args[1], "linspace"), count).reshape(1, -1)
+    low, high = scalar(args[0], "linspace"), scalar(args[1], "linspace")
+    return np.array([[high]]) if count == 1 else np.linspace(low, high, count).reshape(1, -1)
 
 
 def _set_items(value: Any, name: str) -> tuple[list[Any], bool, Callable[[list[Any], tuple[int, ...]], Any]]:
@@ -530,18 +583,19 @@ def _unique(call: CallContext, args: list[Any], nargout: int) -> Any:
     call.budget.charge(3 * len(items), call.pos, (len(items),))
     if isinstance(args[0], (Cell, Strings)):
         _charge_texts(call, items)
-    stable = any(isinstance(a, str) and a.lower() == "stable" for a in args[1:])
+    stable = any(_option(a) == "stable" for a in args[1:])
+    keys = [(1, k) if item != item else (0, item) for k, item in enumerate(items)]  # each NaN distinct, sorted last
     first: dict[Any, int] = {}
-    for k, item in enumerate(items):
-        first.setdefault(item, k)
-    out = list(first) if stable else sorted(first)
-    shape = (1, len(out)) if row else (len(out), 1)
-    result = wrap(out, shape)
+    for k, key in enumerate(keys):
+        first.setdefault(key, k)
+    order = list(first) if stable else sorted(first)
+    shape = (1, len(order)) if row else (len(order), 1)
+    result = wrap([items[first[key]] for key in order], shape)
     if nargout <= 1:
         return result
-    place = {item: k for k, item in enumerate(out)}
-    ia = np.array([[float(first[item] + 1)] for item in out])
-    ic = np.array([[float(place[item] + 1)] for item in items])
+    place = {key: k for k, key in enumerate(order)}
+    ia = np.array([[float(first[key] + 1)] for key in order])
+    ic = np.array([[float(place[key] + 1)] for key in keys])
     return (result, ia, ic)[:nargout]
 
 
@@ -646,9 +700,13 @@ def _median_mode(call: CallContext, args: list[Any], nargout: int) -> Any:
     _opaque_check(call, call.name, args)
     _nargs(call.name, args, 1, 2)
     x = numbers(args[0], call.name)
+    if _zero_by_zero(x, args):
+        return np.array([[math.nan]])  # median([]) and mode([]) are NaN
     axis = integer(args[1], f"{call.name}'s dimension", 1) - 1 if len(args) == 2 else _first_dim(x.shape)
-    if axis >= x.ndim or x.size == 0:
+    if axis >= x.ndim:
         return x.copy()
+    if x.size == 0:  # median(zeros(0, 3)) is NaN(1, 3)
+        return np.full(tuple(1 if k == axis else d for k, d in enumerate(x.shape)), math.nan)
     call.budget.charge(2 * x.size, call.pos, x.shape)
     if call.name == "median":
         return np.median(x, axis=axis, keepdims=True)
@@ -793,16 +851,30 @@ def _strlength(call: CallContext, args: list[Any], nargout: int) -> Any:
 
 @builtin("sort")
 def _sort(call: CallContext, args: list[Any], nargout: int) -> Any:
-    """``[B, I] = sort(A)`` (ascending, stable; ``'descend'``) along the first dimension that is not 1."""
+    """``[B, I] = sort(A, dim, 'ascend'/'descend')`` (stable) along the first dimension that is not 1 or ``dim``;
+    NaN goes last ascending and first descending (MATLAB's MissingPlacement 'auto')."""
     _opaque_check(call, "sort", args)
     _nargs("sort", args, 1, 3)
-    descend = any(isinstance(a, str) and a.lower() == "descend" for a in args[1:])
+    descend, dim = False, None
+    for a in args[1:]:
+        option = _option(a)
+        if option is not None:
+            if option not in ("ascend", "descend"):
+                raise FunctionError(f"sort: unknown option {option!r} (dim, 'ascend', 'descend')")
+            descend = option == "descend"
+        else:
+            dim = integer(a, "sort's dimension", 1) - 1
     value = args[0]
     if isinstance(value, np.ndarray):
         x = numbers(value, "sort")
-        axis = _first_dim(x.shape)
+        axis = _first_dim(x.shape) if dim is None else dim
+        if axis >= x.ndim:
+            return (x.copy(), np.ones_like(x)) if nargout > 1 else x.copy()
         call.budget.charge(2 * x.size, call.pos, x.shape)
-        order = np.argsort(-x if descend else x, axis=axis, kind="stable")
+        order = np.argsort(-x if descend else x, axis=axis, kind="stable")  # NaN last
+        if descend:  # then NaN first, the others kept in their order (a second stable sort)
+            order = np.take_along_axis(order, np.argsort(~np.isnan(np.take_along_axis(x, order, axis=axis)), axis=axis,
+                                                         kind="stable"), axis=axis)
         out = np.take_along_axis(x, order, axis=axis)
         return (out, order.astype(float) + 1) if nargout > 1 else out
     items, shape = texts(value, "sort")
@@ -820,7 +892,7 @@ def _cumsum(call: CallContext, args: list[Any], nargout: int) -> Any:
     x = numbers(args[0], "cumsum")
     axis = integer(args[1], "cumsum's dimension", 1) - 1 if len(args) == 2 else _first_dim(x.shape)
     call.budget.charge(x.size, call.pos, x.shape)
-    return np.cumsum(x, axis=min(axis, x.ndim - 1))
+    return np.cumsum(x, axis=axis) if axis < x.ndim else x.copy()  # cumsum([1 2 3], 3) is [1 2 3]
 
 
 @builtin("find")
@@ -860,6 +932,8 @@ def _text_array(name: str, wrap: Callable[[np.ndarray], Any], most: int = 1) -> 
         if isinstance(args[0], np.ndarray):
             call.budget.charge(args[0].size * STRING_COST, call.pos, args[0].shape, "a string array")
         items, shape = texts(args[0], name)
+        if name == "cellstr" and isinstance(args[0], str):  # cellstr('a ') is {'a'}: trailing whitespace removed
+            items = [s.rstrip(_TRAILING) for s in items]
         _charge_texts(call, items)
         return wrap(object_array(items, shape))
 
@@ -891,16 +965,35 @@ def _num2str(call: CallContext, args: list[Any], nargout: int) -> Any:
     _nargs("num2str", args, 1, 2)
     if isinstance(args[0], str):
         return args[0]
-    x = numbers(args[0], "num2str").reshape(-1)
+    array = numbers(args[0], call.name)
+    if array.size == 0:
+        return ""
+    if array.ndim != 2 or array.shape[0] != 1:
+        raise FunctionError(f"{call.name} of a {describe(array)} makes a char matrix (one row of text per row), which "
+                            "lstm2onnx does not model: give it a row")
+    x = array.reshape(-1)
     call.budget.charge(x.size * 2, call.pos, (x.size,))
     if len(args) == 2:
         if isinstance(args[1], str):
             return _format(args[1], list(x), call)
         digits = integer(args[1], "num2str's precision", 1)
-        return "  ".join(f"{v:.{digits}g}" for v in x)
+        return _num2str_fields(x, digits + 7, f".{digits}g")
     if call.name == "int2str":
         x = _matlab_round(x)
-    return "  ".join(number_text(float(v)) for v in x)
+    if np.all(x == np.trunc(x)):  # whole numbers: int2str's columns, 2 blanks wider than the widest
+        return _num2str_fields(x, None, ".0f")
+    finite = np.abs(x[np.isfinite(x)])
+    top = float(finite.max()) if finite.size else 0.0
+    digits = (1 if top == 0 else min(12, max(1, math.floor(math.log10(top)) + 1))) + 4  # num2str(pi) is '3.1416'
+    return _num2str_fields(x, digits + 7, f".{digits}g")
+
+
+def _num2str_fields(x: np.ndarray, width: int | None, spec: str) -> str:
+    """MATLAB's num2str of a row: each number right-aligned in a field of ``width`` (None: 2 wider than the widest
+    number), then the leading blanks removed."""
+    fields = [f"{v:{spec}}" if math.isfinite(v) else number_text(float(v)) for v in x]
+    width = max(map(len, fields)) + 2 if width is None else width
+    return "".join(f.rjust(width) for f in fields).lstrip()
 
 
 _SPEC = re.compile(r"%(?P<flags>[-+ 0#]*)(?P<width>\d+|\*)?(?:\.(?P<prec>\d+))?(?P<conv>[diuoxXfeEgGcs%])")
@@ -944,10 +1037,16 @@ def _format(fmt: str, values: list[Any], call: CallContext) -> str:
 def _convert(m: re.Match, value: Any) -> str:
     conv = m.group("conv")
     spec = "%" + (m.group("flags") or "") + (m.group("width") or "").replace("*", "") + (f".{m.group('prec')}" if m.group("prec") else "")
+    if conv in "sc" and not isinstance(value, str):
+        # MATLAB: a text conversion of an integer that is a character code gives the character
+        # (sprintf('%s', 65) is 'A'); of any other number it is overridden by %e
+        if not (float(value).is_integer() and 0 <= value < 0x110000):
+            return "%e" % float(value) if math.isfinite(value) else number_text(float(value))
+        value = chr(int(value))
     if conv == "s":
-        return (spec + "s") % (value if isinstance(value, str) else number_text(float(value)))
+        return (spec + "s") % value
     if conv == "c":
-        return value if isinstance(value, str) else chr(int(value)) if 0 <= value < 0x110000 else "?"
+        return value
     if isinstance(value, str):
         return value
     if not math.isfinite(value):
@@ -988,10 +1087,14 @@ def _fullfile(call: CallContext, args: list[Any], nargout: int) -> Any:
     return Strings.scalar(out) if any(isinstance(a, Strings) for a in args) else out
 
 
+# strcat removes these from the end of its char arguments (not of cells' or strings' texts), as MATLAB documents
+_TRAILING = " \t\v\n\r\f"
+
+
 @builtin("strcat")
 def _strcat(call: CallContext, args: list[Any], nargout: int) -> Any:
     if any(isinstance(a, (Strings, Cell)) for a in args):
-        columns = [texts(a, "strcat") for a in args]
+        columns = [([a.rstrip(_TRAILING)], (1, 1)) if isinstance(a, str) else texts(a, "strcat") for a in args]
         count = max(len(items) for items, _ in columns)
         for items, _ in columns:
             if len(items) not in (1, count):
@@ -1001,7 +1104,7 @@ def _strcat(call: CallContext, args: list[Any], nargout: int) -> Any:
         shape = next(shape for items, shape in columns if len(items) == count)
         wrap = Cell if any(isinstance(a, Cell) for a in args) and not any(isinstance(a, Strings) for a in args) else Strings
         return wrap(object_array(joined, shape))
-    parts = [text(a, "strcat").rstrip(" \t\n") if isinstance(a, str) else text(a, "strcat") for a in args]
+    parts = [text(a, "strcat").rstrip(_TRAILING) if isinstance(a, str) else text(a, "strcat") for a in args]
     out = "".join(parts)
     call.budget.charge(1 + len(out) / STRING_COST, call.pos)
     return out
@@ -1081,16 +1184,29 @@ FUNCTIONS["strcmpi"] = _compare_texts("strcmpi", True)
 
 @builtin("str2double")
 def _str2double(call: CallContext, args: list[Any], nargout: int) -> Any:
+    """MATLAB's str2double: digits with commas as thousands separators, a decimal point, a sign, an exponent, Inf
+    and NaN; anything else (and any input that is not text) is NaN."""
     _nargs("str2double", args, 1, 1)
-    items, shape = texts(args[0], "str2double")
+    value = args[0]
+    if isinstance(value, Cell):
+        items = [s if isinstance(s, str) else str(s.data.reshape(-1)[0]) if isinstance(s, Strings) and s.data.size == 1
+                 else None for s in value.data.reshape(-1, order="F")]
+        shape = value.data.shape
+    elif isinstance(value, (str, Strings)):
+        items, shape = texts(value, "str2double")
+    else:
+        return np.array([[math.nan]])
 
-    def parse(s: str) -> float:
-        try:
-            return float(s.strip())
-        except ValueError:
-            return math.nan
+    def parse(s: str | None) -> float:
+        s = (s or "").strip()
+        if _DOUBLE.fullmatch(s):
+            return float(s.replace(",", ""))
+        return float(s) if s.lower().lstrip("+-") in ("inf", "nan") else math.nan
 
     return np.array([parse(s) for s in items]).reshape(shape if len(shape) >= 2 else (1, len(items)), order="F")
+
+
+_DOUBLE = re.compile(r"[+-]?(?:\d[\d,]*(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
 
 
 @builtin("isequal")

@@ -99,7 +99,8 @@ def select(value: Any, indices: list[Any], budget: Budget, pos: int | None) -> A
         out = flat[pick]
         index = indices[0]
         index_shape = shape_of(index) if not (isinstance(index, np.ndarray) and index.dtype == bool) else (1, out.size)
-        if array.ndim == 2 and 1 in array.shape and len(index_shape) == 2 and 1 in index_shape:
+        # a vector indexed by a vector keeps its orientation; a scalar (a(ones(3, 1))) takes the index's shape
+        if array.ndim == 2 and 1 in array.shape and array.size != 1 and len(index_shape) == 2 and 1 in index_shape:
             shape = (1, out.size) if array.shape[0] == 1 else (out.size, 1)
         elif isinstance(index, np.ndarray) and index.dtype == bool:
             shape = (out.size, 1)
