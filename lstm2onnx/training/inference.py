@@ -44,6 +44,7 @@ from ..layers import GRULayer, LSTMLayer
 from ..network import LayerArray, analyze
 from ..values import name_value
 from .options import _check as check_training_option
+from .options import _flag as training_flag
 from .torch_net import TorchNetwork
 
 State = dict[str, tuple[np.ndarray, ...]]  # layer Name -> (h [N, H], c [N, H]); N == 1 stands for every sequence
@@ -77,10 +78,10 @@ def parse_options(function: str, args: tuple, kwargs: dict[str, Any], extra: tup
     return PredictOptions(**checked), rest
 
 
-def _as_in_training(function: str, name: str, value: Any) -> Any:
-    """The option checked as trainingOptions checks it, the message naming ``function``."""
+def _as_in_training(function: str, name: str, value: Any, check: Any = check_training_option) -> Any:
+    """The option checked as trainingOptions checks it (or its flags, ``check=training_flag``), the message naming ``function``."""
     try:
-        return check_training_option(name, value)
+        return check(name, value)
     except LayerError as error:
         raise LayerError(str(error).replace("trainingOptions:", f"{function}:", 1)) from None
 
@@ -229,26 +230,36 @@ def as_module(net: Any) -> tuple[TorchNetwork, tuple[str, ...] | None]:
     return TorchNetwork(layers).eval(), tuple(network.classes) if network.classes else None
 
 
-def outputs_and_state(net: Any, X: Any, function: str, args: tuple, kwargs: dict):
-    """``(Y, final state)`` of ``net`` on X from the network's own state, with ``function``'s options checked."""
-    options, _ = parse_options(function, args, kwargs)
+def outputs_and_state(net: Any, X: Any, function: str, args: tuple, kwargs: dict, categorical: bool = False):
+    """``(Y, final state)`` of ``net`` on X from the network's own state, with ``function``'s options checked.
+
+    ``categorical``: the function takes MATLAB's ReturnCategorical (SeriesNetwork's predict and
+    predictAndUpdateState; not classify, nor a dlnetwork's predict): when true, a network ending in a
+    classificationLayer gives its labels instead of its scores (other networks' outputs stay numbers, as MATLAB's)."""
+    options, extra = parse_options(function, args, kwargs, ("ReturnCategorical",) if categorical else ())
     module, _ = as_module(net)
     sequences, form = as_sequences(function, X, module.specs[0].InputSize)
     module.specs[0].check_lengths([len(x) for x in sequences], function)
     outputs, final = run_sequences(module, sequences, options, getattr(net, "state", None), function)
-    return shape_like_input(outputs, form, module.sequence_output), final
+    Y = shape_like_input(outputs, form, module.sequence_output)
+    if "ReturnCategorical" in extra and _as_in_training(function, "ReturnCategorical", extra["ReturnCategorical"], training_flag) \
+            and module.task == "classification":
+        Y = labels_of(class_names(net, Y), Y)
+    return Y, final
 
 
 def predict(net: Any, X: Any, *args: Any, return_state: bool = False, **kwargs: Any):
     """Outputs of a trained network, a dlnetwork or an initialized layer array: ``[N, K]`` after OutputMode 'last',
     else a list of ``[T_n, K]`` (``[K]``/``[T, K]`` for one 2-D sequence); probabilities when the network ends in
     softmax. Starts from the network's state (see :func:`predictAndUpdateState`). For a dlnetwork,
-    ``return_state=True`` gives ``(Y, state)`` as MATLAB's ``[Y, state] = predict(net, X)`` (see ``dlnetwork``)."""
-    if return_state:
-        from ._dlnetwork import predict as predict_with_state
+    ``return_state=True`` gives ``(Y, state)`` as MATLAB's ``[Y, state] = predict(net, X)`` (see ``dlnetwork``).
+    ``ReturnCategorical=True`` (MATLAB's option, default false) gives a classification network's labels instead
+    (not for a dlnetwork: its predict has no such option)."""
+    from ._dlnetwork import DLNetwork, predict as predict_with_state
 
+    if return_state:
         return predict_with_state(net, X, *args, return_state=True, **kwargs)
-    return outputs_and_state(net, X, "predict", args, kwargs)[0]
+    return outputs_and_state(net, X, "predict", args, kwargs, categorical=not isinstance(net, DLNetwork))[0]
 
 
 def class_names(net: Any, scores: Any) -> np.ndarray:
@@ -287,17 +298,18 @@ def predictAndUpdateState(net: Any, X: Any, *args: Any, **kwargs: Any):
     """``(updatedNet, Y)``: :func:`predict`, and a copy of the network whose state is where these sequences ended.
 
     Calling it again with the next chunk of the same sequences continues them:
-    ``Y1 ++ Y2 == predict(net, X1 ++ X2)``. ``net`` itself is not changed.
+    ``Y1 ++ Y2 == predict(net, X1 ++ X2)``. ``net`` itself is not changed. ``ReturnCategorical`` as in :func:`predict`.
     """
     _stateful(net, "predictAndUpdateState")
-    Y, final = outputs_and_state(net, X, "predictAndUpdateState", args, kwargs)
+    Y, final = outputs_and_state(net, X, "predictAndUpdateState", args, kwargs, categorical=True)
     return dataclasses.replace(net, state=final), Y
 
 
 def classifyAndUpdateState(net: Any, X: Any, *args: Any, **kwargs: Any):
     """``(updatedNet, labels, scores)``, as :func:`predictAndUpdateState` with labels."""
-    updated, scores = predictAndUpdateState(net, X, *args, **kwargs)
-    return updated, labels_of(class_names(net, scores), scores), scores
+    _stateful(net, "classifyAndUpdateState")
+    scores, final = outputs_and_state(net, X, "classifyAndUpdateState", args, kwargs)
+    return dataclasses.replace(net, state=final), labels_of(class_names(net, scores), scores), scores
 
 
 def resetState(net: Any):

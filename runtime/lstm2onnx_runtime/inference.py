@@ -30,8 +30,11 @@ def predict(net: Network, X: Any, *args: Any, **kwargs: Any):
     Returns ``[N, K]`` for networks that end in one time step, else a list of
     ``[T_n, K]`` arrays (``[N, T, K]`` for a 3-D input, ``[T, K]`` / ``[K]`` for
     one 2-D sequence). Starts from the network's current state.
+    ``ReturnCategorical=True`` (MATLAB's option, default false) gives a
+    classification network's labels instead, as :func:`classify`'s first result.
     """
-    return _outputs(net, X, "predict", args, kwargs)
+    categorical, args, kwargs = _return_categorical("predict", args, kwargs)
+    return _categorical(net, _outputs(net, X, "predict", args, kwargs), categorical)
 
 
 def _outputs(net: Network, X: Any, function: str, args: tuple, kwargs: dict):
@@ -66,17 +69,50 @@ def predictAndUpdateState(net: Network, X: Any, *args: Any, **kwargs: Any):
 
     Calling it again with the next chunk continues the sequences:
     ``Y1 ++ Y2 == predict(net, X1 ++ X2)``. The input network is not changed.
+    ``ReturnCategorical`` as in :func:`predict`.
     """
-    _require_streaming(net, "predictAndUpdateState")
-    outputs, state = _predict(net, X, "predictAndUpdateState", args, kwargs)
-    return net.with_state(state), outputs
+    categorical, args, kwargs = _return_categorical("predictAndUpdateState", args, kwargs)
+    updated, outputs = _update_state(net, X, "predictAndUpdateState", args, kwargs)
+    return updated, _categorical(net, outputs, categorical)
 
 
 def classifyAndUpdateState(net: Network, X: Any, *args: Any, **kwargs: Any):
     """``(updated_net, labels, scores)``, as :func:`predictAndUpdateState` with labels."""
     _require_classifier(net, "classifyAndUpdateState")
-    updated, scores = predictAndUpdateState(net, X, *args, **kwargs)
+    updated, scores = _update_state(net, X, "classifyAndUpdateState", args, kwargs)
     return updated, _labels(net, scores), scores
+
+
+def _update_state(net: Network, X: Any, function: str, args: tuple, kwargs: dict) -> tuple[Network, Any]:
+    _require_streaming(net, function)
+    outputs, state = _predict(net, X, function, args, kwargs)
+    return net.with_state(state), outputs
+
+
+def _return_categorical(function: str, args: tuple, kwargs: dict) -> tuple[bool, tuple, dict]:
+    """MATLAB's ReturnCategorical (predict and predictAndUpdateState only; classify has no such option),
+    checked (true/false, or 1/0 as MATLAB takes), and the other options."""
+    if not args and not kwargs:
+        return False, args, kwargs
+    names = [str(key) for key in args[::2]] if len(args) % 2 == 0 else []  # odd pairs: parse_options reports them
+    found = [(k, args[k + 1]) for k, key in zip(range(0, len(args), 2), names) if key.lower() == "returncategorical"]
+    found += [(key, value) for key, value in kwargs.items() if key.lower() == "returncategorical"]
+    if not found:
+        return False, args, kwargs
+    if len(found) > 1:
+        raise RuntimeInputError(f"{function}: option 'ReturnCategorical' is given more than once")
+    where, value = found[0]
+    if isinstance(value, (bool, np.bool_)) or (isinstance(value, (int, float, np.integer, np.floating)) and value in (0, 1)):
+        if isinstance(where, int):
+            return bool(value), args[:where] + args[where + 2 :], kwargs
+        return bool(value), args, {key: v for key, v in kwargs.items() if key != where}
+    raise RuntimeInputError(f"{function}: ReturnCategorical must be true or false, got {value!r}")
+
+
+def _categorical(net: Network, outputs: Any, categorical: bool):
+    """The labels in place of a classification network's scores when ReturnCategorical is true (MATLAB returns labels
+    for classification output layers only: other networks' outputs stay numbers)."""
+    return _labels(net, outputs) if categorical and net.info.task == "classification" else outputs
 
 
 def resetState(net: Network) -> Network:
