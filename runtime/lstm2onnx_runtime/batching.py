@@ -73,12 +73,12 @@ def _parse(function: str, args: tuple, kwargs: dict[str, Any]) -> PredictOptions
             raise RuntimeInputError(f"{function}: option {name!r} is given more than once")
         given[name] = value
     size = given.get("MiniBatchSize", 128)
-    if isinstance(size, bool) or not isinstance(size, numbers.Integral) or size < 1:
+    if not _positive_integer(size):
         raise RuntimeInputError(f"{function}: MiniBatchSize must be a positive integer, got {size!r}")
     length = given.get("SequenceLength", "longest")
     if isinstance(length, str) and length.lower() in ("longest", "shortest"):
         length = length.lower()
-    elif isinstance(length, bool) or not isinstance(length, numbers.Integral) or length < 1:
+    elif isinstance(length, str) or not _positive_integer(length):
         raise RuntimeInputError(f"{function}: SequenceLength must be 'longest', 'shortest' or a positive integer, got {length!r}")
     pad = given.get("SequencePaddingValue", 0.0)
     if isinstance(pad, bool) or not isinstance(pad, numbers.Real) or not math.isfinite(pad):
@@ -91,6 +91,13 @@ def _parse(function: str, args: tuple, kwargs: dict[str, Any]) -> PredictOptions
     # Above 2**31 - 1 steps (onnxruntime's int32 lengths) every chunk length means the same; numpy needs it bounded
     length = length if isinstance(length, str) else min(int(length), MAX_STEPS)
     return PredictOptions(min(int(size), MAX_STEPS), length, float(pad), direction.lower(), environment, acceleration)
+
+
+def _positive_integer(value: Any) -> bool:
+    """A whole number >= 1, also as a float (27.0: MATLAB's numbers are doubles, and MATLAB takes them); not a bool."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return False
+    return value >= 1 and (isinstance(value, numbers.Integral) or float(value).is_integer())
 
 
 def _choice(function: str, name: str, value: Any, allowed: tuple[str, ...]) -> str:

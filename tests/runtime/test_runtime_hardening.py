@@ -322,11 +322,13 @@ def test_version_and_argument_checks(capsys):
 
 
 def test_minibatchsize_validation_does_not_depend_on_call_history(tmp_path):
+    """1 and 1.0 (a whole number as a double, as MATLAB and the training side take it) are accepted, True and 1.5
+    refused, whatever was asked before (1 == 1.0 == True: a cache keyed on the value must not mix them up)."""
     net = _stateful(tmp_path)
     x = [np.zeros((2, 3), np.float32)]
-    for order in ([1, True, 1.0], [True, 1.0, 1], [1.0, 1, True]):
+    for order in ([1, True, 1.0, 1.5], [True, 1.5, 1.0, 1], [1.0, 1, 1.5, True]):
         for size in order:
-            if type(size) is int:
+            if type(size) is int or size == 1.0 and type(size) is float:
                 rt.predict(net, x, MiniBatchSize=size)
                 rt.predict(net, x, "MiniBatchSize", size)
             else:
@@ -626,3 +628,15 @@ def test_one_csv_sequence_through_a_sequence_output_network_is_one_result(tmp_pa
     assert main(["predict", str(tmp_path / "seq.onnx"), str(tmp_path / "x.csv"), "--provider", "cpu", "--format", "json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert len(result["results"]) == 1 and len(result["results"][0]["label"]) == 5
+
+
+def test_whole_numbers_given_as_floats_are_taken_as_matlab_does(tmp_path, rng):
+    """MATLAB's numbers are doubles: MiniBatchSize=27.0 and SequenceLength=4.0 mean 27 and 4 (a value read from a
+    .mat file arrives as a float); 4.5 is refused naming the option."""
+    net = _stateful(tmp_path)
+    x = [rng.normal(size=(int(t), 3)).astype(np.float32) for t in (7, 3, 9)]
+    expected = rt.predict(net, x, MiniBatchSize=2, SequenceLength=4)
+    got = rt.predict(net, x, MiniBatchSize=2.0, SequenceLength=np.float64(4.0))
+    np.testing.assert_array_equal(got, expected)
+    with pytest.raises(RuntimeInputError, match="SequenceLength must be 'longest', 'shortest' or a positive integer, got 4.5"):
+        rt.predict(net, x, SequenceLength=4.5)
