@@ -1,4 +1,12 @@
-"""Layers -> MATLAB layer-array code that rebuilds them (``from_matlab(to_matlab(x)) == x``)."""
+"""Layers -> MATLAB layer-array code that rebuilds them (``from_matlab(to_matlab(x)) == x``).
+
+The text is what MATLAB's constructors accept (checked against their pages and argument
+blocks, tests/matlab/test_writer_fidelity.py): required inputs positional in MATLAB's order,
+name-value pairs in MATLAB's spelling, vectors in MATLAB's orientation, numbers that read back
+as the same float32, long arrays continued over lines with ``...``. Options at MATLAB's default
+that only newer releases know (wordEmbeddingLayer's ``OOVMode`` 'map-to-last', R2023b) are
+left out, so the text runs in the releases before too.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +19,7 @@ from .. import values
 from ..errors import SpecError
 from ..layers import Layer
 
-# The positional argument of each constructor (MATLAB's required input).
+# The positional arguments of each constructor (MATLAB's required inputs, or its optional leading one), in order.
 POSITIONAL = {
     "sequenceInputLayer": "InputSize",
     "lstmLayer": "NumHiddenUnits",
@@ -28,7 +36,21 @@ POSITIONAL = {
     "maxPooling1dLayer": "PoolSize",
     "averagePooling1dLayer": "PoolSize",
     "wordEmbeddingLayer": ("Dimension", "NumWords"),
+    "indexing1dLayer": "Index",  # indexing1dLayer(index): the page documents Index positionally only
 }
+
+# Options left out at these values: MATLAB's default, which releases before the option existed also give.
+DEFAULTS_LEFT_OUT = {
+    "wordEmbeddingLayer": {"OOVMode": "map-to-last"},
+}
+
+# Vectors MATLAB stores as rows (1-by-n); every other vector is written as a column, as MATLAB stores
+# Bias, HiddenState, Mean, TrainedMean...
+ROWS = {
+    "convolution1dLayer": ("Bias",),  # 1-by-NumFilters
+}
+
+WIDTH = 100  # characters of numbers on one line before a ``...`` continuation
 
 
 def to_matlab(layers: Sequence[Layer], variable: str = "layers", learnables: bool = False) -> str:
@@ -46,12 +68,19 @@ def layer_call(layer: Layer, learnables: bool = False) -> str:
     for name in (positional,) if isinstance(positional, str) else positional:
         args.append(value_text(getattr(layer, name)))
         spec.pop(name, None)
+    for name, default in DEFAULTS_LEFT_OUT.get(function, {}).items():
+        if spec.get(name) == default:
+            spec.pop(name)
     order = [f.name for f in fields(layer)]
     values = {name: getattr(layer, name) for name in spec}
     if hasattr(layer, "matlab_values"):  # a layer whose MATLAB properties differ from its spec (gruLayer's 6H Bias)
         values = layer.matlab_values(values)
+    rows = ROWS.get(function, ())
     for name in sorted(values, key=order.index):
-        args.append(f'"{name}", {value_text(values[name])}')
+        value = values[name]
+        if name in rows and isinstance(value, np.ndarray) and value.ndim == 1:
+            value = value.reshape(1, -1)
+        args.append(f'"{name}", {value_text(value)}')
     return f"{function}({', '.join(args)})" if args else function
 
 
@@ -75,11 +104,29 @@ def value_text(value: Any) -> str:
         if value.ndim == 1:
             if value.size > 1 and not value.any():
                 return f"zeros({value.size}, 1)"
-            return "[" + "; ".join(_float32(v) for v in value) + "]"  # a column, as MATLAB stores Bias, HiddenState, Mean...
+            return _bracketed([_float32(v) + ";" for v in value])  # a column, as MATLAB stores Bias, HiddenState, Mean...
         if value.ndim == 3:  # MATLAB has no 3-D literal: its column-major elements, reshaped
-            return f"reshape([{' '.join(_float32(v) for v in value.ravel(order='F'))}], {', '.join(map(str, value.shape))})"
-        return "[" + "; ".join(" ".join(_float32(v) for v in row) for row in value) + "]"
+            return f"reshape({_bracketed([_float32(v) for v in value.ravel(order='F')])}, {', '.join(map(str, value.shape))})"
+        return _bracketed([_float32(v) + (";" if j == value.shape[1] - 1 else "") for row in value for j, v in enumerate(row)])
     raise SpecError(f"cannot write {type(value).__name__} as MATLAB text")
+
+
+def _bracketed(items: list[str]) -> str:
+    """``[a b; c d]`` from its elements (each ending in ``;`` where a row ends), continued with `` ...`` and a new
+    line when a line reaches WIDTH characters, so no line of the text grows with the array (a break between
+    elements inside brackets, after ``...``, separates them as a space does)."""
+    items = list(items)
+    if items and items[-1].endswith(";"):
+        items[-1] = items[-1][:-1]
+    lines, line = [], ""
+    for item in items:
+        if line and len(line) + 1 + len(item) > WIDTH:
+            lines.append(line)
+            line = item
+        else:
+            line = f"{line} {item}" if line else item
+    lines.append(line)
+    return "[" + " ...\n        ".join(lines) + "]"
 
 
 def string_literal(value: str) -> str:
