@@ -185,13 +185,25 @@ def _read_v5(path: str, max_elements: int) -> dict[str, Any]:
         return _read_hdf5(path, max_elements)
     except Exception as error:  # scipy raises many types for files it cannot parse
         raise SpecError(f"{path}: not a readable .mat file ({error})") from None
-    return {name: _from_scipy(value, scipy_io) for name, value in data.items() if not name.startswith("__")}
+    return {_v5_name(name, value): _from_scipy(value, scipy_io) for name, value in data.items() if not name.startswith("__")}
+
+
+def _v5_name(name: str, value: Any) -> str:
+    """The variable's name; scipy before 1.18 files every classdef object (string, table, network) under 'None'."""
+    if name == "None" and type(value).__name__ == "MatlabOpaque":
+        try:
+            return _opaque_field(value, ("s0",)) or name
+        except (IndexError, KeyError, TypeError, ValueError, StopIteration):
+            return name
+    return name
 
 
 def _from_scipy(value: Any, scipy_io: Any) -> Any:
     matlab = scipy_io.matlab
     if isinstance(value, matlab.MatlabOpaque) or type(value).__name__ == "MatlabFunction":
         return Opaque(_opaque_class(value))
+    if isinstance(value, matlab.MatlabObject):  # an old-style (pre-classdef) object: a struct with a class
+        return Opaque(str(value.classname))
     if isinstance(value, matlab.mat_struct):
         return {field: _from_scipy(getattr(value, field), scipy_io) for field in value._fieldnames}
     if hasattr(value, "tocsc"):  # scipy.sparse
@@ -216,15 +228,24 @@ def _is_struct(value: np.ndarray) -> bool:
 
 def _opaque_class(value: Any) -> str:
     try:
-        return str(value[0]["classname"]) if type(value).__name__ == "MatlabOpaque" else "function_handle"
-    except (IndexError, KeyError, TypeError, ValueError):
+        if type(value).__name__ != "MatlabOpaque":
+            return "function_handle"
+        return _opaque_field(value, ("_Class", "s2"))  # scipy >= 1.18 names the fields, older ones s0 s1 s2 arr
+    except (IndexError, KeyError, TypeError, ValueError, StopIteration):
         return "object"
+
+
+def _opaque_field(value: Any, names: tuple[str, ...]) -> str:
+    """A text field of a MatlabOpaque (variable name, type system 'MCOS', class name), whichever name scipy gives it."""
+    field = next(name for name in names if name in (value.dtype.names or ()))
+    text = value[0][field]
+    return text.decode("ascii", "replace") if isinstance(text, bytes) else str(text)
 
 
 # The v5 format: a 128-byte header, then tagged data elements (type, byte count); miCOMPRESSED holds
 # one zlib-compressed element. An array (miMATRIX) starts with flags and dimensions, before its data.
 MI_MATRIX, MI_COMPRESSED = 14, 15
-MX_CELL, MX_STRUCT, MX_OBJECT, MX_SPARSE = 1, 2, 3, 5
+MX_CELL, MX_STRUCT, MX_OBJECT, MX_SPARSE, MX_FUNCTION, MX_OPAQUE = 1, 2, 3, 5, 16, 17
 
 
 class _Stream:
@@ -358,6 +379,14 @@ def _scan_matrix(stream: _Stream, endian: str, nbytes: int, budget: _Budget, dep
         return
     region = _Region(stream, endian, nbytes)
     flags = region.element(16, "the array flags")
+    if len(flags) >= 4 and struct.unpack(endian + "I", flags[:4])[0] & 0xFF == MX_OPAQUE:
+        # a classdef object (a network, dlarray, string, table) or a function's workspace: no dimensions;
+        # its name, type system ('MCOS') and class name, then arrays of object ids
+        for what in ("the array name", "the type system name", "the class name"):
+            region.skip_element(1 << 16, what)
+        while region.left > 0:
+            region.child(budget, depth + 1)
+        return
     dims_raw = region.element(4 * 64, "the dimensions")
     if len(flags) < 8 or len(dims_raw) < 8:
         raise SpecError(f"{stream.path}: a .mat array has malformed flags or dimensions")
@@ -369,7 +398,10 @@ def _scan_matrix(stream: _Stream, endian: str, nbytes: int, budget: _Budget, dep
     count = int(np.prod(dims, dtype=np.float64))
     budget.take(count, f"an array of size {'x'.join(map(str, dims))}")
     region.skip_element(1 << 16, "the array name")
-    if mx_class in (MX_CELL, MX_STRUCT, MX_OBJECT):
+    if mx_class == MX_FUNCTION:  # a function handle: a struct that describes it
+        while region.left > 0:
+            region.child(budget, depth + 1)
+    elif mx_class in (MX_CELL, MX_STRUCT, MX_OBJECT):
         if mx_class == MX_OBJECT:
             region.skip_element(1 << 16, "the class name")
         fields = 1
