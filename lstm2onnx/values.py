@@ -145,10 +145,14 @@ def probability(value: Any, where: str) -> float:
     raise _fail(where, "a number in the range [0, 1)", value)
 
 
-def gate_factor(gates: str) -> Converter:
-    """A nonnegative learn-rate/L2 factor: scalar, or 1-by-G over the G gates named in ``gates`` (e.g. "ifgo")."""
+def gate_factor(gates: str, directions: int = 1) -> Converter:
+    """A nonnegative learn-rate/L2 factor: scalar, or 1-by-G over the G gates named in ``gates`` (e.g. "ifgo");
+    with two ``directions`` (bilstmLayer) also 1-by-2G, the forward direction's gates then the backward's."""
     count, listing = len(gates), ", ".join(gates)
     expected = f"a nonnegative scalar or a 1-by-{count} vector of nonnegative numbers (gates {listing})"
+    if directions > 1:
+        expected = (f"a nonnegative scalar, a 1-by-{count} vector (gates {listing}, both directions) or a "
+                    f"1-by-{count * directions} vector (forward then backward) of nonnegative numbers")
 
     def convert(value: Any, where: str) -> float | tuple[float, ...]:
         scalar = _scalar(value)
@@ -160,14 +164,16 @@ def gate_factor(gates: str) -> Converter:
             arr = np.asarray(value, dtype=np.float64)
         except (TypeError, ValueError):
             raise _fail(where, expected, value) from None
-        if arr.size == count and arr.ndim <= 2 and count in arr.shape and np.all(np.isfinite(arr)) and np.all(arr >= 0):
+        sizes = {count, count * directions}
+        if arr.size in sizes and arr.ndim <= 2 and arr.size in arr.shape and np.all(np.isfinite(arr)) and np.all(arr >= 0):
             return tuple(float(v) for v in arr.ravel())
         raise _fail(where, expected, value)
 
     return convert
 
 
-factor = gate_factor("ifgo")  # lstmLayer / bilstmLayer: scalar or 1-by-4 over i, f, g, o
+factor = gate_factor("ifgo")  # lstmLayer: scalar or 1-by-4 over i, f, g, o
+bidirectional_factor = gate_factor("ifgo", directions=2)  # bilstmLayer: also 1-by-8, as MATLAB's bilstmLayer documents
 
 
 def scalar_factor(value: Any, where: str) -> float:

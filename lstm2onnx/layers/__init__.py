@@ -467,6 +467,14 @@ class BiLSTMLayer(LSTMLayer):
     DEFAULT_NAME: ClassVar[str] = "bilstm"
     DIRECTIONS: ClassVar[int] = 2
 
+    # per-gate factors: also 1-by-8, the forward direction's i, f, g, o then the backward's (MATLAB's bilstmLayer)
+    InputWeightsLearnRateFactor: float | tuple = prop(1.0, values.bidirectional_factor, HIDDEN)
+    RecurrentWeightsLearnRateFactor: float | tuple = prop(1.0, values.bidirectional_factor, HIDDEN)
+    BiasLearnRateFactor: float | tuple = prop(1.0, values.bidirectional_factor, HIDDEN)
+    InputWeightsL2Factor: float | tuple = prop(1.0, values.bidirectional_factor, HIDDEN)
+    RecurrentWeightsL2Factor: float | tuple = prop(1.0, values.bidirectional_factor, HIDDEN)
+    BiasL2Factor: float | tuple = prop(0.0, values.bidirectional_factor, HIDDEN)
+
 
 FC_WEIGHT_INITIALIZERS = ("glorot", "he", "orthogonal", "narrow-normal", "zeros", "ones")
 FC_BIAS_INITIALIZERS = ("zeros", "narrow-normal", "ones")

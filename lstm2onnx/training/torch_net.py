@@ -329,8 +329,11 @@ class TorchNetwork(nn.Module):
                 lr_factor, l2_factor = _factors(layer, name)
                 hidden = getattr(layer, "NumHiddenUnits", None)
                 orders = getattr(self.stages[key], "GATE_ORDERS", (gates.MATLAB, gates.PYTORCH))
-                lr = [gate_rows(lr_factor, hidden, p.dim(), orders) if hidden else float(lr_factor) for p in params]
-                l2 = [gate_rows(l2_factor, hidden, p.dim(), orders) if hidden else float(l2_factor) for p in params]
+                gate_count = len(orders[0])
+                lr = [gate_rows(_direction(lr_factor, d, gate_count), hidden, p.dim(), orders) if hidden else float(lr_factor)
+                      for d, p in enumerate(params)]
+                l2 = [gate_rows(_direction(l2_factor, d, gate_count), hidden, p.dim(), orders) if hidden else float(l2_factor)
+                      for d, p in enumerate(params)]
                 out.append(Learnable(layer.Name, name, params, lr, l2))
         return out
 
@@ -353,6 +356,14 @@ def _recurrent(module: nn.Module, x: torch.Tensor, lengths: torch.Tensor, sequen
         return module(x, lengths, state, *options)
     y, steps, carried = module(x[:, None, :], torch.ones_like(lengths), state, *options)
     return (y[:, 0] if steps else y), False, carried
+
+
+def _direction(factor, direction: int, gate_count: int):
+    """Direction ``direction``'s part of a factor: a bilstmLayer's 1-by-8 factor holds the forward direction's gates,
+    then the backward's; a scalar or a 1-by-4 factor applies to every direction."""
+    if isinstance(factor, tuple) and len(factor) > gate_count:
+        return factor[direction * gate_count : (direction + 1) * gate_count]
+    return factor
 
 
 def _factors(layer: Layer, learnable: str):

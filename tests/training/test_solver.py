@@ -218,3 +218,29 @@ def test_frozen_learnables_in_global_l2norm_as_trainnetwork(solver):
             np.testing.assert_allclose(ours, theta[n], rtol=0, atol=1e-6, err_msg=f"{n} after step {t}")
     for n, before in frozen.items():
         np.testing.assert_array_equal(np.concatenate([p.detach().numpy() for p in learnables[names.index(n)].params]), before.astype(np.float32))
+
+
+def test_bilstm_takes_matlabs_one_by_eight_factors_per_direction():
+    """bilstmLayer's per-gate factors may be 1-by-8, the forward direction's i, f, g, o then the backward's (MATLAB's
+    bilstmLayer); a zero freezes exactly that gate of that direction, and a 1-by-4 factor still applies to both."""
+    from lstm2onnx import bilstmLayer, trainNetwork
+
+    rng = np.random.default_rng(0)
+    X = [rng.standard_normal((int(rng.integers(2, 8)), 2)) for _ in range(24)]
+    Y = np.array(["a", "b"] * 12)
+    factor = [1, 0, 1, 1, 1, 1, 1, 0]  # forward f and backward o frozen
+    layers = [sequenceInputLayer(2), bilstmLayer(H, OutputMode="last", InputWeightsLearnRateFactor=factor, BiasLearnRateFactor=[0, 1, 1, 1]),
+              fullyConnectedLayer(2), softmaxLayer(), classificationLayer()]
+    assert layers[1].InputWeightsLearnRateFactor == tuple(float(v) for v in factor)
+    before = initialize(layers, seed=0)
+    net, _ = trainNetwork(X, Y, layers, trainingOptions("adam", MaxEpochs=3, MiniBatchSize=8, Verbose=False), seed=0)
+    after = net.Layers[1]
+    rows = lambda direction, gate: slice((4 * direction + gate) * H, (4 * direction + gate + 1) * H)  # noqa: E731
+    for direction, gate in ((0, 1), (1, 3)):
+        np.testing.assert_array_equal(after.InputWeights[rows(direction, gate)], before[1].InputWeights[rows(direction, gate)])
+    for direction in (0, 1):  # the 1-by-4 Bias factor freezes i in both directions
+        np.testing.assert_array_equal(after.Bias[rows(direction, 0)], before[1].Bias[rows(direction, 0)])
+    for direction, gate in ((0, 3), (1, 1)):  # the same gates in the other direction did train
+        assert np.abs(after.InputWeights[rows(direction, gate)] - before[1].InputWeights[rows(direction, gate)]).max() > 1e-4
+    with pytest.raises(Exception, match=r"1-by-8 vector \(forward then backward\)"):
+        bilstmLayer(H, InputWeightsLearnRateFactor=[1, 1, 1])
