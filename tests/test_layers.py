@@ -126,6 +126,7 @@ BAD_OPTIONS = [
     (lambda: classificationLayer(Classes=["a", 1.5]), "Classes must be a list of class names (strings or integers)"),
     (lambda: classificationLayer(Classes=["a", "b"], ClassWeights=[1, 2, 3]), "ClassWeights must be a 2-by-1 vector (one per class), got 3 elements"),
     (lambda: classificationLayer(ClassWeights=[1, -2]), "ClassWeights must be 'none' or a vector of positive weights"),
+    (lambda: classificationLayer(ClassWeights=[1, 2]), "ClassWeights needs Classes: name the classes the weights belong to"),
     (lambda: softmaxLayer("Name"), "softmaxLayer: name-value arguments must come in pairs"),
     (lambda: regressionLayer(Classes=["a", "b"]), "regressionLayer: unknown option 'Classes'; supported options: Name"),
 ]

@@ -73,7 +73,6 @@ BAD_NETWORKS = [
     ([sequenceInputLayer(2), lstmLayer(3), regressionLayer(), fullyConnectedLayer(1)], "layer 3 (regressionLayer): an output layer must be the last layer of the array"),
     ([sequenceInputLayer(2), lstmLayer(3), fullyConnectedLayer(2), classificationLayer()], "layer 4 (classificationLayer): a classification layer must follow a softmaxLayer, got fullyConnectedLayer before it"),
     ([sequenceInputLayer(2), lstmLayer(3), fullyConnectedLayer(2), softmaxLayer(), classificationLayer(Classes=["a", "b", "c"])], "layer 5 'classoutput' (classificationLayer): Classes names 3 classes, but the previous layer outputs 2"),
-    ([sequenceInputLayer(2), lstmLayer(3), fullyConnectedLayer(2), softmaxLayer(), classificationLayer(ClassWeights=[1, 2, 3])], "ClassWeights has 3 entries, but the previous layer outputs 2 classes"),
     ([sequenceInputLayer(2, Name="x"), lstmLayer(3, Name="x")], "layer 2 'x' (lstmLayer): layer names must be unique; layer 1 has the same Name"),
 ]
 

@@ -560,14 +560,15 @@ class ClassificationOutputLayer(Layer):
     ClassWeights: str | np.ndarray = prop("none", values.class_weights)
 
     def _check(self) -> None:
-        if isinstance(self.ClassWeights, np.ndarray) and isinstance(self.Classes, tuple):
+        if isinstance(self.ClassWeights, np.ndarray):
+            if not isinstance(self.Classes, tuple):  # MATLAB: "you must also specify the classes using the Classes option"
+                raise LayerError(f"{self.where('ClassWeights')} needs Classes: name the classes the weights belong to, in "
+                                 "the same order (Classes=[...]), as MATLAB's classificationLayer requires")
             self._expect_length("ClassWeights", len(self.Classes), "one per class")
 
     def infer(self, input_size: int, sequence: bool, where: str) -> tuple[int, bool]:
         if isinstance(self.Classes, tuple) and len(self.Classes) != input_size:
             raise NetworkError(f"{where}: Classes names {len(self.Classes)} classes, but the previous layer outputs {input_size}")
-        if isinstance(self.ClassWeights, np.ndarray) and self.ClassWeights.size != input_size:
-            raise NetworkError(f"{where}: ClassWeights has {self.ClassWeights.size} entries, but the previous layer outputs {input_size} classes")
         return input_size, sequence
 
     def description(self) -> str:
