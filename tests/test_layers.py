@@ -115,7 +115,7 @@ BAD_OPTIONS = [
     (lambda: sequenceInputLayer(3, StandardDeviation=[1, -1, 1]), "StandardDeviation must be nonnegative"),
     (lambda: sequenceInputLayer(2, Min=[0, 1], Max=[1, 0.5]), "Max must be greater than or equal to Min for every feature"),
     (lambda: sequenceInputLayer(2, NormalizationDimension="all", Mean=[0, 1]), "Mean must be a scalar when NormalizationDimension is 'all'"),
-    (lambda: sequenceInputLayer(2, NormalizationDimension="element"), "NormalizationDimension must be one of 'auto', 'channel', 'all', got 'element'"),
+    (lambda: sequenceInputLayer(2, NormalizationDimension="time"), "NormalizationDimension must be one of 'auto', 'channel', 'element', 'all', got 'time'"),
     (lambda: fullyConnectedLayer(3, Weights=np.zeros((2, 4))), "fullyConnectedLayer: Weights must be a 3-by-InputSize (OutputSize-by-InputSize) matrix, got 2-by-4"),
     (lambda: fullyConnectedLayer(3, Bias=np.zeros(2)), "fullyConnectedLayer: Bias must be a 3-by-1 vector (OutputSize), got 2 elements"),
     (lambda: fullyConnectedLayer(3, WeightL2Factor=[1, 1, 1, 1]), "WeightL2Factor must be a nonnegative scalar"),

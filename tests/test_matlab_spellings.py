@@ -37,7 +37,7 @@ GRUS = ("gruLayer", "gruProjectedLayer")
 # (layer, property, MATLAB's default, MATLAB's values that lstm2onnx supports)
 LAYER_VALUES = [
     ("sequenceInputLayer", "Normalization", "none", ("none", "zerocenter", "zscore", "rescale-symmetric", "rescale-zero-one")),
-    ("sequenceInputLayer", "NormalizationDimension", "auto", ("auto", "channel", "all")),
+    ("sequenceInputLayer", "NormalizationDimension", "auto", ("auto", "channel", "element", "all")),
     *[(f, "OutputMode", "sequence", ("sequence", "last")) for f in RECURRENT],
     *[(f, "StateActivationFunction", "tanh", ("tanh", "softsign")) for f in RECURRENT],
     *[(f, "GateActivationFunction", "sigmoid", ("sigmoid", "hard-sigmoid")) for f in RECURRENT],

@@ -315,7 +315,9 @@ class SequenceInputLayer(Layer):
     MinLength: int = prop(1, values.positive_int, NAME)
     SplitComplexInputs: bool = prop(False, real_inputs_only, NAME)
     Normalization: str = prop("none", values.choice(*NORMALIZATIONS))
-    NormalizationDimension: str = prop("auto", values.choice("auto", "channel", "all"))
+    # 'element': per element; for vector sequences the elements are the features, so it is 'channel' here
+    # (MATLAB's sequenceInputLayer help: vector-sequence statistics are a scalar or InputSize-by-1)
+    NormalizationDimension: str = prop("auto", values.choice("auto", "channel", "element", "all"))
     Mean: np.ndarray | None = prop(None, values.vector(scalar_ok=True))
     StandardDeviation: np.ndarray | None = prop(None, values.vector(scalar_ok=True))
     Min: np.ndarray | None = prop(None, values.vector(scalar_ok=True))

@@ -54,3 +54,15 @@ def test_option_as_matlab_writes_it():
     assert trainingOptions("adam", "resetinputnormalization", 0).ResetInputNormalization is False
     with pytest.raises(LayerError, match="ResetInputNormalization must be true or false"):
         trainingOptions("adam", ResetInputNormalization="no")
+
+
+@pytest.mark.parametrize("dimension", ["auto", "channel", "element"])
+def test_statistics_are_per_feature_for_every_per_feature_dimension(dimension):
+    """'element' is MATLAB's per-element statistics: for vector sequences the elements are the features, so it computes
+    what 'channel' (and 'auto') compute; 'all' gives one scalar over every feature."""
+    _, _, frames = data()
+    layer = train(sequenceInputLayer(3, Normalization="zscore", NormalizationDimension=dimension))
+    np.testing.assert_allclose(layer.Mean, frames.mean(axis=0), rtol=1e-6)
+    np.testing.assert_allclose(layer.StandardDeviation, frames.std(axis=0), rtol=1e-6)
+    layer = train(sequenceInputLayer(3, Normalization="zscore", NormalizationDimension="all"))
+    np.testing.assert_allclose(layer.Mean, frames.mean(), rtol=1e-6)
