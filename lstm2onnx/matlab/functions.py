@@ -895,6 +895,31 @@ def _cumsum(call: CallContext, args: list[Any], nargout: int) -> Any:
     return np.cumsum(x, axis=axis) if axis < x.ndim else x.copy()  # cumsum([1 2 3], 3) is [1 2 3]
 
 
+@builtin("diff")
+def _diff(call: CallContext, args: list[Any], nargout: int) -> Any:
+    """``diff(X)``, ``diff(X, n)``, ``diff(X, n, dim)``: differences of neighbours. Without ``dim``, each of the n
+    differences is along the first dimension longer than 1 of what the previous one left (MATLAB's recursion, so
+    ``diff([1 4 9], 3)`` runs out: empty along the dimension last differenced); along a given ``dim``, n at least
+    that length gives an empty result there."""
+    _nargs("diff", args, 1, 3)
+    x = numbers(args[0], "diff")
+    order = integer(args[1], "diff's order n", 0) if len(args) > 1 else 1
+    call.budget.charge(x.size, call.pos, x.shape)
+    if len(args) == 3:
+        axis = integer(args[2], "diff's dimension", 1) - 1
+        if axis >= x.ndim:
+            shape = x.shape + (1,) * (axis + 1 - x.ndim)
+            return np.zeros(shape[:axis] + (0,) + shape[axis + 1:]) if order else x.copy()
+        return np.diff(x, n=order, axis=axis) if order else x.copy()
+    axis = _first_dim(x.shape)
+    for _ in range(order):
+        if x.size == 0 or all(d == 1 for d in x.shape):  # run out: empty along the dimension last differenced
+            return np.zeros(x.shape[:axis] + (0,) + x.shape[axis + 1:])
+        axis = _first_dim(x.shape)
+        x = np.diff(x, axis=axis)
+    return x
+
+
 @builtin("find")
 def _find(call: CallContext, args: list[Any], nargout: int) -> Any:
     _nargs("find", args, 1, 2)
