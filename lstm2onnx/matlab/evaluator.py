@@ -222,13 +222,14 @@ class Evaluator:
                 self.problem(problem.message, problem.pos)
 
     def final_problems(self, value: Any) -> list[tuple[str, int | None]]:
-        """The problems to report: those always reported, and the causes of the final value if it failed."""
+        """The problems to report: those always reported, and the causes of the final value if it failed; one
+        message once a line (``data.f = g(data.f)`` needs ``data`` twice: one problem, at its first place)."""
         found = list(self.problems) + (list(value.causes) if isinstance(value, Poisoned) else [])
-        out: list[tuple[str, int | None]] = []
+        out: dict[tuple[str, int | None], tuple[str, int | None]] = {}
         for problem in sorted(found, key=lambda p: p.order):
-            if (problem.message, problem.pos) not in out:
-                out.append((problem.message, problem.pos))
-        return out
+            line = None if problem.pos is None else self.line(problem.pos)
+            out.setdefault((problem.message, line), (problem.message, problem.pos))
+        return list(out.values())
 
     def line(self, pos: int) -> int:
         return self.source.line_of(pos)
