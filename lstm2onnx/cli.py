@@ -72,7 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                             "the only files read (repeatable)")
     build.add_argument("--variable", help="MATLAB script: the layer array to build (default: the last one assigned)")
     build.add_argument("--verbose", action="store_true",
-                       help="MATLAB script: list the statements evaluated and skipped, and the layers built")
+                       help="MATLAB script: list the statements evaluated, skipped and not computed, and the layers built")
 
     commands.add_parser("predict", help="run a model on a data file (lstm2onnx-run predict; see its --help)")
     commands.add_parser("stream", help="stream time steps from stdin through a model (lstm2onnx-run stream)")

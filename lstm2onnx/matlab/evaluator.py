@@ -252,9 +252,14 @@ class Evaluator:
                 if top:
                     self.log.append((stmt, "skipped"))
                 continue
-            if top:
-                self.log.append((stmt, "evaluated"))
+            if not top:
+                self.statement(stmt, frame)
+                continue
+            failures = self.failures
+            self.log.append((stmt, "evaluated"))
             self.statement(stmt, frame)
+            if self.failures != failures:  # its value (or part of it) could not be computed: the names carry why
+                self.log[-1] = (stmt, "not computed")
 
     def listing(self) -> list[tuple[int, str, str]]:
         """(line, statement, what happened) of each top-level statement, for ``--verbose``."""
@@ -433,6 +438,7 @@ class Evaluator:
                 if len(self.problems) == saved and self.failures == failures:
                     return None
             del self.problems[saved:]
+            self.failures = failures  # handled by the catch: the try statement as a whole did not fail
             if len(stmt.parts) > 1:
                 header, body = stmt.parts[1]
                 if header:

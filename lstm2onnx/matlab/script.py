@@ -50,7 +50,7 @@ class ScriptResult:
         return self.listing() if self.listing is not None else []
 
     def report(self) -> str:
-        """The ``--verbose`` listing: statements evaluated and skipped, then the layer array."""
+        """The ``--verbose`` listing: statements evaluated, skipped or not computed, then the layer array."""
         listed = self.statements
         lines = [f"line {line:>4}: {what:<9} {text}" if what in ("evaluated", "skipped") else f"line {line:>4}: {what}: {text}"
                  for line, text, what in listed]

@@ -699,6 +699,32 @@ net = trainnet(X, T, net, "mse", options);
     assert [what for _, _, what in result.statements] == ["evaluated", "evaluated", "skipped", "skipped"]
 
 
+def test_the_listing_says_which_statements_could_not_be_computed(tmp_path):
+    """--verbose lists a statement the array depends on whose value could not be computed as 'not computed', not
+    'evaluated', when the build still succeeds (here a later value comes from the --data file); a try whose catch
+    handled the failure was computed."""
+    path = tmp_path / "features.mat"
+    cell = np.empty((2, 1), dtype=object)
+    cell[0, 0], cell[1, 0] = np.zeros((3, 5)), np.zeros((3, 4))
+    scipy.io.savemat(path, {"featuresAfter": cell})
+    text = """load("features.mat");
+idx = cvpartition(featureAll.label, 'holdout', 0.1);
+featureTrain = featureAll(idx.training, :);
+featuresAfter = helperExtractLabeledData(featureTrain, "After");
+try
+    numHiddenUnits = config.hidden;
+catch
+    numHiddenUnits = 8;
+end
+numChannels = size(featuresAfter{1}, 1);
+layers = [sequenceInputLayer(numChannels) lstmLayer(numHiddenUnits)];
+"""
+    result = read_script(text, data=[path])
+    assert list(result.layers) == [sequenceInputLayer(3), lstmLayer(8)]
+    assert [what for _, _, what in result.statements] == [
+        "evaluated", "not computed", "not computed", "evaluated", "evaluated", "evaluated", "evaluated"]
+
+
 def test_a_layer_array_made_in_another_file_says_to_build_that_file():
     with pytest.raises(MatlabError, match=re.escape("lgraph = createLgraph(...) at line 2 calls createLgraph, which is not in this "
                                                     "file: build createLgraph.m itself")):
