@@ -707,6 +707,7 @@ from .activation import (  # noqa: E402
     LeakyReLULayer,
     ReLULayer,
     SigmoidLayer,
+    SoftplusLayer,
     SwishLayer,
     TanhLayer,
     clippedReluLayer,
@@ -716,6 +717,7 @@ from .activation import (  # noqa: E402
     leakyReluLayer,
     reluLayer,
     sigmoidLayer,
+    softplusLayer,
     swishLayer,
     tanhLayer,
 )

@@ -12,6 +12,7 @@ eluLayer(Alpha)               f(x) = x for x >= 0, Alpha·(eˣ - 1) otherwise (A
 tanhLayer                     f(x) = tanh(x)
 sigmoidLayer                  f(x) = 1 / (1 + e⁻ˣ)
 swishLayer                    f(x) = x / (1 + e⁻ˣ)
+softplusLayer                 f(x) = log(1 + eˣ)
 geluLayer 'none'              f(x) = x/2 · (1 + erf(x/√2))
 geluLayer 'tanh'              f(x) = x/2 · (1 + tanh(√(2/π) (x + 0.044715 x³)))
 ============================  ==========================================================
@@ -139,6 +140,22 @@ class SwishLayer(Layer):
 
 
 @dataclass(frozen=True, eq=False, kw_only=True, repr=False)
+class SoftplusLayer(Layer):
+    """f(x) = log(1 + eˣ) element-wise (Deep Learning Toolbox's ``softplusLayer``; its only property is Name).
+
+    Computed as max(x, 0) + log(1 + e^-|x|), which neither overflows for large x nor loses small values for very
+    negative x.
+    """
+
+    FUNCTION: ClassVar[str] = "softplusLayer"
+    TYPE: ClassVar[str] = "Softplus"
+    DEFAULT_NAME: ClassVar[str] = "softplus"
+
+    def description(self) -> str:
+        return "Softplus"
+
+
+@dataclass(frozen=True, eq=False, kw_only=True, repr=False)
 class GELULayer(Layer):
     """Gaussian error linear unit: f(x) = x Φ(x) ('none'), or its tanh approximation ('tanh').
 
@@ -174,7 +191,8 @@ class FlattenLayer(Layer):
         return "Flatten"
 
 
-ACTIVATION_LAYERS = (ReLULayer, LeakyReLULayer, ClippedReLULayer, ELULayer, TanhLayer, SigmoidLayer, SwishLayer, GELULayer)
+ACTIVATION_LAYERS = (ReLULayer, LeakyReLULayer, ClippedReLULayer, ELULayer, TanhLayer, SigmoidLayer, SwishLayer, GELULayer,
+                     SoftplusLayer)
 
 
 # -- MATLAB-named constructors ---------------------------------------------------------------------
@@ -213,6 +231,11 @@ def sigmoidLayer(*args: Any, **kwargs: Any) -> SigmoidLayer:
 def swishLayer(*args: Any, **kwargs: Any) -> SwishLayer:
     """``swishLayer()`` or ``swishLayer('Name', 'swish1')``."""
     return SwishLayer(**name_value_pairs(SwishLayer, args, kwargs))
+
+
+def softplusLayer(*args: Any, **kwargs: Any) -> SoftplusLayer:
+    """``softplusLayer()`` or ``softplusLayer('Name', 'splus')``."""
+    return SoftplusLayer(**name_value_pairs(SoftplusLayer, args, kwargs))
 
 
 def geluLayer(*args: Any, **kwargs: Any) -> GELULayer:

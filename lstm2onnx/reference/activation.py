@@ -19,6 +19,7 @@ from ..layers import (
     LeakyReLULayer,
     ReLULayer,
     SigmoidLayer,
+    SoftplusLayer,
     SwishLayer,
     TanhLayer,
 )
@@ -53,6 +54,11 @@ def swish(x: np.ndarray) -> np.ndarray:
     return x * sigmoid(x)
 
 
+def softplus(x: np.ndarray) -> np.ndarray:
+    """log(1 + eˣ), as max(x, 0) + log1p(e^-|x|): no overflow for large x, exact for very negative x."""
+    return np.maximum(x, 0.0) + np.log1p(np.exp(-np.abs(x)))
+
+
 def gelu(x: np.ndarray, approximation: str = "none") -> np.ndarray:
     """x/2 · (1 + erf(x/√2)) ('none'), or x/2 · (1 + tanh(√(2/π) (x + 0.044715 x³))) ('tanh')."""
     if approximation == "tanh":
@@ -78,6 +84,8 @@ def activate(layer: Layer, x: np.ndarray) -> np.ndarray:
         return swish(x)
     if isinstance(layer, GELULayer):
         return gelu(x, layer.Approximation)
+    if isinstance(layer, SoftplusLayer):
+        return softplus(x)
     assert isinstance(layer, FlattenLayer), layer  # sequence data has no spatial dimensions: channels-by-time stays
     return x
 

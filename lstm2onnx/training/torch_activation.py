@@ -2,7 +2,7 @@
 
 Each applies MATLAB's formula element-wise (see :mod:`lstm2onnx.layers.activation`);
 torch's own functions compute the same ones: ``leaky_relu`` is x or Scale·x,
-``elu`` is x or Alpha·(eˣ - 1), ``silu`` is x·σ(x), ``gelu`` takes the same
+``elu`` is x or Alpha·(eˣ - 1), ``silu`` is x·σ(x), ``logaddexp(x, 0)`` is log(1 + eˣ), ``gelu`` takes the same
 'none' / 'tanh' approximation names as MATLAB. Shapes are kept: ``[N, T, C]`` or ``[N, C]``.
 """
 
@@ -21,6 +21,7 @@ from ..layers import (
     LeakyReLULayer,
     ReLULayer,
     SigmoidLayer,
+    SoftplusLayer,
     SwishLayer,
     TanhLayer,
 )
@@ -57,6 +58,8 @@ def activate(layer: Layer, x: torch.Tensor) -> torch.Tensor:
         return F.silu(x)
     if isinstance(layer, GELULayer):
         return F.gelu(x, approximate=layer.Approximation)
+    if isinstance(layer, SoftplusLayer):  # not F.softplus: its threshold (20) returns x, 2e-9 off log(1 + eˣ)
+        return torch.logaddexp(x, torch.zeros_like(x))
     assert isinstance(layer, FlattenLayer), layer  # the identity on sequence data
     return x
 

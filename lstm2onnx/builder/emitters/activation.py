@@ -11,6 +11,7 @@ clippedReluLayer   Clip(x, 0, Ceiling), min/max as inputs
 eluLayer           Elu(alpha=Alpha)
 tanhLayer          Tanh
 sigmoidLayer       Sigmoid
+softplusLayer      Softplus
 swishLayer         Mul(x, Sigmoid(x)) at every opset
 geluLayer          opset >= 20: Gelu (approximate='tanh' for Approximation 'tanh');
                    opset 14-19 (no Gelu operator): the formula itself,
@@ -33,6 +34,7 @@ from ...layers import (
     LeakyReLULayer,
     ReLULayer,
     SigmoidLayer,
+    SoftplusLayer,
     SwishLayer,
     TanhLayer,
 )
@@ -47,11 +49,11 @@ def _same_shape(x: Tensor, name: str) -> Tensor:
 
 # the layers that are one operator: (operator, the property that is its alpha attribute)
 ONE_OPERATOR = {ReLULayer: ("Relu", None), LeakyReLULayer: ("LeakyRelu", "Scale"), ELULayer: ("Elu", "Alpha"),
-                TanhLayer: ("Tanh", None), SigmoidLayer: ("Sigmoid", None)}
+                TanhLayer: ("Tanh", None), SigmoidLayer: ("Sigmoid", None), SoftplusLayer: ("Softplus", None)}
 
 
 def emit_one_operator(ctx: EmitContext, layer: Layer, x: Tensor) -> Tensor:
-    """Relu, LeakyRelu(alpha=Scale), Elu(alpha=Alpha), Tanh or Sigmoid: one node."""
+    """Relu, LeakyRelu(alpha=Scale), Elu(alpha=Alpha), Tanh, Sigmoid or Softplus: one node."""
     op_type, alpha = ONE_OPERATOR[type(layer)]
     return _same_shape(x, ctx.graph.op(op_type, [x.name], layer.Name, alpha=getattr(layer, alpha) if alpha else None))
 
