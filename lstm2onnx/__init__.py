@@ -71,6 +71,7 @@ from .layers import (  # 1-D convolution and pooling, word embeddings
     wordEmbeddingLayer,
 )
 from .layers import GRULayer, gruLayer
+from .layers import SelfAttentionLayer, selfAttentionLayer
 from .layers import GRUProjectedLayer, LSTMProjectedLayer, gruProjectedLayer, lstmProjectedLayer
 from .network import LayerArray, analyze, initialize
 from .datasets import japaneseVowelsTestData, japaneseVowelsTrainData
@@ -146,6 +147,8 @@ __all__ = [
     "GlobalAveragePooling1DLayer",
     "Indexing1DLayer",
     "WordEmbeddingLayer",
+    "selfAttentionLayer",
+    "SelfAttentionLayer",
     "Lstm2OnnxError",
     "LayerError",
     "NetworkError",

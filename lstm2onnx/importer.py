@@ -17,6 +17,7 @@ from onnx import numpy_helper
 
 from . import gates
 from .builder import META_SPEC
+from .builder.emitters.attention import learnables_from_onnx as attention_learnables
 from .builder.emitters.convolution import learnables_from_onnx as convolution_learnables
 from .builder.emitters.embedding import learnables_from_onnx as embedding_learnables
 from .builder.emitters.normalization import learnables_from_onnx as normalization_learnables
@@ -30,6 +31,7 @@ from .layers import (
     LSTMLayer,
     WordEmbeddingLayer,
 )
+from .layers.attention import SelfAttentionLayer
 from .layers.projected import GRUProjectedLayer, LSTMProjectedLayer
 from .network import LayerArray
 
@@ -75,6 +77,8 @@ def _with_learnables(layer: Any, tensors: dict[str, np.ndarray]) -> Any:
         return convolution_learnables(layer, lambda key: _tensor(tensors, key))
     if isinstance(layer, WordEmbeddingLayer):
         return embedding_learnables(layer, lambda key: _tensor(tensors, key))
+    if isinstance(layer, SelfAttentionLayer):
+        return attention_learnables(layer, lambda key: _tensor(tensors, key))
     return layer
 
 

@@ -742,3 +742,4 @@ from .convolution import (  # noqa: E402
     maxPooling1dLayer,
 )
 from .embedding import WordEmbeddingLayer, wordEmbeddingLayer  # noqa: E402
+from .attention import SelfAttentionLayer, selfAttentionLayer  # noqa: E402

@@ -47,7 +47,8 @@ MAX_CALL_DEPTH = 32
 READ_ONLY = frozenset({"InputSize", "OutputMode", "NumHiddenUnits", "OutputSize", "HasStateInputs", "HasStateOutputs",
                        "MinLength", "SplitComplexInputs", "NumFilters", "FilterSize", "Stride", "DilationFactor",
                        "Padding", "PaddingValue", "NumChannels", "PoolSize", "InputProjectorSize", "OutputProjectorSize",
-                       "HasPaddingMaskInput", "Dimension", "NumWords"})
+                       "HasPaddingMaskInput", "Dimension", "NumWords", "NumHeads", "NumKeyChannels", "NumValueChannels",
+                       "HasScoresOutput"})
 MAX_PROBLEMS = 20
 
 # MATLAB layer functions lstm2onnx does not build (yet): named as such, not as user-written layers.

@@ -36,6 +36,7 @@ POSITIONAL = {
     "maxPooling1dLayer": "PoolSize",
     "averagePooling1dLayer": "PoolSize",
     "wordEmbeddingLayer": ("Dimension", "NumWords"),
+    "selfAttentionLayer": ("NumHeads", "NumKeyChannels"),
     "indexing1dLayer": "Index",  # indexing1dLayer(index): the page documents Index positionally only
 }
 

@@ -369,6 +369,7 @@ def _direction(factor, direction: int, gate_count: int):
 def _factors(layer: Layer, learnable: str):
     prefix = "Weight" if learnable == "Weights" else learnable  # MATLAB: Weights' factors are Weight*Factor
     prefix = "Bias" if learnable == "RecurrentBias" else prefix  # gruLayer: one set of bias factors for both biases
+    prefix = getattr(layer, "FACTOR_PREFIXES", {}).get(learnable, prefix)  # a layer naming its own (selfAttentionLayer)
     return getattr(layer, f"{prefix}LearnRateFactor"), getattr(layer, f"{prefix}L2Factor")
 
 
@@ -417,3 +418,4 @@ from . import torch_activation, torch_normalization  # noqa: E402,F401
 from . import torch_convolution  # noqa: E402,F401
 from . import torch_gru  # noqa: E402,F401
 from . import torch_projected  # noqa: E402,F401
+from . import torch_attention  # noqa: E402,F401

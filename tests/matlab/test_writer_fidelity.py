@@ -53,6 +53,7 @@ from lstm2onnx.layers import (
     maxPooling1dLayer,
     regressionLayer,
     reluLayer,
+    selfAttentionLayer,
     sequenceInputLayer,
     sigmoidLayer,
     softmaxLayer,
@@ -101,6 +102,8 @@ def every_layer() -> list:
         sigmoidLayer(), swishLayer(), flattenLayer(Name="f"), dropoutLayer(0.3), softplusLayer(Name="sp"),
         indexing1dLayer("last", Name="idx"), globalAveragePooling1dLayer(), globalMaxPooling1dLayer(),
         wordEmbeddingLayer(4, 10, WeightL2Factor=0.5), wordEmbeddingLayer(4, 10, OOVMode="error"),
+        selfAttentionLayer(2, 8, Name="sa", NumValueChannels=4, OutputSize=3, AttentionMask="causal", DropoutProbability=0.1,
+                           WeightsInitializer="he", BiasL2Factor=0.5),
         softmaxLayer(), classificationLayer(Classes=["yes", 'no "really"', "it's"], ClassWeights=[1, 3, 2]),
         regressionLayer(ResponseNames=["r1", "r2"]),
     ]
