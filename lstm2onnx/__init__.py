@@ -54,6 +54,12 @@ from .layers import (  # activations, flatten, normalization
     swishLayer,
     tanhLayer,
 )
+from .layers import (  # normalization over time
+    GroupNormalizationLayer,
+    InstanceNormalizationLayer,
+    groupNormalizationLayer,
+    instanceNormalizationLayer,
+)
 from .layers import (  # 1-D convolution and pooling, word embeddings
     AveragePooling1DLayer,
     Convolution1DLayer,
@@ -133,6 +139,10 @@ __all__ = [
     "LayerNormalizationLayer",
     "softplusLayer",
     "SoftplusLayer",
+    "instanceNormalizationLayer",
+    "groupNormalizationLayer",
+    "InstanceNormalizationLayer",
+    "GroupNormalizationLayer",
     "convolution1dLayer",
     "maxPooling1dLayer",
     "averagePooling1dLayer",

@@ -20,6 +20,7 @@ from .builder import META_SPEC
 from .builder.emitters.attention import learnables_from_onnx as attention_learnables
 from .builder.emitters.convolution import learnables_from_onnx as convolution_learnables
 from .builder.emitters.embedding import learnables_from_onnx as embedding_learnables
+from .builder.emitters.group_normalization import learnables_from_onnx as group_normalization_learnables
 from .builder.emitters.normalization import learnables_from_onnx as normalization_learnables
 from .errors import Lstm2OnnxError
 from .layers import (
@@ -32,6 +33,7 @@ from .layers import (
     WordEmbeddingLayer,
 )
 from .layers.attention import SelfAttentionLayer
+from .layers.group_normalization import GroupNormalizationLayer, InstanceNormalizationLayer
 from .layers.projected import GRUProjectedLayer, LSTMProjectedLayer
 from .network import LayerArray
 
@@ -73,6 +75,8 @@ def _with_learnables(layer: Any, tensors: dict[str, np.ndarray]) -> Any:
         return dataclasses.replace(layer, Weights=_tensor(tensors, f"{name}.Weights.T").T, Bias=_tensor(tensors, f"{name}.Bias"))
     if isinstance(layer, (BatchNormalizationLayer, LayerNormalizationLayer)):
         return normalization_learnables(layer, lambda key: _tensor(tensors, key))
+    if isinstance(layer, (GroupNormalizationLayer, InstanceNormalizationLayer)):
+        return group_normalization_learnables(layer, lambda key: _tensor(tensors, key))
     if isinstance(layer, Convolution1DLayer):
         return convolution_learnables(layer, lambda key: _tensor(tensors, key))
     if isinstance(layer, WordEmbeddingLayer):

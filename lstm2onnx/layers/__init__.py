@@ -742,4 +742,10 @@ from .convolution import (  # noqa: E402
     maxPooling1dLayer,
 )
 from .embedding import WordEmbeddingLayer, wordEmbeddingLayer  # noqa: E402
+from .group_normalization import (  # noqa: E402
+    GroupNormalizationLayer,
+    InstanceNormalizationLayer,
+    groupNormalizationLayer,
+    instanceNormalizationLayer,
+)
 from .attention import SelfAttentionLayer, selfAttentionLayer  # noqa: E402

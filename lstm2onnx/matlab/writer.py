@@ -38,6 +38,7 @@ POSITIONAL = {
     "wordEmbeddingLayer": ("Dimension", "NumWords"),
     "selfAttentionLayer": ("NumHeads", "NumKeyChannels"),
     "indexing1dLayer": "Index",  # indexing1dLayer(index): the page documents Index positionally only
+    "groupNormalizationLayer": "NumGroups",
 }
 
 # Options left out at these values: MATLAB's default, which releases before the option existed also give.

@@ -293,4 +293,5 @@ from . import activation, normalization  # noqa: E402,F401
 from . import gru  # noqa: E402,F401
 from . import projected  # noqa: E402,F401
 from . import convolution, embedding  # noqa: E402,F401
+from . import group_normalization  # noqa: E402,F401
 from . import attention  # noqa: E402,F401

@@ -418,4 +418,5 @@ from . import torch_activation, torch_normalization  # noqa: E402,F401
 from . import torch_convolution  # noqa: E402,F401
 from . import torch_gru  # noqa: E402,F401
 from . import torch_projected  # noqa: E402,F401
+from . import torch_group_normalization  # noqa: E402,F401
 from . import torch_attention  # noqa: E402,F401
