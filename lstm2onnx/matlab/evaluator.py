@@ -51,7 +51,8 @@ READ_ONLY = frozenset({"InputSize", "OutputMode", "NumHiddenUnits", "OutputSize"
                        "HasScoresOutput"})
 MAX_PROBLEMS = 20
 
-# MATLAB layer functions lstm2onnx does not build (yet): named as such, not as user-written layers.
+# MATLAB's own layer functions, so that one lstm2onnx does not build (LAYER_TYPES, checked first) is named as
+# such, not as a user-written layer.
 MATLAB_LAYERS = frozenset({
     "gruLayer", "bigruLayer", "gruProjectedLayer", "lstmProjectedLayer", "convolution1dLayer", "convolution2dLayer",
     "batchNormalizationLayer", "layerNormalizationLayer", "reluLayer", "leakyReluLayer", "clippedReluLayer", "tanhLayer",
