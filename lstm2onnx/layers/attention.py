@@ -11,7 +11,9 @@ M is 0 where query step s may see key step t and -∞ elsewhere: a key past the 
 seen (each sequence attends to its own steps, as when MATLAB predicts it alone, so padding never changes
 a result) and AttentionMask 'causal' also hides t > s. Learnables: QueryWeights W_Q and KeyWeights W_K
 ``NumKeyChannels x C``, ValueWeights W_V ``NumValueChannels x C``, OutputWeights W_O
-``OutputSize x NumValueChannels``, and the biases (column vectors of those row counts).
+``OutputSize x NumValueChannels``, and the biases (column vectors of those row counts). KeyBias never changes an
+output: it adds Q_i·b_K,i to every score of a query's row, which the softmax takes out again, so its gradient is 0
+(MATLAB keeps it as a learnable all the same).
 NumValueChannels 'auto' is NumKeyChannels; OutputSize 'auto' is C. DropoutProbability drops
 attention weights in training only. The layer needs the whole sequence, so stateful (streaming) graphs
 refuse it.
