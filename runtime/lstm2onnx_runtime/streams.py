@@ -281,6 +281,11 @@ class _Page:
                 self.copier.to_device(v[start:stop], self.pointer(k, int(halves[start]), int(rows[start])))
 
 
+def _kept(bound: _Bound) -> bool:
+    """Whether a transient group's bindings are small enough (KEPT_BYTES) to be kept for a later call."""
+    return bound.x.nbytes + bound.y.nbytes <= KEPT_BYTES
+
+
 def _runs(rows: np.ndarray, halves: np.ndarray) -> list[tuple[int, int]]:
     """``(start, stop)`` index ranges of ``rows`` that are consecutive rows in the same half (contiguous memory)."""
     breaks = np.flatnonzero((np.diff(rows) != 1) | (np.diff(halves) != 0)) + 1
@@ -709,7 +714,9 @@ class StreamPool:
                 return self._step_gathered(group.slots, X, lengths)
             bound = group._bound
             if bound is None or bound.steps != X.shape[1]:
-                bound = group._bound = self._block_bound(group, X.shape[1])
+                bound = self._block_bound(group, X.shape[1])
+                if group.persistent or _kept(bound):  # a transient group may live on as pool.step's last set
+                    group._bound = bound
             np.copyto(bound.x, X)
             if not checked:
                 full = True
@@ -741,7 +748,7 @@ class StreamPool:
         bound = self._blocks.get(key)
         if bound is None:
             bound = self._bind(page, row, n, steps)
-            if bound.x.nbytes + bound.y.nbytes > KEPT_BYTES:
+            if not _kept(bound):
                 return bound
             with self._lock:
                 if len(self._blocks) >= KEPT_BLOCKS:

@@ -160,6 +160,21 @@ def test_threads_stepping_closing_and_interfering_match_streams_stepped_alone(mo
     assert len(pool) == STREAMS
 
 
+def test_a_large_dict_step_is_not_kept_by_the_last_set(model, monkeypatch):
+    """pool.step keeps its last set of streams as a transient group for the next call: bindings larger than
+    KEPT_BYTES must not stay with it (nor in the pool's blocks); a small step's bindings do."""
+    _, net = model
+    pool = StreamPool(net, page_size=16)
+    streams = [pool.open() for _ in range(4)]
+    monkeypatch.setattr(rt.streams, "KEPT_BYTES", 4 * 50 * 3 * 4 - 1)  # below the 50-step chunk's own bytes
+    X = np.ones((4, 50, 3), np.float32)
+    for members in ([0, 1, 2, 3], [2, 0, 3, 1]):  # a block of rows in row order, shuffled
+        pool.step({streams[k]: X[k] for k in members})
+        assert pool._last_set[1].block is not None and pool._last_set[1]._bound is None and not pool._blocks
+    pool.step({s: X[0, :2] for s in streams})
+    assert pool._last_set[1]._bound is not None and len(pool._blocks) == 1
+
+
 @pytest.mark.parametrize("members", [[0, 1, 2, 3], [3, 1, 0, 2], [0, 2, 5], [7, 1, 4]],
                          ids=["block", "shuffled-block", "scattered", "several-pages"])
 @pytest.mark.parametrize("device", ["host", "cpu"], ids=["numpy-pages", "ortvalue-pages"])
