@@ -282,7 +282,7 @@ class _Page:
 
 
 def _kept(bound: _Bound) -> bool:
-    """Whether a transient group's bindings are small enough (KEPT_BYTES) to be kept for a later call."""
+    """Whether bindings of a transient group or a single stream are small enough (KEPT_BYTES) to keep for a later call."""
     return bound.x.nbytes + bound.y.nbytes <= KEPT_BYTES
 
 
@@ -561,7 +561,8 @@ class StreamPool:
         try:
             bound = stream._bound
             if bound is None or bound.steps != len(x):
-                bound = stream._bound = self._bind(self._page_of[slot], self._row_of[slot], 1, len(x))
+                bound = self._bind(self._page_of[slot], self._row_of[slot], 1, len(x))
+                stream._bound = bound if _kept(bound) else None  # a one-off long chunk does not keep its buffers
             np.copyto(bound.x0, x)
             if self._check_nan and not bound.finite():
                 check_finite(f"Stream.step: sequence for stream {stream.id}", x)

@@ -175,6 +175,20 @@ def test_a_large_dict_step_is_not_kept_by_the_last_set(model, monkeypatch):
     assert pool._last_set[1]._bound is not None and len(pool._blocks) == 1
 
 
+def test_a_long_single_step_is_not_kept_by_its_stream(model, rng, monkeypatch):
+    """Stream.step keeps its stream's bindings for the next chunk of the same length, unless they are larger than
+    KEPT_BYTES (a one-off long chunk); the output is the same either way."""
+    _, net = model
+    pool, twin = StreamPool(net), StreamPool(net)
+    stream, other = pool.open(), twin.open()
+    x = rng.standard_normal((50, 3)).astype(np.float32)
+    monkeypatch.setattr(rt.streams, "KEPT_BYTES", 50 * 3 * 4 - 1)  # below the 50-step chunk's own bytes
+    np.testing.assert_array_equal(stream.step(x), other.step(x))
+    assert stream._bound is None
+    np.testing.assert_array_equal(stream.step(x[:2]), other.step(x[:2]))
+    assert stream._bound is not None and stream._bound.steps == 2
+
+
 @pytest.mark.parametrize("members", [[0, 1, 2, 3], [3, 1, 0, 2], [0, 2, 5], [7, 1, 4]],
                          ids=["block", "shuffled-block", "scattered", "several-pages"])
 @pytest.mark.parametrize("device", ["host", "cpu"], ids=["numpy-pages", "ortvalue-pages"])
