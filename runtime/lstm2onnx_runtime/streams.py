@@ -493,12 +493,11 @@ class StreamPool:
     def set_state(self, stream: Stream, state: Mapping[str, Mapping[str, Any]] | None) -> None:
         """Write a state from :meth:`get_state` (``None``: the initial state); checked before anything changes."""
         values = self._initial if state is None else self._checked_state(stream, state)
-        slots = np.array([stream.slot])
-        self._claim([stream], slots)
+        slot = self._claim_one(stream)
         try:
-            self._write(slots, [v[None, :] for v in values])
+            self._write(np.array([slot]), [v[None, :] for v in values])
         finally:
-            self._release(slots)
+            self._release_one(slot)
 
     def _write_initial(self, slots: np.ndarray) -> None:
         self._write(slots, [np.broadcast_to(v, (len(slots), v.size)) for v in self._initial])
@@ -553,11 +552,7 @@ class StreamPool:
         """One stream: the block-of-one fast path (no copy of the state, a few µs over a bare IOBinding run)."""
         if not (type(x) is np.ndarray and x.dtype is _FLOAT32 and len(shape := x.shape) == 2 and shape[1] == self._features and shape[0]):
             x = check_sequence("Stream.step", x, f"for stream {stream.id}", self._features, "allow")
-        slot = stream.slot
-        with self._lock:
-            if self._owners[slot] != stream.id or self._busy_bytes[slot]:
-                self._verify([stream], claim=True)  # raises the precise error
-            self._busy_bytes[slot] = 1
+        slot = self._claim_one(stream)
         try:
             bound = stream._bound
             if bound is None or bound.steps != len(x):
@@ -571,8 +566,7 @@ class StreamPool:
             bound.run()
             return bound.y0.copy()
         finally:
-            with self._lock:  # under the lock: a concurrent open() may be replacing the busy bytes
-                self._busy_bytes[slot] = 0
+            self._release_one(slot)
 
     def step(self, chunks: Mapping[Stream, Any]) -> dict[Stream, np.ndarray]:
         """Advance several streams in one batched call: ``{stream: [T_i, F] chunk}`` -> ``{stream: output}``.
@@ -912,18 +906,18 @@ class StreamPool:
             else:
                 self._busy[group.slots] = 0
 
-    def _claim(self, streams: Sequence[Stream], slots: np.ndarray, ids: np.ndarray | None = None) -> None:
-        """Under the lock: all streams open, in this pool, distinct and idle; then mark them busy."""
+    def _claim_one(self, stream: Stream) -> int:
+        """Under the lock: the stream open (a closed handle's slot -1 finds another owner) and idle; mark it busy."""
+        slot = stream.slot
         with self._lock:
-            if ids is None:
-                ids = np.array([s.id for s in streams])
-            if (self._owner[slots] != ids).any() or self._busy[slots].any() or len(np.unique(slots)) != len(slots):
-                self._verify(list(streams), claim=True)
-            self._busy[slots] = 1
+            if self._owners[slot] != stream.id or self._busy_bytes[slot]:
+                self._verify([stream], claim=True)  # raises the precise error
+            self._busy_bytes[slot] = 1
+        return slot
 
-    def _release(self, slots: np.ndarray | slice) -> None:
+    def _release_one(self, slot: int) -> None:
         with self._lock:  # under the lock: a concurrent open() may be replacing the busy bytes
-            self._busy[slots] = 0
+            self._busy_bytes[slot] = 0
 
     def _verify(self, streams: list[Stream], *, claim: bool) -> None:
         """Under the lock: raise the precise error for the first stream that cannot be used."""
