@@ -16,7 +16,9 @@
     sets of 256 in row order, and shuffled), and any 256 of 1,024 open streams
     in any order (rows scattered over one page: gathered and put back). Each
     dict/group ratio is measured ``--rounds`` times, interleaved with the group
-    in bursts of 5 calls; the median is printed.
+    in bursts of 5 calls; the median is printed. ``--all-together`` interleaves
+    every case in each round (their pools then evict each other's state from
+    the caches between bursts, which a server's one pool does not see).
     ``--local`` runs (2) only.
 
 Prints medians and ratios; nothing is asserted. The server and the client
@@ -90,6 +92,7 @@ def main() -> None:
     parser.add_argument("--queue-delay-us", type=int, default=500)
     parser.add_argument("--rounds", type=int, default=5, help="dict/group ratios measured in (2)")
     parser.add_argument("--local", action="store_true", help="only (2): no Triton server")
+    parser.add_argument("--all-together", action="store_true", help="(2): interleave every case in each round, not each with the group alone")
     args = parser.parse_args()
     print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {sys.version.split()[0]}, "
           f"onnxruntime {rt._ort.ort.__version__}; LSTM H={args.hidden}, F={FEATURES}, K={CLASSES}, one step per request")
@@ -98,7 +101,7 @@ def main() -> None:
         folder = Path(folder)
         exportONNXNetwork(layers, folder / "net.onnx", stateful=True)
         if args.local:
-            dict_step_cost(rt.load(folder / "net.onnx", "cpu", intra_op_threads=1), args.rounds)
+            dict_step_cost(rt.load(folder / "net.onnx", "cpu", intra_op_threads=1), args.rounds, args.all_together)
             return
         (folder / "repo").mkdir()
         write_repository(folder / "net.onnx", folder / "repo", name="net", max_batch=max(args.sequences // args.instances, 1),
@@ -130,10 +133,10 @@ def main() -> None:
     for name, rate in rates.items():
         print(f"  {name:52s} {rate:12,.0f}   Triton / this = {triton / rate:.3f}")
 
-    dict_step_cost(net, args.rounds)
+    dict_step_cost(net, args.rounds, args.all_together)
 
 
-def dict_step_cost(net, rounds: int, n: int = 256) -> None:
+def dict_step_cost(net, rounds: int, all_together: bool = False, n: int = 256) -> None:
     """(2): µs of CPU time per stream of one step of n streams, ``pool.step(dict)`` next to a pre-bound group."""
     pool = rt.StreamPool(net, page_size=n)
     many, more = [pool.open() for _ in range(n)], [pool.open() for _ in range(n)]
@@ -155,29 +158,34 @@ def dict_step_cost(net, rounds: int, n: int = 256) -> None:
         f"any {n} of {4 * n} streams each call": lambda: scattered.step(anywhere[next(calls) & 1]),
     }
 
-    # Each round times bursts of 5 calls, the group and every case in turn, 60 times over: a shared machine's slow
-    # spells (seconds long here) then fall on all of them alike. CPU time of this process (onnxruntime runs
-    # single-threaded here) is steadier than wall time. Per round: median burst of each, and its ratio to the group's.
+    # Each round times bursts of 5 calls of the group and of a case in turn, 60 times over: a shared machine's slow
+    # spells (seconds long here) then fall on both alike. CPU time of this process (onnxruntime runs single-threaded
+    # here) is steadier than wall time. Per round: the median burst of each, and their ratio. By default each case is
+    # paired with the group alone, as a server's one pool would run; --all-together interleaves every case in each
+    # round, so that the other cases' pools evict this one's state and objects from the core's caches between bursts.
     every = {"group": lambda: group.step(X), **cases}
     for fn in every.values():
         fn()
     times: dict[str, list[float]] = {name: [] for name in every}
     ratios: dict[str, list[float]] = {name: [] for name in cases}
     clock = time.process_time
-    for _ in range(rounds):
-        bursts: dict[str, list[float]] = {name: [] for name in every}
-        for _ in range(60):
-            for name, fn in every.items():
-                start = clock()
-                for _ in range(5):
-                    fn()
-                bursts[name].append((clock() - start) / 5 / n * 1e6)
-        medians = {name: statistics.median(b) for name, b in bursts.items()}
-        for name in every:
-            times[name].append(medians[name])
-        for name in cases:
-            ratios[name].append(medians[name] / medians["group"])
-    print(f"\n(2) one step of {n} streams in one call, µs of CPU time per stream (medians of {rounds} rounds)")
+    rounds_of = [every] if all_together else [{"group": every["group"], name: fn} for name, fn in cases.items()]
+    for together in rounds_of:
+        for _ in range(rounds):
+            bursts: dict[str, list[float]] = {name: [] for name in together}
+            for _ in range(60):
+                for name, fn in together.items():
+                    start = clock()
+                    for _ in range(5):
+                        fn()
+                    bursts[name].append((clock() - start) / 5 / n * 1e6)
+            medians = {name: statistics.median(b) for name, b in bursts.items()}
+            for name in together:
+                times[name].append(medians[name])
+            for name in together.keys() - {"group"}:
+                ratios[name].append(medians[name] / medians["group"])
+    how = "every case in each round" if all_together else "each case paired with the group"
+    print(f"\n(2) one step of {n} streams in one call, µs of CPU time per stream (medians of {rounds} rounds, {how})")
     print(f"  {'StreamGroup.step (pre-bound)':58s} {statistics.median(times['group']):8.2f}")
     for name in cases:
         print(f"  {'pool.step({stream: chunk}), ' + name:58s} {statistics.median(times[name]):8.2f}   "

@@ -238,3 +238,35 @@ def test_a_stream_closed_between_reading_its_row_and_stepping_is_refused(model, 
     np.testing.assert_equal(newcomer.get_state(), before)
     with pytest.raises(rt.StreamError, match=f"stream {victim.id} is closed"):  # and a new call with the old handle
         pool.step_many(chosen, np.ones((len(chosen), 2, 3), np.float32))
+
+
+@pytest.mark.parametrize("members", [[0, 3, 0], [1, 5, 6, 1]], ids=["scattered", "scattered-wider"])
+def test_a_mapping_that_repeats_a_key_is_refused(model, members):
+    """A dict's keys are distinct, so pool.step skips the duplicate check for them; any other Mapping is checked
+    (its iteration could give a stream twice), and the repeated stream is named with no state changed."""
+    from collections.abc import Mapping
+
+    class Repeating(Mapping):
+        def __init__(self, keys, chunk):
+            self.keys_, self.chunk = keys, chunk
+
+        def __getitem__(self, key):
+            return self.chunk
+
+        def __iter__(self):
+            return iter(self.keys_)
+
+        def __len__(self):
+            return len(self.keys_)
+
+    _, net = model
+    pool = StreamPool(net, page_size=8)
+    streams = [pool.open() for _ in range(8)]
+    before = [s.get_state() for s in streams]
+    chunks = Repeating([streams[k] for k in members], np.ones((2, 3), np.float32))
+    with pytest.raises(rt.StreamError, match=f"stream {streams[members[0]].id} is already being advanced"):
+        pool.step(chunks)
+    for s, state in zip(streams, before):
+        np.testing.assert_equal(s.get_state(), state)
+    got = pool.step(dict(zip([streams[k] for k in members], [np.ones((2, 3), np.float32)] * len(members))))
+    assert len(got) == len(set(members))
