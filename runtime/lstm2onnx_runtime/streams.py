@@ -682,8 +682,7 @@ class StreamPool:
         if order is None:
             return self._step_rows(group, X, lengths, function)
         if lengths is None and self._plain_chunks(X, len(group)):
-            X = np.take(self._checked_fast(function, X), order, axis=0)  # take: faster than X[order] on 3-d arrays
-            lengths = np.full(len(group), X.shape[1], np.int32)
+            X, lengths = np.take(self._checked_fast(function, X), order, axis=0), None  # take: faster than X[order] on 3-d arrays
         else:
             X, lengths = self._checked_chunks(group, X, lengths, function)
             X, lengths = np.take(X, order, axis=0), lengths[order]
@@ -695,7 +694,8 @@ class StreamPool:
                 and X.shape[0] == n and X.shape[2] == self._features and X.shape[1] > 0)
 
     def _step_rows(self, group: StreamGroup, X: Any, lengths: Any, function: str, checked: bool = False) -> np.ndarray:
-        """Step a group whose chunks ``X`` are in row order (``checked``: X and ``lengths`` already checked).
+        """Step a group whose chunks ``X`` are in row order (``checked``: X and ``lengths`` already checked;
+        ``lengths`` None: every chunk is full length).
 
         The fast path (a float32 ``[n, T, F]`` chunk, contiguous rows of one
         page in one parity) does no numpy work besides copying the chunk in and
@@ -705,7 +705,7 @@ class StreamPool:
         """
         info, n = self.info, len(group)
         if checked:
-            full = bool((lengths == X.shape[1]).all())
+            full = lengths is None or bool((lengths == X.shape[1]).all())
         elif lengths is None and self._plain_chunks(X, n):
             full = False  # checked for NaN/Inf and input rules below, once claimed
         else:
@@ -714,12 +714,11 @@ class StreamPool:
         self._claim_group(group)
         try:
             if group.block is None:  # rows scattered over the pages
-                if not checked:
-                    X = self._checked_fast(function, np.ascontiguousarray(X))
-                    lengths = np.full(n, X.shape[1], np.int32)
-                if info.sequence_lengths is None and (lengths != X.shape[1]).any():
+                if not checked:  # plain chunks: every one full length
+                    X, full = self._checked_fast(function, np.ascontiguousarray(X)), True
+                if not full and info.sequence_lengths is None:
                     return self._step_by_length(group, X, lengths)
-                return self._step_gathered(group.slots, X, lengths)
+                return self._step_gathered(group.slots, X, None if full else lengths)
             bound = group._bound
             if bound is None or bound.steps != X.shape[1]:
                 bound = self._block_bound(group, X.shape[1])
@@ -735,7 +734,7 @@ class StreamPool:
             if not full and info.sequence_lengths is None:
                 return self._step_by_length(group, X, lengths)
             if not bound.in_step():  # a member stepped alone: the rows are not all in the same half
-                return self._step_gathered(group.slots, bound.x, lengths if not full else np.full(n, X.shape[1], np.int32))
+                return self._step_gathered(group.slots, bound.x, None if full else lengths)
             if not full or not bound.full:
                 bound.lengths[:] = X.shape[1] if full else lengths
                 bound.full = full
@@ -789,8 +788,9 @@ class StreamPool:
             self._rules.check(function, [x[:L] for x, L in zip(X, lengths)])
         return X, lengths
 
-    def _step_gathered(self, slots: np.ndarray, X: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    def _step_gathered(self, slots: np.ndarray, X: np.ndarray, lengths: np.ndarray | None) -> np.ndarray:
         """Step the streams on ``slots`` (claimed, any rows) by ``X``: their state rows are gathered, stepped and put back.
+        ``lengths``: each chunk's valid steps (None: all of them).
 
         Rows on host pages go through reusable buffers bound to an IOBinding
         (:class:`_Gather`): per page and state tensor one ``take`` in and one
@@ -808,9 +808,9 @@ class StreamPool:
             pages = self._page_of[slots]
             one_page = bool((pages == pages[0]).all())
             page = self._pages[pages[0]]
-        if page.host is None:
-            return self._step_gathered_by_page(slots, X, lengths)
         n, order = len(slots), None
+        if page.host is None:
+            return self._step_gathered_by_page(slots, X, np.full(n, X.shape[1], np.int32) if lengths is None else lengths)
         if one_page:
             runs = [(page, slots, 0, n)]
         else:
@@ -822,15 +822,19 @@ class StreamPool:
         try:
             if order is None:
                 np.copyto(gather.x, X)
+            else:
+                X.take(order, axis=0, out=gather.x)
+            if lengths is None:
+                gather.lengths.fill(X.shape[1])
+            elif order is None:
                 np.copyto(gather.lengths, lengths)
             else:
-                np.take(X, order, axis=0, out=gather.x)
-                np.take(lengths, order, out=gather.lengths)
+                lengths.take(order, out=gather.lengths)
             indices = []
             for page, rows, a, b in runs:
                 index = page.index(self._row_of[rows])
                 for tensor, values in zip(page.records, gather.records_in):
-                    np.take(tensor, index, out=values[a:b], mode="clip")  # the index is in range: no buffered 'raise' mode
+                    tensor.take(index, out=values[a:b], mode="clip")  # the index is in range: no buffered 'raise' mode
                 indices.append(index)
             gather.run()
             for (page, _, a, b), index in zip(runs, indices):
