@@ -60,6 +60,7 @@ FLOAT = _FLOAT32.itemsize
 MAX_PAGE_BYTES = 2**30  # one page of recurrent state: a million 128-unit LSTM streams fit
 KEPT_BLOCKS = 16  # bindings kept for blocks of rows that transient groups (pool.step / step_many) stepped
 KEPT_BYTES = 2**24  # buffers of a transient step larger than this are not kept for the next call (a big step_many)
+KEPT_GATHER_BYTES = 2**26  # spare buffers of gathered steps kept in all (one per call that ran at once, per shape)
 
 
 class Stream:
@@ -220,13 +221,13 @@ class _Gather:
     ``lengths``, the gathered state rows ``state_in``, the stepped ones ``state_out`` and the output ``y``, all
     bound to one IOBinding (``binding``, kept alive here with its buffers) whose bound call is ``run``."""
 
-    __slots__ = ("x", "y", "lengths", "state_in", "state_out", "records_in", "records_out", "binding", "run", "kept")
+    __slots__ = ("x", "y", "lengths", "state_in", "state_out", "records_in", "records_out", "binding", "run", "nbytes")
 
     def __init__(self, x, y, lengths, state_in, state_out, binding, run) -> None:
         self.x, self.y, self.lengths, self.state_in, self.state_out = x, y, lengths, state_in, state_out
         self.records_in, self.records_out = [_records(s) for s in state_in], [_records(s) for s in state_out]
         self.binding, self.run = binding, run
-        self.kept = x.nbytes + y.nbytes + 2 * sum(s.nbytes for s in state_in) <= KEPT_BYTES  # kept for a later call
+        self.nbytes = x.nbytes + y.nbytes + 2 * sum(s.nbytes for s in state_in)
 
 
 class _Page:
@@ -375,6 +376,7 @@ class StreamPool:
         self._last_set: tuple[tuple, StreamGroup] | None = None  # step()'s last key set and its transient group
         self._blocks: dict[tuple[int, int, int, int], _Bound] = {}  # (page, row, n, steps) -> bindings, see _block_bound
         self._gathers: dict[tuple[int, int], list[_Gather]] = {}  # (n, steps) -> free buffers, see _take_gather
+        self._gather_bytes = 0  # their bytes in all
 
     def _check_rows(self, rows: int, what: str) -> None:
         """Refuse a page larger than MAX_PAGE_BYTES before allocating it."""
@@ -851,11 +853,13 @@ class StreamPool:
     def _take_gather(self, n: int, steps: int) -> "_Gather":
         """Buffers for a gathered step of ``n`` rows and ``steps`` steps: a free one, else new. Each is used by
         one call at a time; the last KEPT_BLOCKS shapes are kept, with as many buffers as calls ran at once, unless
-        they are larger than KEPT_BYTES."""
+        one is larger than KEPT_BYTES or all spare ones would pass KEPT_GATHER_BYTES."""
         with self._lock:
             free = self._gathers.get((n, steps))
             if free:
-                return free.pop()
+                gather = free.pop()
+                self._gather_bytes -= gather.nbytes
+                return gather
         x, y, lengths = self._step_buffers(n, steps)
         state_in = [np.zeros((n, size), np.float32) for size in self._sizes]
         state_out = [np.zeros((n, size), np.float32) for size in self._sizes]
@@ -864,16 +868,18 @@ class StreamPool:
         return _Gather(x, y, lengths, state_in, state_out, binding, run)
 
     def _give_back_gather(self, gather: "_Gather") -> None:
-        if not gather.kept:
+        if gather.nbytes > KEPT_BYTES:
             return
         key = (len(gather.x), gather.x.shape[1])
         with self._lock:
             free = self._gathers.get(key)
             if free is None:
                 if len(self._gathers) >= KEPT_BLOCKS:
-                    del self._gathers[next(iter(self._gathers))]
+                    self._gather_bytes -= sum(g.nbytes for g in self._gathers.pop(next(iter(self._gathers))))
                 free = self._gathers[key] = []
-            free.append(gather)
+            if self._gather_bytes + gather.nbytes <= KEPT_GATHER_BYTES:
+                free.append(gather)
+                self._gather_bytes += gather.nbytes
 
     def _step_gathered_by_page(self, slots: np.ndarray, X: np.ndarray, lengths: np.ndarray) -> np.ndarray:
         """Device pages: each page's rows read to the host, stepped with session.run, written back (see _Page.write)."""

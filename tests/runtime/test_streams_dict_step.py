@@ -219,6 +219,26 @@ def test_buffers_of_a_large_transient_step_are_not_kept(model, rng, monkeypatch)
     assert list(pool._gathers) == [(4, 2)] and len(pool._blocks) == 1  # nothing new kept
 
 
+def test_spare_gather_buffers_are_capped_in_all(model, monkeypatch):
+    """Calls that gather at the same time each take their own buffers; given back, they are kept as spares for
+    later calls only while all spares stay within KEPT_GATHER_BYTES, and the pool's count of those bytes follows
+    every take, give-back and eviction of a shape."""
+    _, net = model
+    pool = StreamPool(net, page_size=16)
+    one = pool._take_gather(4, 2)
+    pool._give_back_gather(one)
+    monkeypatch.setattr(rt.streams, "KEPT_GATHER_BYTES", 2 * one.nbytes)  # room for two spares
+    taken = [pool._take_gather(4, 2) for _ in range(3)]  # three calls at once: the spare, then two new ones
+    assert taken[0] is one and pool._gather_bytes == 0
+    for gather in taken:
+        pool._give_back_gather(gather)
+    assert pool._gathers[(4, 2)] == taken[:2] and pool._gather_bytes == 2 * one.nbytes  # the third is not kept
+    assert pool._take_gather(4, 2) is taken[1] and pool._gather_bytes == one.nbytes
+    monkeypatch.setattr(rt.streams, "KEPT_BLOCKS", 1)  # a new shape evicts the old one, and its bytes
+    pool._give_back_gather(pool._take_gather(3, 1))
+    assert list(pool._gathers) == [(3, 1)] and pool._gather_bytes == pool._gathers[(3, 1)][0].nbytes
+
+
 @pytest.mark.parametrize("members", [[0, 1, 2, 3], [3, 1, 0, 2], [0, 2]], ids=["block", "shuffled-block", "scattered"])
 def test_a_stream_closed_between_reading_its_row_and_stepping_is_refused(model, members):
     """A transient group reads its streams' rows without the lock; if one of them is closed before the group is
