@@ -777,15 +777,21 @@ class StreamPool:
         info, n = self.info, len(group)
         if not isinstance(X, np.ndarray) or X.ndim != 3 or len(X) != n:
             raise StreamError(f"{function}: expected a [{n}, time, {info.features}] array (one chunk per stream), got {getattr(X, 'shape', type(X).__name__)}")
-        X = check_batch(function, X, info.features, self.net.nan_policy)
-        steps = X.shape[1]
         if lengths is None:
-            lengths = np.full(n, steps, np.int32)
+            X = check_batch(function, X, info.features, self.net.nan_policy)
+            lengths = np.full(n, X.shape[1], np.int32)
         else:
+            X = check_batch(function, X, info.features, "allow")
+            steps = X.shape[1]
             lengths = np.asarray(lengths)
             if lengths.shape != (n,) or lengths.dtype.kind not in "iu" or lengths.min() < 1 or lengths.max() > steps:
                 raise StreamError(f"{function}: lengths must be {n} integers from 1 to {steps} (the chunk's time steps), got {lengths!r}")
             lengths = lengths.astype(np.int32)
+            padding = np.arange(steps) >= lengths[:, None]
+            if padding.any():  # what lies past a stream's length is never read: zeros, whatever the caller put there
+                X = np.where(padding[:, :, None], np.float32(0), X)
+            if self._check_nan:
+                check_finite(function, X)
         if self._rules is not None:
             self._rules.check(function, [x[:L] for x, L in zip(X, lengths)])
         return X, lengths

@@ -290,3 +290,31 @@ def test_a_mapping_that_repeats_a_key_is_refused(model, members):
         np.testing.assert_equal(s.get_state(), state)
     got = pool.step(dict(zip([streams[k] for k in members], [np.ones((2, 3), np.float32)] * len(members))))
     assert len(got) == len(set(members))
+
+
+@pytest.mark.parametrize("members", [[0, 1, 2], [2, 0, 1], [0, 3, 5]], ids=["block", "shuffled-block", "scattered"])
+def test_step_many_ignores_what_lies_past_each_length(model, rng, members):
+    """``step_many(streams, X, lengths)``: the steps past a stream's length are padding, never read, so NaN, Inf or
+    junk there changes nothing (bit for bit the same as stepping each stream alone by its own steps), while a NaN
+    inside a stream's steps is still refused, by position, with no state moved."""
+    _, net = model
+    pool, alone = StreamPool(net, page_size=8), StreamPool(net, page_size=8)
+    streams, singles = [pool.open() for _ in range(6)], [alone.open() for _ in range(6)]
+    X = rng.standard_normal((3, 4, 3)).astype(np.float32)
+    lengths = np.array([4, 2, 1])
+    X[1, 2:] = np.nan
+    X[2, 1] = np.inf
+    X[2, 2:] = 3e38
+    out = pool.step_many([streams[k] for k in members], X, lengths)
+    for j, k in enumerate(members):
+        want = singles[k].step(X[j, : lengths[j]])
+        got = out[j, : lengths[j]] if out.ndim == 3 else out[j]
+        np.testing.assert_array_equal(got, want)
+        if out.ndim == 3:
+            assert not out[j, lengths[j]:].any()  # zero beyond each length
+    X[1, 1, 2] = np.nan
+    before = [streams[k].get_state() for k in members]
+    with pytest.raises(rt.RuntimeInputError, match=re.escape("sequence 2, time step 2, feature 3")):
+        pool.step_many([streams[k] for k in members], X, lengths)
+    for k, state in zip(members, before):
+        np.testing.assert_equal(streams[k].get_state(), state)
