@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import shutil
 import signal
 import socket
@@ -113,6 +114,31 @@ def server_environment(install: TritonInstall) -> dict[str, str]:
     return env
 
 
+def port_in_use(port: int) -> bool:
+    """Whether something listens on ``port`` (of any address) now: Triton binds 0.0.0.0, so that is tried.
+    SO_REUSEADDR, as servers set it, so that a port a closed connection left in TIME_WAIT counts as free."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("0.0.0.0", port))
+        except OSError:
+            return True
+    return False
+
+
+def model_backends(repository: Path) -> dict[str, str]:
+    """``{model: backend}`` for each model folder of a repository with a config.pbtxt: its ``backend``, else the
+    backend of its ``platform`` (``onnxruntime_onnx`` is the onnxruntime backend's); '' when it names neither."""
+    found = {}
+    for config in sorted(repository.glob("*/config.pbtxt")):
+        text = config.read_text(encoding="utf-8", errors="replace")
+        backend = re.search(r'^\s*backend\s*:\s*"([^"]*)"', text, re.MULTILINE)
+        platform = re.search(r'^\s*platform\s*:\s*"([^"]*)"', text, re.MULTILINE)
+        name = backend.group(1) if backend else (platform.group(1) if platform else "")
+        found[config.parent.name] = "onnxruntime" if name == "onnxruntime_onnx" else name
+    return found
+
+
 def free_port() -> int:
     """A TCP port nobody listens on now (the OS picks it)."""
     with socket.socket() as sock:
@@ -136,8 +162,19 @@ class TritonServer:
         if not self.repository.is_dir():
             raise ServeError(f"model repository {str(repository)!r} is not a folder")
         self.install = find_triton()
+        available = {folder.name for folder in (self.install.root / "backends").iterdir() if folder.is_dir()}
+        missing = {model: backend for model, backend in model_backends(self.repository).items() if backend and backend not in available}
+        if missing:
+            models = ", ".join(f"{model!r} ({backend})" for model, backend in missing.items())
+            raise ServeError(f"the local server (the nvidia-pytriton wheel's tritonserver) has only the {', '.join(sorted(available))} "
+                             f"backend, not the one of {models}: serve this repository in Triton's container (see the README's "
+                             "'Serving on Triton'), or write the model with 'lstm2onnx triton --backend python'")
         self.http_port, self.grpc_port = http_port or free_port(), grpc_port or free_port()
         self.metrics_port = metrics_port or free_port()
+        ports = {"HTTP": self.http_port, "gRPC": self.grpc_port, "metrics": self.metrics_port}
+        if len(set(ports.values())) < 3:
+            raise ServeError(f"the HTTP, gRPC and metrics ports must differ, got {ports['HTTP']}, {ports['gRPC']} and {ports['metrics']}")
+        self._ports = ports
         self._work = Path(tempfile.mkdtemp(prefix="lstm2onnx-triton-"))
         self.log_file = Path(log_file) if log_file is not None else self._work / "tritonserver.log"
         self.log_verbose, self.extra_args = log_verbose, tuple(extra_args)
@@ -160,6 +197,13 @@ class TritonServer:
         ]
 
     def start(self, timeout: float = 120.0) -> "TritonServer":
+        """Start the server; return once it is ready (checked on its HTTP port, and that the process is the one
+        answering: a port already taken is refused first, since another server there would answer for it)."""
+        taken = [f"{port} ({kind})" for kind, port in self._ports.items() if port_in_use(port)]
+        if taken:
+            self._cleanup()
+            raise ServeError(f"port {', '.join(taken)} is in use: another server listens there; choose free ports "
+                             "(lstm2onnx serve --http-port/--grpc-port/--metrics-port)")
         command = self.command()
         with open(self.log_file, "ab") as log:
             self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
@@ -167,13 +211,13 @@ class TritonServer:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                self._cleanup()
+                self._cleanup(keep_log=True)
                 raise ServeError(f"tritonserver exited with status {self.process.returncode} while starting; "
                                  f"the end of {self.log_file}:\n{self.log_tail()}")
-            if self.ready():
+            if self.ready() and self.process.poll() is None:
                 return self
             time.sleep(0.2)
-        self.stop()
+        self.stop(keep_log=True)
         raise ServeError(f"tritonserver was not ready after {timeout:.0f} s; the end of {self.log_file}:\n{self.log_tail()}")
 
     def ready(self) -> bool:
@@ -188,8 +232,9 @@ class TritonServer:
         assert self.process is not None
         return self.process.wait()
 
-    def stop(self, timeout: float = 30.0) -> None:
-        """SIGINT (Triton finishes in-flight requests and unloads the models), SIGKILL after ``timeout``."""
+    def stop(self, timeout: float = 30.0, keep_log: bool = False) -> None:
+        """SIGINT (Triton finishes in-flight requests and unloads the models), SIGKILL after ``timeout``. The
+        temporary work folder goes, with the default log in it unless ``keep_log`` (a failed start's)."""
         process, self.process = self.process, None
         if process is not None and process.poll() is None:
             process.send_signal(signal.SIGINT)
@@ -198,11 +243,11 @@ class TritonServer:
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)  # its own session: the python-backend stubs go with it
                 process.wait()
-        self._cleanup()
+        self._cleanup(keep_log)
 
-    def _cleanup(self) -> None:
+    def _cleanup(self, keep_log: bool = False) -> None:
         shutil.rmtree(self._work / "backends", ignore_errors=True)
-        if self.log_file.parent != self._work:
+        if not keep_log or self.log_file.parent != self._work:
             shutil.rmtree(self._work, ignore_errors=True)
 
     def log_tail(self, lines: int = 30) -> str:

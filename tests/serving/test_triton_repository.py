@@ -175,8 +175,11 @@ def test_an_existing_model_folder_is_replaced_whole(tmp_path):
 @pytest.mark.parametrize("options, message", [
     ({"backend": "tensorrt"}, "backend must be one of python, onnxruntime, got 'tensorrt'"),
     ({"provider": "rocm"}, "provider must be one of cpu, cuda"),
-    ({"max_batch": 0}, "max_batch must be an integer >= 1, got 0"),
-    ({"instances": True}, "instances must be an integer >= 1, got True"),
+    ({"max_batch": 0}, "max_batch must be an integer from 1 to 2,147,483,647, got 0"),
+    ({"max_batch": 2**31}, "max_batch must be an integer from 1 to 2,147,483,647, got 2147483648"),  # int32 in Triton's schema
+    ({"instances": True}, "instances must be an integer from 1 to 2,147,483,647, got True"),
+    ({"idle_us": 2**64}, "idle_us must be an integer from 1 to 18,446,744,073,709,551,615"),  # uint64
+    ({"queue_delay_us": -1}, "queue_delay_us must be an integer from 0 to 18,446,744,073,709,551,615, got -1"),
     ({"name": "../escape"}, "model name must be letters"),
 ])
 def test_bad_options_are_refused_before_anything_is_written(tmp_path, options, message):
@@ -190,8 +193,10 @@ def test_bad_options_are_refused_before_anything_is_written(tmp_path, options, m
 def test_models_that_cannot_be_served_with_state(tmp_path):
     (tmp_path / "repo").mkdir()
     exportONNXNetwork(initialize([sequenceInputLayer(3), bilstmLayer(4)], seed=0), tmp_path / "bi.onnx")
-    with pytest.raises(Lstm2OnnxError, match="stateful"):
+    with pytest.raises(Lstm2OnnxError, match="cannot be served as a stateful sequence: bilstmLayer") as error:
         write_repository(tmp_path / "bi.onnx", tmp_path / "repo")
+    assert "Triton's sequence batcher sends each sequence in chunks" in str(error.value)
+    assert "stateful=True" not in str(error.value)  # the builder's remedy names its Python API, not this command
     (tmp_path / "junk.onnx").write_bytes(b"not a model")
     with pytest.raises(Lstm2OnnxError, match="cannot read"):
         write_repository(tmp_path / "junk.onnx", tmp_path / "repo")
@@ -228,3 +233,78 @@ def test_cli_serve_without_the_wheel_says_how_to_install_it(tmp_path, capsys, mo
     assert main(["serve", str(tmp_path / "repo")]) == 1
     err = capsys.readouterr().err
     assert "Triton's server is not installed" in err and "nvidia-pytriton" in err
+
+
+def test_cli_triton_refuses_values_triton_cannot_hold(tmp_path, capsys):
+    exportONNXNetwork(network(), tmp_path / "m.onnx")
+    assert main(["triton", str(tmp_path / "m.onnx"), "-o", str(tmp_path / "repo"), "--max-batch", "99999999999999999999"]) == 1
+    assert "max_batch must be an integer from 1 to 2,147,483,647" in capsys.readouterr().err
+    assert not (tmp_path / "repo" / "m").exists()
+
+
+def local_server(repo, **ports):
+    """A TritonServer object (not started), or a skip where the nvidia-pytriton wheel is missing."""
+    from lstm2onnx.serving import ServeError, TritonServer
+    from lstm2onnx.serving.server import find_triton
+
+    try:
+        find_triton()
+    except ServeError as error:
+        pytest.skip(f"the nvidia-pytriton wheel is not installed: {error}")
+    return TritonServer(repo, **ports)
+
+
+def test_serve_refuses_a_repository_with_a_backend_the_local_server_lacks(tmp_path, capsys):
+    """The wheel's server has the python backend only: an onnxruntime-backend model is refused before the server
+    starts, naming the model and what to do (its own log would only say that a backend library is missing)."""
+    from lstm2onnx.serving import ServeError
+
+    exportONNXNetwork(network(), tmp_path / "m.onnx")
+    repository(tmp_path, tmp_path / "m.onnx", backend="onnxruntime", name="implicit")
+    repository(tmp_path, tmp_path / "m.onnx", name="pooled")
+    with pytest.raises(ServeError, match=r"has only the python backend, not the one of 'implicit' \(onnxruntime\)"):
+        local_server(tmp_path / "repo")
+    assert main(["serve", str(tmp_path / "repo")]) == 1
+    err = capsys.readouterr().err
+    assert "'implicit' (onnxruntime)" in err and "Triton's container" in err and "--backend python" in err
+    (tmp_path / "repo" / "implicit" / "config.pbtxt").write_text('name: "implicit"\nplatform: "onnxruntime_onnx"\n')
+    with pytest.raises(ServeError, match=r"'implicit' \(onnxruntime\)"):  # the platform names the backend too
+        local_server(tmp_path / "repo")
+
+
+def test_serve_refuses_ports_in_use_or_shared(tmp_path):
+    """A port something already listens on is refused before the server starts: another server there would answer
+    the readiness check for it. The three ports must differ."""
+    import socket
+
+    from lstm2onnx.serving import ServeError
+
+    exportONNXNetwork(network(), tmp_path / "m.onnx")
+    repository(tmp_path, tmp_path / "m.onnx")
+    with pytest.raises(ServeError, match="ports must differ, got 7000, 7000 and 7001"):
+        local_server(tmp_path / "repo", http_port=7000, grpc_port=7000, metrics_port=7001)
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        taken = listener.getsockname()[1]
+        server = local_server(tmp_path / "repo", http_port=taken)
+        with pytest.raises(ServeError, match=f"port {taken} \\(HTTP\\) is in use"):
+            server.start()
+    assert server.process is None  # nothing was started
+
+
+def test_the_work_folder_goes_at_stop_and_a_failed_start_keeps_its_log(tmp_path):
+    exportONNXNetwork(network(), tmp_path / "m.onnx")
+    repository(tmp_path, tmp_path / "m.onnx")
+    server = local_server(tmp_path / "repo")
+    server.command()  # prepares the backends folder in the work folder
+    server.log_file.write_text("a failed start's log")
+    server._cleanup(keep_log=True)
+    assert server.log_file.read_text() == "a failed start's log" and not (server._work / "backends").exists()
+    server.stop()
+    assert not server._work.exists()
+    kept = tmp_path / "kept.log"
+    server = local_server(tmp_path / "repo", log_file=kept)
+    kept.write_text("the caller's log")
+    server.stop()
+    assert kept.read_text() == "the caller's log" and not server._work.exists()
