@@ -64,6 +64,7 @@ PROVIDERS = ("cpu", "cuda")
 DEFAULT_MAX_BATCH = 64
 DEFAULT_IDLE_US = 10_000_000
 DEFAULT_QUEUE_DELAY_US = 1_000
+INT32_MAX, UINT64_MAX = 2**31 - 1, 2**64 - 1
 MODEL_PY = '''"""Triton python-backend model {name!r}, written by lstm2onnx triton: the serving logic is lstm2onnx_runtime.triton."""
 
 from lstm2onnx_runtime.triton import TritonPythonModel  # noqa: F401
@@ -172,6 +173,11 @@ def stateful_model(model_path: str | os.PathLike) -> onnx.ModelProto:
                      name=model.graph.name or "lstm2onnx", **options)
         copy = requantized(copy, model) if is_quantized(model) else copy  # an int8 model's copy is int8 with its weights
     except Lstm2OnnxError as error:
+        reason, streamable = str(error).partition("; build without stateful=True")[::2]
+        if streamable:  # the builder's remedy is for its Python API; here the chunks are Triton's
+            raise Lstm2OnnxError(f"triton: {path!r} cannot be served as a stateful sequence: {reason}. Triton's sequence "
+                                 "batcher sends each sequence in chunks; predict whole sequences with lstm2onnx_runtime "
+                                 "instead") from None
         raise Lstm2OnnxError(f"triton: cannot build a stateful copy of {path!r}: {error}") from None
     if not _io(copy, path).get("states"):
         raise Lstm2OnnxError(f"triton: {path!r} has no unidirectional lstmLayer or gruLayer whose state could be carried "
@@ -356,7 +362,9 @@ def _check_options(backend: str, max_batch: int, instances: int, provider: str, 
         raise Lstm2OnnxError(f"triton: backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
     if provider not in PROVIDERS:
         raise Lstm2OnnxError(f"triton: provider must be one of {', '.join(PROVIDERS)}, got {provider!r}")
-    for option, value, least in (("max_batch", max_batch, 1), ("instances", instances, 1), ("idle_us", idle_us, 1),
-                                 ("queue_delay_us", queue_delay_us, 0), ("intra_op_threads", intra_op_threads, 0)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < least:
-            raise Lstm2OnnxError(f"triton: {option} must be an integer >= {least}, got {value!r}")
+    # the upper bounds are the fields' types in Triton's model_config.proto (int32, uint64); intra_op_threads is an int
+    for option, value, least, most in (("max_batch", max_batch, 1, INT32_MAX), ("instances", instances, 1, INT32_MAX),
+                                       ("idle_us", idle_us, 1, UINT64_MAX), ("queue_delay_us", queue_delay_us, 0, UINT64_MAX),
+                                       ("intra_op_threads", intra_op_threads, 0, INT32_MAX)):
+        if isinstance(value, bool) or not isinstance(value, int) or not least <= value <= most:
+            raise Lstm2OnnxError(f"triton: {option} must be an integer from {least} to {most:,}, got {value!r}")

@@ -173,8 +173,9 @@ class TritonPythonModel:
         provider = params.get("provider", "cpu")
         if provider == "cuda" and args.get("model_instance_kind") == "GPU":
             # Each instance is its own stub process, and CUDA starts with the first onnxruntime CUDA session: showing
-            # only the instance's GPU places the session and the state pages on it.
-            os.environ.setdefault("CUDA_VISIBLE_DEVICES", str(args.get("model_instance_device_id", "0")))
+            # only the instance's GPU places the session and the state pages on it (device 0 of this process).
+            os.environ["CUDA_VISIBLE_DEVICES"] = instance_gpu(os.environ.get("CUDA_VISIBLE_DEVICES"),
+                                                              int(args.get("model_instance_device_id", "0")))
         path = os.path.join(args["model_repository"], str(args["model_version"]), params.get("model_file", "model.onnx"))
         threads = int(params.get("intra_op_threads", "0")) or None
         net = load(path, provider, intra_op_threads=threads)
@@ -220,6 +221,18 @@ class TritonPythonModel:
         streams = getattr(self, "streams", None)
         if streams is not None:
             streams.close_all()
+
+
+def instance_gpu(visible: str | None, device_id: int) -> str:
+    """``CUDA_VISIBLE_DEVICES`` for a model instance on Triton's GPU ``device_id``: Triton numbers the GPUs that its
+    own ``CUDA_VISIBLE_DEVICES`` shows (which the stub inherits), so with ``visible`` '2,3' its device 1 is GPU 3."""
+    if not visible or not visible.strip():
+        return str(device_id)
+    shown = [entry.strip() for entry in visible.split(",") if entry.strip()]
+    if not 0 <= device_id < len(shown):
+        raise StreamError(f"Triton placed this instance on GPU {device_id}, but CUDA_VISIBLE_DEVICES={visible!r} shows "
+                          f"{len(shown)} GPU(s)")
+    return shown[device_id]
 
 
 def _quiet_dlpack_capsules() -> None:

@@ -224,3 +224,20 @@ def test_only_the_dlpack_capsule_message_is_silenced(monkeypatch):
     sys.unraisablehook(capsule)
     sys.unraisablehook(other)
     assert seen == [other]
+
+
+@pytest.mark.parametrize("visible, device_id, expected", [
+    (None, 0, "0"), (None, 3, "3"), ("", 1, "1"),
+    ("2,3", 1, "3"), ("2, 3", 0, "2"), ("GPU-5f1e,GPU-77aa", 1, "GPU-77aa"),  # Triton numbers the GPUs it was shown
+])
+def test_a_gpu_instance_sees_only_its_gpu(visible, device_id, expected):
+    from lstm2onnx_runtime.triton import instance_gpu
+
+    assert instance_gpu(visible, device_id) == expected
+
+
+def test_a_gpu_instance_outside_the_visible_gpus_is_refused():
+    from lstm2onnx_runtime.triton import instance_gpu
+
+    with pytest.raises(StreamError, match=r"GPU 2, but CUDA_VISIBLE_DEVICES='0,1' shows 2 GPU\(s\)"):
+        instance_gpu("0,1", 2)
