@@ -24,6 +24,13 @@ def _count(text: str) -> int:
     return int(text)
 
 
+def _port(text: str) -> int:
+    """argparse type for TCP ports: 1 to 65535."""
+    if not text.strip().isdigit() or not 1 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"expected a TCP port from 1 to 65535, got {text!r}")
+    return int(text)
+
+
 def add_commands(commands: argparse._SubParsersAction) -> None:
     """Add both subcommands to the main parser's subparsers."""
     positive = _count
@@ -44,9 +51,9 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
                         help=f"how long a batch waits for other sequences' requests (default {DEFAULT_QUEUE_DELAY_US})")
     serve = commands.add_parser("serve", help="run Triton's server from the nvidia-pytriton wheel on a model repository")
     serve.add_argument("repository", help="a model repository written by 'lstm2onnx triton'")
-    serve.add_argument("--http-port", type=positive, default=8000)
-    serve.add_argument("--grpc-port", type=positive, default=8001)
-    serve.add_argument("--metrics-port", type=positive, default=8002)
+    serve.add_argument("--http-port", type=_port, default=8000)
+    serve.add_argument("--grpc-port", type=_port, default=8001)
+    serve.add_argument("--metrics-port", type=_port, default=8002)
     serve.add_argument("--log-file", default="tritonserver.log", help="the server's log (default ./tritonserver.log)")
     serve.add_argument("--log-verbose", type=int, default=0, help="Triton's --log-verbose level (default 0)")
 
@@ -83,15 +90,18 @@ def _serve(args: argparse.Namespace) -> int:
     # the server runs in a session of its own (a terminal's Ctrl-C reaches only this process): stop it on SIGINT and SIGTERM
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, _interrupt)
+    keep_log = False
     try:
         server.start()
         print(f"serving {args.repository}: HTTP {server.http_url}, gRPC {server.grpc_url}, metrics localhost:{server.metrics_port}; "
               f"log in {server.log_file}; Ctrl-C stops", flush=True)
         status = server.wait()
+        # it stopped by itself: say why from its log, which stays
+        print(f"tritonserver exited with status {status}; the end of {server.log_file}:\n{server.log_tail()}", file=sys.stderr)
+        keep_log = True
+        return 1
     except KeyboardInterrupt:
         print("stopping tritonserver ...", flush=True)
         return 0
     finally:
-        server.stop()
-    print(f"tritonserver exited with status {status}; the end of {server.log_file}:\n{server.log_tail()}", file=sys.stderr)
-    return 1
+        server.stop(keep_log=keep_log)

@@ -132,18 +132,30 @@ def model_backends(repository: Path) -> dict[str, str]:
     found = {}
     for config in sorted(repository.glob("*/config.pbtxt")):
         text = config.read_text(encoding="utf-8", errors="replace")
-        backend = re.search(r'^\s*backend\s*:\s*"([^"]*)"', text, re.MULTILINE)
-        platform = re.search(r'^\s*platform\s*:\s*"([^"]*)"', text, re.MULTILINE)
-        name = backend.group(1) if backend else (platform.group(1) if platform else "")
-        found[config.parent.name] = "onnxruntime" if name == "onnxruntime_onnx" else name
+        backend = re.search(r'^\s*backend\s*:\s*(["\'])(.*?)\1', text, re.MULTILINE)  # text format quotes either way
+        platform = re.search(r'^\s*platform\s*:\s*(["\'])(.*?)\1', text, re.MULTILINE)
+        if backend:
+            found[config.parent.name] = backend.group(2)
+        elif platform and platform.group(2) != "ensemble":  # an ensemble is Triton's own scheduler, not a backend
+            found[config.parent.name] = {"onnxruntime_onnx": "onnxruntime"}.get(platform.group(2), platform.group(2))
     return found
 
 
 def free_port() -> int:
     """A TCP port nobody listens on now (the OS picks it)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    return free_ports(1)[0]
+
+
+def free_ports(count: int) -> list[int]:
+    """``count`` different TCP ports nobody listens on now (held open together while the OS picks them)."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
 
 
 class TritonServer:
@@ -169,8 +181,11 @@ class TritonServer:
             raise ServeError(f"the local server (the nvidia-pytriton wheel's tritonserver) has only the {', '.join(sorted(available))} "
                              f"backend, not the one of {models}: serve this repository in Triton's container (see the README's "
                              "'Serving on Triton'), or write the model with 'lstm2onnx triton --backend python'")
-        self.http_port, self.grpc_port = http_port or free_port(), grpc_port or free_port()
-        self.metrics_port = metrics_port or free_port()
+        picked = iter(free_ports(3))
+        for kind, port in (("http_port", http_port), ("grpc_port", grpc_port), ("metrics_port", metrics_port)):
+            if port is not None and (isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535):
+                raise ServeError(f"{kind} must be a TCP port from 1 to 65535, got {port!r}")
+            setattr(self, kind, port or next(picked))
         ports = {"HTTP": self.http_port, "gRPC": self.grpc_port, "metrics": self.metrics_port}
         if len(set(ports.values())) < 3:
             raise ServeError(f"the HTTP, gRPC and metrics ports must differ, got {ports['HTTP']}, {ports['gRPC']} and {ports['metrics']}")

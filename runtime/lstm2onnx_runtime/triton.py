@@ -226,7 +226,7 @@ class TritonPythonModel:
 def instance_gpu(visible: str | None, device_id: int) -> str:
     """``CUDA_VISIBLE_DEVICES`` for a model instance on Triton's GPU ``device_id``: Triton numbers the GPUs that its
     own ``CUDA_VISIBLE_DEVICES`` shows (which the stub inherits), so with ``visible`` '2,3' its device 1 is GPU 3."""
-    if not visible or not visible.strip():
+    if visible is None:
         return str(device_id)
     shown = [entry.strip() for entry in visible.split(",") if entry.strip()]
     if not 0 <= device_id < len(shown):

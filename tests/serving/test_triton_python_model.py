@@ -227,7 +227,7 @@ def test_only_the_dlpack_capsule_message_is_silenced(monkeypatch):
 
 
 @pytest.mark.parametrize("visible, device_id, expected", [
-    (None, 0, "0"), (None, 3, "3"), ("", 1, "1"),
+    (None, 0, "0"), (None, 3, "3"),
     ("2,3", 1, "3"), ("2, 3", 0, "2"), ("GPU-5f1e,GPU-77aa", 1, "GPU-77aa"),  # Triton numbers the GPUs it was shown
 ])
 def test_a_gpu_instance_sees_only_its_gpu(visible, device_id, expected):
@@ -241,3 +241,5 @@ def test_a_gpu_instance_outside_the_visible_gpus_is_refused():
 
     with pytest.raises(StreamError, match=r"GPU 2, but CUDA_VISIBLE_DEVICES='0,1' shows 2 GPU\(s\)"):
         instance_gpu("0,1", 2)
+    with pytest.raises(StreamError, match=r"CUDA_VISIBLE_DEVICES='' shows 0 GPU"):  # set but empty: no GPU at all
+        instance_gpu("", 0)

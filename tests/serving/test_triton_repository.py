@@ -308,3 +308,48 @@ def test_the_work_folder_goes_at_stop_and_a_failed_start_keeps_its_log(tmp_path)
     kept.write_text("the caller's log")
     server.stop()
     assert kept.read_text() == "the caller's log" and not server._work.exists()
+
+
+def test_serve_ports_are_tcp_ports(tmp_path, capsys):
+    exportONNXNetwork(network(), tmp_path / "m.onnx")
+    repository(tmp_path, tmp_path / "m.onnx")
+    with pytest.raises(SystemExit):
+        main(["serve", str(tmp_path / "repo"), "--http-port", "70000"])
+    assert "expected a TCP port from 1 to 65535, got '70000'" in capsys.readouterr().err
+    from lstm2onnx.serving import ServeError
+
+    with pytest.raises(ServeError, match="grpc_port must be a TCP port from 1 to 65535, got 70000"):
+        local_server(tmp_path / "repo", grpc_port=70000)
+
+
+def test_serve_keeps_and_shows_the_log_of_a_server_that_died(tmp_path, capsys, monkeypatch):
+    """When tritonserver exits by itself, serve prints the end of its log and exits 1, and the log stays."""
+    import subprocess
+
+    from lstm2onnx.serving.server import TritonServer
+
+    exportONNXNetwork(network(), tmp_path / "m.onnx")
+    repository(tmp_path, tmp_path / "m.onnx")
+    local_server(tmp_path / "repo")  # skips without the wheel
+
+    def fake_start(self, timeout=120.0):
+        self.log_file.write_text("E1202 model 'net' failed: out of memory\n")
+        self.process = subprocess.Popen(["sh", "-c", "exit 3"])
+        return self
+
+    monkeypatch.setattr(TritonServer, "start", fake_start)
+    log = tmp_path / "t.log"
+    assert main(["serve", str(tmp_path / "repo"), "--log-file", str(log)]) == 1
+    err = capsys.readouterr().err
+    assert "tritonserver exited with status 3" in err and "failed: out of memory" in err
+    assert log.read_text().startswith("E1202")
+
+
+def test_model_backends_reads_both_quotes_and_skips_ensembles(tmp_path):
+    from lstm2onnx.serving.server import model_backends
+
+    for name, text in {"a": "name: 'a'\nbackend: 'onnxruntime'\n", "b": 'platform: "onnxruntime_onnx"\n',
+                       "c": 'platform: "ensemble"\nensemble_scheduling {}\n', "d": 'backend: "python"\n', "e": "name: 'e'\n"}.items():
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "config.pbtxt").write_text(text)
+    assert model_backends(tmp_path) == {"a": "onnxruntime", "b": "onnxruntime", "d": "python"}

@@ -163,10 +163,10 @@ def test_lstm2onnx_serve_starts_and_stops_cleanly_on_ctrl_c(server, tmp_path):
     import subprocess
     import sys
 
-    from lstm2onnx.serving.server import free_port
+    from lstm2onnx.serving.server import free_ports
 
     _, triton = server
-    http, grpc, metrics = free_port(), free_port(), free_port()
+    http, grpc, metrics = free_ports(3)
     log = tmp_path / "served.log"
     process = subprocess.Popen([sys.executable, "-m", "lstm2onnx.cli", "serve", str(triton.repository), "--http-port", str(http),
                                 "--grpc-port", str(grpc), "--metrics-port", str(metrics), "--log-file", str(log)],
