@@ -227,7 +227,7 @@ class _Gather:
         self.x, self.y, self.lengths, self.state_in, self.state_out = x, y, lengths, state_in, state_out
         self.records_in, self.records_out = [_records(s) for s in state_in], [_records(s) for s in state_out]
         self.binding, self.run = binding, run
-        self.nbytes = x.nbytes + y.nbytes + 2 * sum(s.nbytes for s in state_in)
+        self.nbytes = x.nbytes + y.nbytes + lengths.nbytes + 2 * sum(s.nbytes for s in state_in)
 
 
 class _Page:
@@ -883,9 +883,13 @@ class StreamPool:
                 if len(self._gathers) >= KEPT_BLOCKS:
                     self._gather_bytes -= sum(g.nbytes for g in self._gathers.pop(next(iter(self._gathers))))
                 free = self._gathers[key] = []
-            if self._gather_bytes + gather.nbytes <= KEPT_GATHER_BYTES:
-                free.append(gather)
-                self._gather_bytes += gather.nbytes
+            while self._gather_bytes + gather.nbytes > KEPT_GATHER_BYTES:  # make room: other shapes' spares, oldest first
+                other = next((spares for shape, spares in self._gathers.items() if spares and shape != key), None)
+                if other is None:
+                    return  # this shape's own spares fill the budget: as many calls at once are not kept
+                self._gather_bytes -= other.pop(0).nbytes
+            free.append(gather)
+            self._gather_bytes += gather.nbytes
 
     def _step_gathered_by_page(self, slots: np.ndarray, X: np.ndarray, lengths: np.ndarray) -> np.ndarray:
         """Device pages: each page's rows read to the host, stepped with session.run, written back (see _Page.write)."""

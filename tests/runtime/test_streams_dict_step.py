@@ -234,9 +234,14 @@ def test_spare_gather_buffers_are_capped_in_all(model, monkeypatch):
         pool._give_back_gather(gather)
     assert pool._gathers[(4, 2)] == taken[:2] and pool._gather_bytes == 2 * one.nbytes  # the third is not kept
     assert pool._take_gather(4, 2) is taken[1] and pool._gather_bytes == one.nbytes
-    monkeypatch.setattr(rt.streams, "KEPT_BLOCKS", 1)  # a new shape evicts the old one, and its bytes
+    other = pool._take_gather(2, 1)  # another shape over the budget makes room by dropping the old shape's spare
+    monkeypatch.setattr(rt.streams, "KEPT_GATHER_BYTES", one.nbytes + other.nbytes - 1)
+    pool._give_back_gather(other)
+    assert pool._gathers[(4, 2)] == [] and pool._gathers[(2, 1)] == [other] and pool._gather_bytes == other.nbytes
+    monkeypatch.setattr(rt.streams, "KEPT_BLOCKS", 2)  # a new shape past KEPT_BLOCKS evicts the oldest, and its bytes
     pool._give_back_gather(pool._take_gather(3, 1))
-    assert list(pool._gathers) == [(3, 1)] and pool._gather_bytes == pool._gathers[(3, 1)][0].nbytes
+    assert list(pool._gathers) == [(2, 1), (3, 1)]
+    assert pool._gather_bytes == other.nbytes + pool._gathers[(3, 1)][0].nbytes
 
 
 @pytest.mark.parametrize("members", [[0, 1, 2, 3], [3, 1, 0, 2], [0, 2]], ids=["block", "shuffled-block", "scattered"])
