@@ -128,7 +128,7 @@ def port_in_use(port: int) -> bool:
 
 def model_backends(repository: Path) -> dict[str, str]:
     """``{model: backend}`` for each model folder of a repository with a config.pbtxt: its ``backend``, else the
-    backend of its ``platform`` (``onnxruntime_onnx`` is the onnxruntime backend's); '' when it names neither."""
+    backend of its ``platform`` (``onnxruntime_onnx`` is the onnxruntime backend's); models naming neither (or an ensemble) are left out."""
     found = {}
     for config in sorted(repository.glob("*/config.pbtxt")):
         text = config.read_text(encoding="utf-8", errors="replace")
@@ -139,11 +139,6 @@ def model_backends(repository: Path) -> dict[str, str]:
         elif platform and platform.group(2) != "ensemble":  # an ensemble is Triton's own scheduler, not a backend
             found[config.parent.name] = {"onnxruntime_onnx": "onnxruntime"}.get(platform.group(2), platform.group(2))
     return found
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on now (the OS picks it)."""
-    return free_ports(1)[0]
 
 
 def free_ports(count: int) -> list[int]:
