@@ -18,7 +18,7 @@ COMMANDS = ("triton", "serve")
 
 
 def _count(text: str) -> int:
-    """argparse type for sizes, ports and times: an integer of at least 1."""
+    """argparse type for sizes and times: an integer of at least 1."""
     if not text.strip().isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
     return int(text)
